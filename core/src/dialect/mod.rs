@@ -1,0 +1,3 @@
+//! The wire shapes and rules of the systems routeyard speaks for.
+
+pub mod cf;

@@ -1,0 +1,117 @@
+//! The one error type of the registry.
+
+use std::fmt;
+
+/// What kind of failure an [`Error`] reports.
+///
+/// Every kind maps onto one of Cloud Foundry routing-api's error names (see
+/// [`ErrorKind::cf_name`]), onto a C status code and onto a Python exception class.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// An HTTP route failed validation (`RouteInvalidError`).
+    RouteInvalid,
+    /// A route's `route_service_url` failed validation (`RouteServiceUrlInvalidError`).
+    RouteServiceUrlInvalid,
+    /// A TCP route mapping failed validation (`TcpRouteMappingInvalidError`).
+    TcpRouteMappingInvalid,
+    /// A router group failed validation. CF reports these as `ProcessRequestError`.
+    RouterGroupInvalid,
+    /// The request itself could not be processed: malformed JSON, wrong field types,
+    /// an unusable argument (`ProcessRequestError`).
+    ProcessRequest,
+    /// The named object does not exist (`ResourceNotFoundError`).
+    NotFound,
+    /// No free port is left in the requested range (`PortRangeExhaustedError`).
+    PortRangeExhausted,
+    /// The change conflicts with an existing object (`DBConflictError`), for example
+    /// a router group name already taken by a group of another type.
+    Conflict,
+    /// A subscription asked to resume from a revision older than the kept history;
+    /// [`Error::oldest_revision`] names the oldest revision that can still be replayed.
+    Compacted,
+    /// A revision or argument that can never be valid, such as a revision newer than
+    /// the registry's (`ProcessRequestError`).
+    InvalidArgument,
+}
+
+impl ErrorKind {
+    /// The name Cloud Foundry's routing-api gives this kind of error on the wire.
+    ///
+    /// Kinds that CF has no name for map to the nearest one (`ProcessRequestError`).
+    pub fn cf_name(self) -> &'static str {
+        match self {
+            ErrorKind::RouteInvalid => "RouteInvalidError",
+            ErrorKind::RouteServiceUrlInvalid => "RouteServiceUrlInvalidError",
+            ErrorKind::TcpRouteMappingInvalid => "TcpRouteMappingInvalidError",
+            ErrorKind::RouterGroupInvalid
+            | ErrorKind::ProcessRequest
+            | ErrorKind::Compacted
+            | ErrorKind::InvalidArgument => "ProcessRequestError",
+            ErrorKind::NotFound => "ResourceNotFoundError",
+            ErrorKind::PortRangeExhausted => "PortRangeExhaustedError",
+            ErrorKind::Conflict => "DBConflictError",
+        }
+    }
+}
+
+/// An error from the registry: a kind and the message text.
+///
+/// The message is the exact text the reference system uses where it has one
+/// (for example `"Each route request requires a port greater than 0"`); a failed
+/// registry call never changes the registry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+    oldest_revision: Option<u64>,
+}
+
+impl Error {
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
+        Error {
+            kind,
+            message: message.into(),
+            oldest_revision: None,
+        }
+    }
+
+    pub(crate) fn compacted(requested: u64, oldest: u64) -> Error {
+        Error {
+            kind: ErrorKind::Compacted,
+            message: format!(
+                "revision {requested} is no longer in the event history; the oldest revision available is {oldest}"
+            ),
+            oldest_revision: Some(oldest),
+        }
+    }
+
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The message text, without any prefix.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// CF routing-api's name for this error (`"RouteInvalidError"`, ...).
+    pub fn cf_name(&self) -> &'static str {
+        self.kind.cf_name()
+    }
+
+    /// For [`ErrorKind::Compacted`]: the oldest revision whose events can still be
+    /// replayed. Subscribing from one less than it replays everything kept.
+    pub fn oldest_revision(&self) -> Option<u64> {
+        self.oldest_revision
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}

@@ -1,0 +1,5 @@
+//! Plain data and validation.
+
+pub(crate) mod cf;
+pub(crate) mod ports;
+pub(crate) mod url;

@@ -1,0 +1,1505 @@
+//! The write path: validate, apply, advance the revision, publish.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{RecvTimeoutError, Sender};
+use hashbrown::{HashMap, HashSet};
+use parking_lot::RwLock;
+
+use crate::error::{Error, ErrorKind};
+use crate::events::{Action, Event, EventLog, Filter, Object, Subscription};
+use crate::lease::{Clock, LeaseQueue, SystemClock, Timestamp};
+use crate::model::cf::{
+    validate_http_route, validate_router_group, validate_tcp_mapping, HttpKey, HttpRoute,
+    ModificationTag, PortReservation, RouterGroup, TcpKey, TcpRouteMapping,
+};
+use crate::model::ports::{self, PortRange};
+
+/// How many leases one lock hold of [`Registry::expire`] removes at most, so that
+/// readers and writers wait for a bounded time while a large set lapses.
+const EXPIRE_CHUNK: usize = 2048;
+
+/// Options of a [`Registry`]. Unset options take the documented defaults.
+///
+/// # Example
+///
+/// ```
+/// use routeyard::{Config, ManualClock, Registry, Timestamp};
+/// use std::time::Duration;
+///
+/// let clock = ManualClock::new(Timestamp::from_secs(1_000));
+/// let registry = Registry::new(
+///     Config::new()
+///         .max_ttl(Duration::from_secs(60))
+///         .history(10_000)
+///         .clock(clock.clone()),
+/// );
+/// assert_eq!(registry.max_ttl(), Duration::from_secs(60));
+/// ```
+#[derive(Clone, Default)]
+pub struct Config {
+    max_ttl: Option<Duration>,
+    history: Option<usize>,
+    subscriber_buffer: Option<usize>,
+    clock: Option<Arc<dyn Clock>>,
+    reserved_ports: Option<Vec<u16>>,
+    reservation_ttl: Option<Duration>,
+}
+
+impl Config {
+    /// A configuration with every option at its default.
+    pub fn new() -> Config {
+        Config::default()
+    }
+
+    /// The longest TTL a registration may ask for, and the TTL of one that asks for
+    /// none. Whole seconds; default 120 s (CF's `max_ttl`).
+    pub fn max_ttl(mut self, max_ttl: Duration) -> Config {
+        self.max_ttl = Some(max_ttl);
+        self
+    }
+
+    /// How many past events are kept for subscribers to replay. Default 65,536.
+    pub fn history(mut self, events: usize) -> Config {
+        self.history = Some(events);
+        self
+    }
+
+    /// How many undelivered events a subscriber may hold before it is told it
+    /// lagged and closed. Default 1,024 (CF's per-subscriber buffer).
+    pub fn subscriber_buffer(mut self, events: usize) -> Config {
+        self.subscriber_buffer = Some(events);
+        self
+    }
+
+    /// The clock every TTL decision reads. Default: the system clock.
+    pub fn clock(mut self, clock: impl Clock + 'static) -> Config {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// Ports no router group may make reservable (CF's
+    /// `reserved_system_component_ports` with `fail_on_router_port_conflicts`).
+    /// Default: none.
+    pub fn reserved_ports(mut self, ports: impl Into<Vec<u16>>) -> Config {
+        self.reserved_ports = Some(ports.into());
+        self
+    }
+
+    /// How long a port reservation lives unless a mapping claims its port.
+    /// Default: the `max_ttl`.
+    pub fn reservation_ttl(mut self, ttl: Duration) -> Config {
+        self.reservation_ttl = Some(ttl);
+        self
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("max_ttl", &self.max_ttl)
+            .field("history", &self.history)
+            .field("subscriber_buffer", &self.subscriber_buffer)
+            .field("clock", &self.clock)
+            .field("reserved_ports", &self.reserved_ports)
+            .field("reservation_ttl", &self.reservation_ttl)
+            .finish()
+    }
+}
+
+/// One change of an atomic batch given to [`Registry::apply`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Change {
+    /// Create or renew a CF HTTP route.
+    UpsertHttpRoute(HttpRoute),
+    /// Remove a CF HTTP route (absent is not an error).
+    DeleteHttpRoute(HttpRoute),
+    /// Create or renew a CF TCP route mapping.
+    UpsertTcpRouteMapping(TcpRouteMapping),
+    /// Remove a CF TCP route mapping (absent is not an error).
+    DeleteTcpRouteMapping(TcpRouteMapping),
+    /// Create a router group (an existing one of the same name and type is kept).
+    CreateRouterGroup(RouterGroup),
+    /// Replace the reservable ports of a router group.
+    UpdateRouterGroup {
+        /// The group's guid.
+        guid: String,
+        /// The new `reservable_ports`.
+        reservable_ports: String,
+    },
+    /// Remove a router group and its port reservations.
+    DeleteRouterGroup {
+        /// The group's guid.
+        guid: String,
+    },
+    /// Reserve a free port of a router group.
+    ReservePort {
+        /// The group's guid.
+        router_group_guid: String,
+        /// The reservation's lifetime; `None` for the configured default.
+        ttl: Option<Duration>,
+    },
+    /// Release a port reservation.
+    ReleasePort {
+        /// The group's guid.
+        router_group_guid: String,
+        /// The reserved port.
+        port: u16,
+    },
+}
+
+/// Everything the registry holds at one revision.
+///
+/// Leased objects are included with their `expires_at` even if that time has
+/// passed: they stay part of the state until the event that removes them. Lists
+/// are sorted, so equal states give equal snapshots.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The revision this snapshot shows.
+    pub revision: u64,
+    /// Router groups, by guid.
+    pub router_groups: Vec<RouterGroup>,
+    /// CF HTTP routes, by key.
+    pub http_routes: Vec<HttpRoute>,
+    /// CF TCP route mappings, by key.
+    pub tcp_route_mappings: Vec<TcpRouteMapping>,
+    /// Port reservations, by group and port.
+    pub port_reservations: Vec<PortReservation>,
+}
+
+#[derive(Clone)]
+struct GroupEntry {
+    group: Arc<RouterGroup>,
+    ranges: Arc<[PortRange]>,
+}
+
+enum Lease {
+    Http(Arc<HttpRoute>),
+    Tcp(Arc<TcpRouteMapping>),
+    Reservation(Arc<PortReservation>),
+}
+
+type ReservationKey = (Arc<str>, u16);
+
+enum Undo {
+    Http(HttpKey, Option<Arc<HttpRoute>>),
+    Tcp(TcpKey, Option<Arc<TcpRouteMapping>>),
+    Group(Arc<str>, Option<GroupEntry>),
+    Reservation(ReservationKey, Option<Arc<PortReservation>>),
+}
+
+/// A small, fast generator for guids (SplitMix64, seeded from the OS).
+struct GuidSource(u64);
+
+impl GuidSource {
+    fn new() -> GuidSource {
+        let seed = uuid::Uuid::new_v4().as_u64_pair();
+        GuidSource(seed.0 ^ seed.1.rotate_left(32))
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn guid(&mut self) -> Arc<str> {
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&self.next_u64().to_le_bytes());
+        bytes[8..].copy_from_slice(&self.next_u64().to_le_bytes());
+        let uuid = uuid::Builder::from_random_bytes(bytes).into_uuid();
+        let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        Arc::from(&*uuid.hyphenated().encode_lower(&mut buf))
+    }
+}
+
+/// Everything behind the write lock.
+struct State {
+    revision: u64,
+    groups: HashMap<Arc<str>, GroupEntry>,
+    group_names: HashMap<Arc<str>, Arc<str>>,
+    http: HashMap<HttpKey, Arc<HttpRoute>>,
+    tcp: HashMap<TcpKey, Arc<TcpRouteMapping>>,
+    /// Mappings per (group, external port): the ports they hold against reservations.
+    tcp_ports: HashMap<ReservationKey, u32>,
+    /// Mappings with an SNI host name, per (external port, SNI), for CF's
+    /// `terminate_frontend_tls` consistency rule.
+    tcp_sni: HashMap<(u16, Arc<str>), HashSet<TcpKey>>,
+    reservations: HashMap<ReservationKey, Arc<PortReservation>>,
+    leases: LeaseQueue<Lease>,
+    log: EventLog,
+    guids: GuidSource,
+    // Scratch space of the transaction in progress, kept to reuse its allocation.
+    undo: Vec<Undo>,
+    pending: Vec<(Action, Object)>,
+}
+
+impl State {
+    fn live_leases(&self) -> usize {
+        self.http.len() + self.tcp.len() + self.reservations.len()
+    }
+
+    fn set_http(&mut self, key: HttpKey, value: Option<Arc<HttpRoute>>) -> Option<Arc<HttpRoute>> {
+        match value {
+            Some(route) => {
+                self.leases
+                    .push(route.expires_at, Lease::Http(route.clone()));
+                self.http.insert(key, route)
+            }
+            None => self.http.remove(&key),
+        }
+    }
+
+    fn set_tcp(
+        &mut self,
+        key: TcpKey,
+        value: Option<Arc<TcpRouteMapping>>,
+    ) -> Option<Arc<TcpRouteMapping>> {
+        let old = match &value {
+            Some(mapping) => {
+                self.leases
+                    .push(mapping.expires_at, Lease::Tcp(mapping.clone()));
+                self.tcp.insert(key.clone(), mapping.clone())
+            }
+            None => self.tcp.remove(&key),
+        };
+        let port_key = (key.router_group_guid.clone(), key.port);
+        match (&old, &value) {
+            (None, Some(_)) => {
+                *self.tcp_ports.entry(port_key).or_insert(0) += 1;
+                if let Some(sni) = &key.backend_sni_hostname {
+                    self.tcp_sni
+                        .entry((key.port, sni.clone()))
+                        .or_default()
+                        .insert(key);
+                }
+            }
+            (Some(_), None) => {
+                if let Some(n) = self.tcp_ports.get_mut(&port_key) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.tcp_ports.remove(&port_key);
+                    }
+                }
+                if let Some(sni) = &key.backend_sni_hostname {
+                    let sni_key = (key.port, sni.clone());
+                    if let Some(set) = self.tcp_sni.get_mut(&sni_key) {
+                        set.remove(&key);
+                        if set.is_empty() {
+                            self.tcp_sni.remove(&sni_key);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        old
+    }
+
+    fn set_group(&mut self, guid: Arc<str>, value: Option<GroupEntry>) -> Option<GroupEntry> {
+        let old = match value {
+            Some(entry) => {
+                self.group_names
+                    .insert(entry.group.name.clone(), guid.clone());
+                self.groups.insert(guid, entry)
+            }
+            None => self.groups.remove(&guid),
+        };
+        if let Some(old) = &old {
+            let still_named = self.groups.values().any(|e| e.group.name == old.group.name);
+            if !still_named {
+                self.group_names.remove(&old.group.name);
+            }
+        }
+        old
+    }
+
+    fn set_reservation(
+        &mut self,
+        key: ReservationKey,
+        value: Option<Arc<PortReservation>>,
+    ) -> Option<Arc<PortReservation>> {
+        match value {
+            Some(r) => {
+                self.leases
+                    .push(r.expires_at, Lease::Reservation(r.clone()));
+                self.reservations.insert(key, r)
+            }
+            None => self.reservations.remove(&key),
+        }
+    }
+
+    fn rebuild_leases(&mut self) {
+        let http = self
+            .http
+            .values()
+            .map(|r| (r.expires_at, Lease::Http(r.clone())));
+        let tcp = self
+            .tcp
+            .values()
+            .map(|m| (m.expires_at, Lease::Tcp(m.clone())));
+        let reservations = self
+            .reservations
+            .values()
+            .map(|r| (r.expires_at, Lease::Reservation(r.clone())));
+        let live: Vec<(Timestamp, Lease)> = http.chain(tcp).chain(reservations).collect();
+        self.leases.rebuild(live);
+    }
+}
+
+/// A transaction over the state: every mutation is recorded so that a failure
+/// anywhere in a batch puts everything back; events are published only on commit.
+///
+/// A transaction dropped without [`Txn::commit`] (a failed batch, or a panic inside
+/// one) rolls back, so the state behind the lock is always a committed one.
+struct Txn<'a> {
+    st: &'a mut State,
+    now: Timestamp,
+    committed: bool,
+}
+
+impl Drop for Txn<'_> {
+    fn drop(&mut self) {
+        if !self.committed {
+            self.undo_all();
+        }
+    }
+}
+
+impl Txn<'_> {
+    fn begin(st: &mut State, now: Timestamp) -> Txn<'_> {
+        st.undo.clear();
+        st.pending.clear();
+        Txn {
+            st,
+            now,
+            committed: false,
+        }
+    }
+
+    fn http(&mut self, key: HttpKey, value: Option<Arc<HttpRoute>>) -> Option<Arc<HttpRoute>> {
+        let old = self.st.set_http(key.clone(), value);
+        self.st.undo.push(Undo::Http(key, old.clone()));
+        old
+    }
+
+    fn tcp(
+        &mut self,
+        key: TcpKey,
+        value: Option<Arc<TcpRouteMapping>>,
+    ) -> Option<Arc<TcpRouteMapping>> {
+        let old = self.st.set_tcp(key.clone(), value);
+        self.st.undo.push(Undo::Tcp(key, old.clone()));
+        old
+    }
+
+    fn group(&mut self, guid: Arc<str>, value: Option<GroupEntry>) -> Option<GroupEntry> {
+        let old = self.st.set_group(guid.clone(), value);
+        self.st.undo.push(Undo::Group(guid, old.clone()));
+        old
+    }
+
+    fn reservation(
+        &mut self,
+        key: ReservationKey,
+        value: Option<Arc<PortReservation>>,
+    ) -> Option<Arc<PortReservation>> {
+        let old = self.st.set_reservation(key.clone(), value);
+        self.st.undo.push(Undo::Reservation(key, old.clone()));
+        old
+    }
+
+    fn emit(&mut self, action: Action, object: Object) {
+        self.st.pending.push((action, object));
+    }
+
+    fn undo_all(&mut self) {
+        let mut undo = std::mem::take(&mut self.st.undo);
+        while let Some(u) = undo.pop() {
+            match u {
+                Undo::Http(k, v) => {
+                    self.st.set_http(k, v);
+                }
+                Undo::Tcp(k, v) => {
+                    self.st.set_tcp(k, v);
+                }
+                Undo::Group(k, v) => {
+                    self.st.set_group(k, v);
+                }
+                Undo::Reservation(k, v) => {
+                    self.st.set_reservation(k, v);
+                }
+            }
+        }
+        self.st.undo = undo;
+        self.st.pending.clear();
+    }
+
+    /// Publishes the pending events under consecutive revisions and returns the
+    /// registry's revision after them.
+    fn commit(mut self) -> u64 {
+        self.committed = true;
+        let st = &mut *self.st;
+        st.undo.clear();
+        let mut pending = std::mem::take(&mut st.pending);
+        for (action, object) in pending.drain(..) {
+            st.revision += 1;
+            st.log.publish(Event {
+                revision: st.revision,
+                action,
+                object,
+            });
+        }
+        st.pending = pending;
+        if st.leases.wants_rebuild(st.live_leases()) {
+            st.rebuild_leases();
+        }
+        st.revision
+    }
+
+    // -- CF HTTP routes ----------------------------------------------------
+
+    fn upsert_http(&mut self, mut route: HttpRoute, max_ttl: i64) {
+        let ttl = route.ttl.unwrap_or(max_ttl);
+        route.ttl = Some(ttl);
+        route.expires_at = self.now.saturating_add(ttl_duration(ttl));
+        let key = route.key();
+        let existing = match self.st.http.get(&key) {
+            Some(old) if old.expires_at <= self.now => {
+                // Lapsed but not yet swept: it is gone; the renewal is a create.
+                let old = old.clone();
+                self.http(key.clone(), None);
+                self.emit(Action::Expire, Object::HttpRoute(old));
+                None
+            }
+            other => other.cloned(),
+        };
+        route.modification_tag = match &existing {
+            Some(old) => {
+                if route.log_guid.is_empty() {
+                    route.log_guid = old.log_guid.clone();
+                }
+                ModificationTag {
+                    guid: old.modification_tag.guid.clone(),
+                    index: old.modification_tag.index.wrapping_add(1),
+                }
+            }
+            None => ModificationTag {
+                guid: self.st.guids.guid(),
+                index: 0,
+            },
+        };
+        let route = Arc::new(route);
+        self.http(key, Some(route.clone()));
+        self.emit(Action::Upsert, Object::HttpRoute(route));
+    }
+
+    fn delete_http(&mut self, route: &HttpRoute) {
+        if let Some(old) = self.http(route.key(), None) {
+            self.emit(Action::Delete, Object::HttpRoute(old));
+        }
+    }
+
+    // -- CF TCP route mappings ---------------------------------------------
+
+    fn upsert_tcp(&mut self, mut mapping: TcpRouteMapping, max_ttl: i64) -> Result<(), Error> {
+        if !self.st.groups.contains_key(&mapping.router_group_guid) {
+            return Err(Error::new(
+                ErrorKind::TcpRouteMappingInvalid,
+                format!("router_group_guid: {} not found", mapping.router_group_guid),
+            ));
+        }
+        if let Some(sni) = &mapping.backend_sni_hostname {
+            if let Some(similar) = self.st.tcp_sni.get(&(mapping.port, sni.clone())) {
+                let conflict = similar.iter().any(|k| {
+                    self.st.tcp.get(k).is_some_and(|m| {
+                        m.expires_at > self.now
+                            && m.terminate_frontend_tls != mapping.terminate_frontend_tls
+                    })
+                });
+                if conflict {
+                    return Err(Error::new(
+                        ErrorKind::TcpRouteMappingInvalid,
+                        format!(
+                            "terminate_frontend_tls: {} not allowed",
+                            mapping.terminate_frontend_tls
+                        ),
+                    ));
+                }
+            }
+        }
+        let ttl = mapping.ttl.unwrap_or(max_ttl);
+        mapping.ttl = Some(ttl);
+        mapping.expires_at = self.now.saturating_add(ttl_duration(ttl));
+        let key = mapping.key();
+        let existing = match self.st.tcp.get(&key) {
+            Some(old) if old.expires_at <= self.now => {
+                let old = old.clone();
+                self.tcp(key.clone(), None);
+                self.emit(Action::Expire, Object::TcpRouteMapping(old));
+                None
+            }
+            other => other.cloned(),
+        };
+        mapping.modification_tag = match &existing {
+            Some(old) => {
+                // CF keeps these three on update.
+                mapping.instance_id = old.instance_id.clone();
+                mapping.terminate_frontend_tls = old.terminate_frontend_tls;
+                mapping.alpns = old.alpns.clone();
+                ModificationTag {
+                    guid: old.modification_tag.guid.clone(),
+                    index: old.modification_tag.index.wrapping_add(1),
+                }
+            }
+            None => {
+                // A mapping claims the reservation of its port, if any.
+                let claimed = (mapping.router_group_guid.clone(), mapping.port);
+                if let Some(r) = self.reservation(claimed, None) {
+                    self.emit(Action::Delete, Object::PortReservation(r));
+                }
+                ModificationTag {
+                    guid: self.st.guids.guid(),
+                    index: 0,
+                }
+            }
+        };
+        let mapping = Arc::new(mapping);
+        self.tcp(key, Some(mapping.clone()));
+        self.emit(Action::Upsert, Object::TcpRouteMapping(mapping));
+        Ok(())
+    }
+
+    fn delete_tcp(&mut self, mapping: &TcpRouteMapping) {
+        if let Some(old) = self.tcp(mapping.key(), None) {
+            self.emit(Action::Delete, Object::TcpRouteMapping(old));
+        }
+    }
+
+    // -- Router groups -----------------------------------------------------
+
+    fn create_group(
+        &mut self,
+        group: &RouterGroup,
+        reserved: &[u16],
+    ) -> Result<(Arc<RouterGroup>, bool), Error> {
+        let ranges = validate_router_group(group, reserved)?;
+        if let Some(guid) = self.st.group_names.get(&group.name) {
+            let existing = &self.st.groups[guid].group;
+            if existing.group_type == group.group_type {
+                return Ok((existing.clone(), false));
+            }
+            return Err(Error::new(
+                ErrorKind::Conflict,
+                format!(
+                    "router group '{}' already exists with type '{}'",
+                    group.name, existing.group_type
+                ),
+            ));
+        }
+        let created = Arc::new(RouterGroup {
+            guid: self.st.guids.guid(),
+            name: group.name.clone(),
+            group_type: group.group_type.clone(),
+            reservable_ports: group.reservable_ports.clone(),
+        });
+        self.group(
+            created.guid.clone(),
+            Some(GroupEntry {
+                group: created.clone(),
+                ranges: ranges.into(),
+            }),
+        );
+        self.emit(Action::Upsert, Object::RouterGroup(created.clone()));
+        Ok((created, true))
+    }
+
+    fn update_group(
+        &mut self,
+        guid: &str,
+        reservable_ports: &str,
+        reserved: &[u16],
+    ) -> Result<Arc<RouterGroup>, Error> {
+        let Some(entry) = self.st.groups.get(guid) else {
+            return Err(group_does_not_exist(guid));
+        };
+        let current = entry.group.clone();
+        if &*current.reservable_ports == reservable_ports {
+            return Ok(current);
+        }
+        let updated = RouterGroup {
+            reservable_ports: reservable_ports.into(),
+            ..(*current).clone()
+        };
+        let ranges = validate_router_group(&updated, reserved)?;
+        let updated = Arc::new(updated);
+        self.group(
+            current.guid.clone(),
+            Some(GroupEntry {
+                group: updated.clone(),
+                ranges: ranges.into(),
+            }),
+        );
+        self.emit(Action::Upsert, Object::RouterGroup(updated.clone()));
+        Ok(updated)
+    }
+
+    fn delete_group(&mut self, guid: &str) -> Result<(), Error> {
+        let Some(entry) = self.st.groups.get(guid) else {
+            return Err(group_does_not_exist(guid));
+        };
+        let guid = entry.group.guid.clone();
+        let mut held: Vec<ReservationKey> = self
+            .st
+            .reservations
+            .keys()
+            .filter(|(g, _)| *g == guid)
+            .cloned()
+            .collect();
+        held.sort_unstable_by_key(|(_, port)| *port);
+        for key in held {
+            if let Some(r) = self.reservation(key, None) {
+                self.emit(Action::Delete, Object::PortReservation(r));
+            }
+        }
+        if let Some(old) = self.group(guid, None) {
+            self.emit(Action::Delete, Object::RouterGroup(old.group));
+        }
+        Ok(())
+    }
+
+    // -- Port reservations -------------------------------------------------
+
+    /// Whether no mapping and no reservation holds the port. Call after sweeping
+    /// lapsed leases, so that every stored one is live.
+    fn port_is_free(&self, guid: &Arc<str>, port: u16) -> bool {
+        let key = (guid.clone(), port);
+        !self.st.tcp_ports.contains_key(&key) && !self.st.reservations.contains_key(&key)
+    }
+
+    fn reserve(&mut self, guid: &str, ttl: Duration) -> Result<Arc<PortReservation>, Error> {
+        let Some(entry) = self.st.groups.get(guid) else {
+            return Err(group_does_not_exist(guid));
+        };
+        let (guid, ranges) = (entry.group.guid.clone(), entry.ranges.clone());
+        // Lapsed mappings and reservations free their ports: sweep them first.
+        self.expire(usize::MAX);
+        if ranges.is_empty() {
+            return Err(Error::new(
+                ErrorKind::ProcessRequest,
+                format!("router group '{guid}' has no reservable ports"),
+            ));
+        }
+        let Some(port) = ranges
+            .iter()
+            .flat_map(|r| r.ports())
+            .find(|&p| self.port_is_free(&guid, p))
+        else {
+            return Err(Error::new(
+                ErrorKind::PortRangeExhausted,
+                format!(
+                    "There are no free ports in range: {}",
+                    ports::describe(&ranges)
+                ),
+            ));
+        };
+        let key = (guid.clone(), port);
+        let reservation = Arc::new(PortReservation {
+            router_group_guid: guid,
+            port,
+            expires_at: self.now.saturating_add(ttl),
+        });
+        self.reservation(key, Some(reservation.clone()));
+        self.emit(Action::Upsert, Object::PortReservation(reservation.clone()));
+        Ok(reservation)
+    }
+
+    fn release(&mut self, guid: &str, port: u16) -> Result<(), Error> {
+        let key: ReservationKey = (guid.into(), port);
+        match self.reservation(key, None) {
+            Some(r) => {
+                self.emit(Action::Delete, Object::PortReservation(r));
+                Ok(())
+            }
+            None => Err(Error::new(
+                ErrorKind::NotFound,
+                format!("port {port} of router group '{guid}' is not reserved"),
+            )),
+        }
+    }
+
+    // -- Expiry ------------------------------------------------------------
+
+    /// Removes up to `limit` lapsed leases; returns how many it removed and whether
+    /// more may be due.
+    fn expire(&mut self, limit: usize) -> (usize, bool) {
+        let mut removed = 0;
+        while removed < limit {
+            let Some((_, lease)) = self.st.leases.pop_due(self.now) else {
+                return (removed, false);
+            };
+            // A lease is current only if the stored object is the very one that was
+            // scheduled; a renewal stores a new object and schedules it anew.
+            match lease {
+                Lease::Http(route) => {
+                    let key = route.key();
+                    if self
+                        .st
+                        .http
+                        .get(&key)
+                        .is_some_and(|c| Arc::ptr_eq(c, &route))
+                    {
+                        self.http(key, None);
+                        self.emit(Action::Expire, Object::HttpRoute(route));
+                        removed += 1;
+                    }
+                }
+                Lease::Tcp(mapping) => {
+                    let key = mapping.key();
+                    if self
+                        .st
+                        .tcp
+                        .get(&key)
+                        .is_some_and(|c| Arc::ptr_eq(c, &mapping))
+                    {
+                        self.tcp(key, None);
+                        self.emit(Action::Expire, Object::TcpRouteMapping(mapping));
+                        removed += 1;
+                    }
+                }
+                Lease::Reservation(r) => {
+                    let key = (r.router_group_guid.clone(), r.port);
+                    if self
+                        .st
+                        .reservations
+                        .get(&key)
+                        .is_some_and(|c| Arc::ptr_eq(c, &r))
+                    {
+                        self.reservation(key, None);
+                        self.emit(Action::Expire, Object::PortReservation(r));
+                        removed += 1;
+                    }
+                }
+            }
+        }
+        (removed, true)
+    }
+}
+
+fn ttl_duration(ttl: i64) -> Duration {
+    Duration::from_secs(u64::try_from(ttl).unwrap_or(0))
+}
+
+fn group_does_not_exist(guid: &str) -> Error {
+    Error::new(
+        ErrorKind::NotFound,
+        format!("router group '{guid}' does not exist"),
+    )
+}
+
+/// The registry: router groups, CF HTTP routes and TCP mappings with leases, port
+/// reservations, and the revisioned event log.
+///
+/// `Registry` is `Send + Sync` and every method takes `&self`: share it with an
+/// [`Arc`]. Writes are serialised; every committed change advances the revision by
+/// one and publishes one [`Event`]. A call that fails changes nothing.
+///
+/// # Example
+///
+/// ```
+/// use routeyard::{Config, Filter, HttpRoute, Registry, RouterGroup};
+///
+/// let registry = Registry::new(Config::new());
+/// let mut events = registry.subscribe(Filter::all(), Some(0))?;
+///
+/// registry.upsert_http_routes(vec![HttpRoute::new("myapp.com/api", "10.0.0.1", 8080)])?;
+/// let routes = registry.http_routes();
+/// assert_eq!(routes.len(), 1);
+/// assert_eq!(routes[0].ttl, Some(120));
+/// assert_eq!(routes[0].modification_tag.index, 0);
+///
+/// let event = events.recv()?;
+/// assert_eq!((event.revision, event.action.cf_name()), (1, "Upsert"));
+///
+/// let err = registry
+///     .create_router_group(RouterGroup::new("tcp-1", "tcp", "1024, 2000"))
+///     .unwrap_err();
+/// assert_eq!(err.message(), "port must be between 1024 and 65535");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Registry {
+    state: RwLock<State>,
+    revision: AtomicU64,
+    clock: Arc<dyn Clock>,
+    max_ttl: i64,
+    reservation_ttl: Duration,
+    reserved_ports: Vec<u16>,
+    subscriber_buffer: usize,
+}
+
+impl Registry {
+    /// A registry with the given configuration.
+    pub fn new(config: Config) -> Registry {
+        let max_ttl = config.max_ttl.unwrap_or(Duration::from_secs(120));
+        let max_ttl_secs = i64::try_from(max_ttl.as_secs()).unwrap_or(i64::MAX);
+        Registry {
+            state: RwLock::new(State {
+                revision: 0,
+                groups: HashMap::new(),
+                group_names: HashMap::new(),
+                http: HashMap::new(),
+                tcp: HashMap::new(),
+                tcp_ports: HashMap::new(),
+                tcp_sni: HashMap::new(),
+                reservations: HashMap::new(),
+                leases: LeaseQueue::new(),
+                log: EventLog::new(config.history.unwrap_or(1 << 16)),
+                guids: GuidSource::new(),
+                undo: Vec::new(),
+                pending: Vec::new(),
+            }),
+            revision: AtomicU64::new(0),
+            clock: config.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            max_ttl: max_ttl_secs,
+            reservation_ttl: config.reservation_ttl.unwrap_or(max_ttl),
+            reserved_ports: config.reserved_ports.unwrap_or_default(),
+            subscriber_buffer: config.subscriber_buffer.unwrap_or(1024),
+        }
+    }
+
+    /// The configured `max_ttl`.
+    pub fn max_ttl(&self) -> Duration {
+        ttl_duration(self.max_ttl)
+    }
+
+    /// The registry's clock.
+    pub fn clock(&self) -> &dyn Clock {
+        &*self.clock
+    }
+
+    /// The revision of the last committed change (0 before any).
+    pub fn revision(&self) -> u64 {
+        self.revision.load(Ordering::Acquire)
+    }
+
+    /// Runs `f` as one transaction at the current time: commits if it succeeds,
+    /// rolls everything back if it fails.
+    fn write<T>(&self, f: impl FnOnce(&mut Txn<'_>) -> Result<T, Error>) -> Result<T, Error> {
+        let mut st = self.state.write();
+        // Read the time under the lock, so that commits never go back in time.
+        let now = self.clock.now();
+        let mut txn = Txn::begin(&mut st, now);
+        match f(&mut txn) {
+            Ok(value) => {
+                let revision = txn.commit();
+                self.revision.store(revision, Ordering::Release);
+                Ok(value)
+            }
+            // Dropping the transaction rolls it back.
+            Err(e) => Err(e),
+        }
+    }
+
+    // -- CF HTTP routes ----------------------------------------------------
+
+    /// Creates or renews CF HTTP routes, all or none.
+    ///
+    /// The whole batch is validated first, with CF's rules in CF's order; a
+    /// route without `ttl` gets `max_ttl`. A new key gets a fresh modification
+    /// tag (index 0); an existing one keeps its guid with index + 1, a new TTL, and
+    /// a new `log_guid` only if the given one is not empty.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::RouteInvalid`] or [`ErrorKind::RouteServiceUrlInvalid`] with
+    /// CF's message for the first invalid route; nothing is applied.
+    pub fn upsert_http_routes(&self, routes: Vec<HttpRoute>) -> Result<u64, Error> {
+        for route in &routes {
+            validate_http_route(route, Some(self.max_ttl))?;
+        }
+        self.write(|txn| {
+            for route in routes {
+                txn.upsert_http(route, self.max_ttl);
+            }
+            Ok(())
+        })?;
+        Ok(self.revision())
+    }
+
+    /// Removes CF HTTP routes by key; absent ones are skipped.
+    ///
+    /// # Errors
+    ///
+    /// As [`Registry::upsert_http_routes`], without the TTL rules.
+    pub fn delete_http_routes(&self, routes: &[HttpRoute]) -> Result<u64, Error> {
+        for route in routes {
+            validate_http_route(route, None)?;
+        }
+        self.write(|txn| {
+            for route in routes {
+                txn.delete_http(route);
+            }
+            Ok(())
+        })?;
+        Ok(self.revision())
+    }
+
+    /// The live CF HTTP routes (lapsed ones never appear, swept or not), in no
+    /// particular order.
+    pub fn http_routes(&self) -> Vec<HttpRoute> {
+        let now = self.clock.now();
+        let st = self.state.read();
+        st.http
+            .values()
+            .filter(|r| r.expires_at > now)
+            .map(|r| (**r).clone())
+            .collect()
+    }
+
+    // -- CF TCP route mappings ---------------------------------------------
+
+    /// Creates or renews CF TCP route mappings, all or none.
+    ///
+    /// Every mapping is validated first with CF's rules; then each must name an
+    /// existing router group, and mappings sharing an SNI host name and external
+    /// port must agree on `terminate_frontend_tls`. An update keeps
+    /// `instance_id`, `terminate_frontend_tls` and `alpns`, and replaces the TTL,
+    /// `isolation_segment` and `sni_rewrite_hostname`. A new mapping claims the
+    /// reservation of its port, if there is one.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::TcpRouteMappingInvalid`] with CF's message; nothing is applied.
+    pub fn upsert_tcp_route_mappings(&self, mappings: Vec<TcpRouteMapping>) -> Result<u64, Error> {
+        for mapping in &mappings {
+            validate_tcp_mapping(mapping, Some(self.max_ttl))?;
+        }
+        self.write(|txn| {
+            for mapping in mappings {
+                txn.upsert_tcp(mapping, self.max_ttl)?;
+            }
+            Ok(())
+        })?;
+        Ok(self.revision())
+    }
+
+    /// Removes CF TCP route mappings by key; absent ones are skipped.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::TcpRouteMappingInvalid`] for an invalid mapping (TTL not checked).
+    pub fn delete_tcp_route_mappings(&self, mappings: &[TcpRouteMapping]) -> Result<u64, Error> {
+        for mapping in mappings {
+            validate_tcp_mapping(mapping, None)?;
+        }
+        self.write(|txn| {
+            for mapping in mappings {
+                txn.delete_tcp(mapping);
+            }
+            Ok(())
+        })?;
+        Ok(self.revision())
+    }
+
+    /// The live CF TCP route mappings, in no particular order.
+    pub fn tcp_route_mappings(&self) -> Vec<TcpRouteMapping> {
+        self.collect_tcp(|_| true)
+    }
+
+    /// The live CF TCP route mappings in any of the given isolation segments; an
+    /// empty string selects mappings without a segment.
+    pub fn tcp_route_mappings_in<S: AsRef<str>>(&self, segments: &[S]) -> Vec<TcpRouteMapping> {
+        self.collect_tcp(|m| segments.iter().any(|s| s.as_ref() == &*m.isolation_segment))
+    }
+
+    fn collect_tcp(&self, keep: impl Fn(&TcpRouteMapping) -> bool) -> Vec<TcpRouteMapping> {
+        let now = self.clock.now();
+        let st = self.state.read();
+        st.tcp
+            .values()
+            .filter(|m| m.expires_at > now && keep(m))
+            .map(|m| (**m).clone())
+            .collect()
+    }
+
+    // -- Router groups -----------------------------------------------------
+
+    /// Creates a router group; returns it and whether it is new.
+    ///
+    /// A group with the same name and type is returned unchanged (`false`); the
+    /// registry assigns the guid of a new one.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::RouterGroupInvalid`] with CF's message (name, type, ports), or
+    /// [`ErrorKind::Conflict`] when the name is taken by a group of another type.
+    pub fn create_router_group(&self, group: RouterGroup) -> Result<(RouterGroup, bool), Error> {
+        let (group, created) = self.write(|txn| txn.create_group(&group, &self.reserved_ports))?;
+        Ok(((*group).clone(), created))
+    }
+
+    /// Replaces a router group's `reservable_ports` (the only field that can change).
+    /// An unchanged value commits nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`] for an unknown guid; [`ErrorKind::RouterGroupInvalid`]
+    /// for ports CF would refuse.
+    pub fn update_router_group(
+        &self,
+        guid: &str,
+        reservable_ports: &str,
+    ) -> Result<RouterGroup, Error> {
+        let group =
+            self.write(|txn| txn.update_group(guid, reservable_ports, &self.reserved_ports))?;
+        Ok((*group).clone())
+    }
+
+    /// Removes a router group and its port reservations. Its TCP mappings stay,
+    /// as in CF.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`] for an unknown guid.
+    pub fn delete_router_group(&self, guid: &str) -> Result<u64, Error> {
+        self.write(|txn| txn.delete_group(guid))?;
+        Ok(self.revision())
+    }
+
+    /// Every router group, in no particular order.
+    pub fn router_groups(&self) -> Vec<RouterGroup> {
+        let st = self.state.read();
+        st.groups.values().map(|e| (*e.group).clone()).collect()
+    }
+
+    /// The router group with this guid.
+    pub fn router_group(&self, guid: &str) -> Option<RouterGroup> {
+        let st = self.state.read();
+        st.groups.get(guid).map(|e| (*e.group).clone())
+    }
+
+    /// The router group with this name.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`]: "router group 'NAME' not found".
+    pub fn router_group_by_name(&self, name: &str) -> Result<RouterGroup, Error> {
+        let st = self.state.read();
+        st.group_names
+            .get(name)
+            .and_then(|guid| st.groups.get(guid))
+            .map(|e| (*e.group).clone())
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::NotFound,
+                    format!("router group '{name}' not found"),
+                )
+            })
+    }
+
+    // -- Port reservations -------------------------------------------------
+
+    /// Reserves the lowest port of the group's ranges that no TCP mapping and no
+    /// live reservation holds. The reservation lapses after `ttl` (default: the
+    /// configured reservation TTL) unless a mapping on that port claims it first.
+    /// Concurrent callers never get the same port.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`] for an unknown group, [`ErrorKind::ProcessRequest`]
+    /// for a group without reservable ports, [`ErrorKind::PortRangeExhausted`]
+    /// ("There are no free ports in range: ...") when every port is held.
+    pub fn reserve_port(
+        &self,
+        router_group_guid: &str,
+        ttl: Option<Duration>,
+    ) -> Result<PortReservation, Error> {
+        let ttl = ttl.unwrap_or(self.reservation_ttl);
+        let r = self.write(|txn| txn.reserve(router_group_guid, ttl))?;
+        Ok((*r).clone())
+    }
+
+    /// Releases a port reservation.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`] when the port is not reserved.
+    pub fn release_port(&self, router_group_guid: &str, port: u16) -> Result<u64, Error> {
+        self.write(|txn| txn.release(router_group_guid, port))?;
+        Ok(self.revision())
+    }
+
+    /// The live port reservations, in no particular order.
+    pub fn port_reservations(&self) -> Vec<PortReservation> {
+        let now = self.clock.now();
+        let st = self.state.read();
+        st.reservations
+            .values()
+            .filter(|r| r.expires_at > now)
+            .map(|r| (**r).clone())
+            .collect()
+    }
+
+    /// CF's client-side `ReservePort(name, "a-b")`, done atomically: picks the first
+    /// port of `a..=b` that no router group's ranges contain, then narrows the group
+    /// called `name` to that single port, creating it as a `tcp` group if needed.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::RouterGroupInvalid`] for a range CF cannot parse,
+    /// [`ErrorKind::ProcessRequest`] for several ranges ("multiple port ranges are
+    /// not supported") or one port ("single port is not supported"),
+    /// [`ErrorKind::PortRangeExhausted`] ("There are no free ports in range: [a-b]").
+    pub fn reserve_port_in_range(&self, name: &str, range: &str) -> Result<u16, Error> {
+        let ranges =
+            ports::parse(range).map_err(|m| Error::new(ErrorKind::RouterGroupInvalid, m))?;
+        if ranges.len() > 1 {
+            return Err(Error::new(
+                ErrorKind::ProcessRequest,
+                "multiple port ranges are not supported",
+            ));
+        }
+        let wanted = ranges[0];
+        if wanted.start() == wanted.end() {
+            return Err(Error::new(
+                ErrorKind::ProcessRequest,
+                "single port is not supported",
+            ));
+        }
+        self.write(|txn| {
+            let taken = |p: u16| {
+                txn.st
+                    .groups
+                    .values()
+                    .any(|e| e.ranges.iter().any(|r| r.contains(p)))
+            };
+            let Some(port) = wanted.ports().find(|&p| !taken(p)) else {
+                return Err(Error::new(
+                    ErrorKind::PortRangeExhausted,
+                    format!(
+                        "There are no free ports in range: [{}-{}]",
+                        wanted.start(),
+                        wanted.end()
+                    ),
+                ));
+            };
+            let ports = port.to_string();
+            let existing = txn.st.group_names.get(name).cloned();
+            match existing {
+                Some(guid) => {
+                    txn.update_group(&guid, &ports, &self.reserved_ports)?;
+                }
+                None => {
+                    txn.create_group(&RouterGroup::new(name, "tcp", &ports), &self.reserved_ports)?;
+                }
+            }
+            Ok(port)
+        })
+    }
+
+    // -- Batches -----------------------------------------------------------
+
+    /// Applies a list of changes atomically: every change is validated and applied
+    /// in order, each seeing the ones before it; if any fails, none is kept and the
+    /// registry is exactly as before. Returns the events committed, in order (their
+    /// revisions are consecutive).
+    ///
+    /// # Errors
+    ///
+    /// The first change's error, as the single-purpose methods report it.
+    pub fn apply(&self, changes: Vec<Change>) -> Result<Vec<Event>, Error> {
+        for change in &changes {
+            match change {
+                Change::UpsertHttpRoute(r) => validate_http_route(r, Some(self.max_ttl))?,
+                Change::DeleteHttpRoute(r) => validate_http_route(r, None)?,
+                Change::UpsertTcpRouteMapping(m) => validate_tcp_mapping(m, Some(self.max_ttl))?,
+                Change::DeleteTcpRouteMapping(m) => validate_tcp_mapping(m, None)?,
+                _ => {}
+            }
+        }
+        // The revision moves only on commit, so the batch's events start right
+        // after the revision seen inside the transaction.
+        let (start, pending) = self.write(|txn| {
+            for change in changes {
+                match change {
+                    Change::UpsertHttpRoute(r) => txn.upsert_http(r, self.max_ttl),
+                    Change::DeleteHttpRoute(r) => txn.delete_http(&r),
+                    Change::UpsertTcpRouteMapping(m) => txn.upsert_tcp(m, self.max_ttl)?,
+                    Change::DeleteTcpRouteMapping(m) => txn.delete_tcp(&m),
+                    Change::CreateRouterGroup(g) => {
+                        txn.create_group(&g, &self.reserved_ports)?;
+                    }
+                    Change::UpdateRouterGroup {
+                        guid,
+                        reservable_ports,
+                    } => {
+                        txn.update_group(&guid, &reservable_ports, &self.reserved_ports)?;
+                    }
+                    Change::DeleteRouterGroup { guid } => txn.delete_group(&guid)?,
+                    Change::ReservePort {
+                        router_group_guid,
+                        ttl,
+                    } => {
+                        txn.reserve(&router_group_guid, ttl.unwrap_or(self.reservation_ttl))?;
+                    }
+                    Change::ReleasePort {
+                        router_group_guid,
+                        port,
+                    } => txn.release(&router_group_guid, port)?,
+                }
+            }
+            Ok((txn.st.revision, txn.st.pending.clone()))
+        })?;
+        Ok(pending
+            .into_iter()
+            .zip(start + 1..)
+            .map(|((action, object), revision)| Event {
+                revision,
+                action,
+                object,
+            })
+            .collect())
+    }
+
+    // -- Leases ------------------------------------------------------------
+
+    /// Removes every lease that lapsed at or before `now` and publishes one
+    /// [`Action::Expire`] event for each; returns how many were removed.
+    ///
+    /// The work is done in chunks, releasing the lock between them, so other
+    /// callers wait at most for one chunk however many leases lapse.
+    pub fn expire(&self, now: Timestamp) -> usize {
+        let mut total = 0;
+        loop {
+            let mut st = self.state.write();
+            let mut txn = Txn::begin(&mut st, now);
+            let (removed, more) = txn.expire(EXPIRE_CHUNK);
+            let revision = txn.commit();
+            self.revision.store(revision, Ordering::Release);
+            drop(st);
+            total += removed;
+            if !more {
+                return total;
+            }
+        }
+    }
+
+    /// Starts a background thread that calls [`Registry::expire`] with the
+    /// registry's clock every `interval`. Dropping or stopping the returned handle
+    /// stops the thread.
+    pub fn start_reaper(self: &Arc<Self>, interval: Duration) -> Reaper {
+        let (stop, stopped) = crossbeam_channel::bounded::<()>(1);
+        let registry = Arc::clone(self);
+        let thread = std::thread::Builder::new()
+            .name("routeyard-reaper".into())
+            .spawn(move || loop {
+                match stopped.recv_timeout(interval) {
+                    Err(RecvTimeoutError::Timeout) => {
+                        registry.expire(registry.clock.now());
+                    }
+                    Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+                }
+            })
+            .ok();
+        Reaper {
+            stop: Some(stop),
+            thread,
+        }
+    }
+
+    // -- Events and snapshots ----------------------------------------------
+
+    /// Subscribes to the events of the kinds `filter` accepts.
+    ///
+    /// With `from: Some(r)` the subscription first replays every kept event after
+    /// revision `r`, then continues live with no gap and no repeat; with `None` it
+    /// starts live. Writers never wait for subscribers (see [`Subscription`]).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Compacted`] when events after `r` are no longer kept (the error
+    /// names the oldest revision available); [`ErrorKind::InvalidArgument`] when `r`
+    /// is newer than the registry.
+    pub fn subscribe(&self, filter: Filter, from: Option<u64>) -> Result<Subscription, Error> {
+        let mut st = self.state.write();
+        let current = st.revision;
+        st.log
+            .subscribe(filter, from, current, self.subscriber_buffer)
+    }
+
+    /// The number of open subscriptions.
+    pub fn subscriber_count(&self) -> usize {
+        self.state.read().log.subscriber_count()
+    }
+
+    /// Every object the registry holds and the revision that state reflects.
+    pub fn snapshot(&self) -> Snapshot {
+        let st = self.state.read();
+        let mut snapshot = Snapshot {
+            revision: st.revision,
+            router_groups: st.groups.values().map(|e| (*e.group).clone()).collect(),
+            http_routes: st.http.values().map(|r| (**r).clone()).collect(),
+            tcp_route_mappings: st.tcp.values().map(|m| (**m).clone()).collect(),
+            port_reservations: st.reservations.values().map(|r| (**r).clone()).collect(),
+        };
+        drop(st);
+        snapshot.sort();
+        snapshot
+    }
+}
+
+impl Snapshot {
+    /// Sorts every list by its key, so that equal states compare equal.
+    pub fn sort(&mut self) {
+        self.router_groups.sort_by(|a, b| a.guid.cmp(&b.guid));
+        self.http_routes.sort_by(|a, b| {
+            (&a.route, &a.ip, a.port, &a.route_service_url).cmp(&(
+                &b.route,
+                &b.ip,
+                b.port,
+                &b.route_service_url,
+            ))
+        });
+        self.tcp_route_mappings.sort_by(|a, b| {
+            let key = |m: &TcpRouteMapping| {
+                (
+                    m.router_group_guid.clone(),
+                    m.port,
+                    m.backend_ip.clone(),
+                    m.backend_port,
+                    m.backend_tls_port,
+                    m.backend_sni_hostname.clone(),
+                    m.enable_backend_mtls,
+                )
+            };
+            key(a).cmp(&key(b))
+        });
+        self.port_reservations
+            .sort_by(|a, b| (&a.router_group_guid, a.port).cmp(&(&b.router_group_guid, b.port)));
+    }
+
+    /// Applies one event to this snapshot, as a replica following the registry
+    /// does: an upsert inserts or replaces the object with the same key, a delete
+    /// or expiry removes it, and the revision moves to the event's.
+    pub fn apply(&mut self, event: &Event) {
+        fn put<T: Clone>(list: &mut Vec<T>, same: impl Fn(&T) -> bool, value: Option<&T>) {
+            list.retain(|x| !same(x));
+            if let Some(v) = value {
+                list.push(v.clone());
+            }
+        }
+        let upsert = event.action == Action::Upsert;
+        match &event.object {
+            Object::HttpRoute(r) => {
+                let key = r.key();
+                put(
+                    &mut self.http_routes,
+                    |x| x.key() == key,
+                    upsert.then_some(&**r),
+                );
+            }
+            Object::TcpRouteMapping(m) => {
+                let key = m.key();
+                put(
+                    &mut self.tcp_route_mappings,
+                    |x| x.key() == key,
+                    upsert.then_some(&**m),
+                );
+            }
+            Object::RouterGroup(g) => put(
+                &mut self.router_groups,
+                |x| x.guid == g.guid,
+                upsert.then_some(&**g),
+            ),
+            Object::PortReservation(r) => put(
+                &mut self.port_reservations,
+                |x| x.router_group_guid == r.router_group_guid && x.port == r.port,
+                upsert.then_some(&**r),
+            ),
+        }
+        self.revision = event.revision;
+        self.sort();
+    }
+}
+
+// A panic inside a transaction rolls it back (see `Txn`), and the lock does not
+// poison, so a registry observed after a caught panic holds a committed state.
+impl std::panic::RefUnwindSafe for Registry {}
+impl std::panic::UnwindSafe for Registry {}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("revision", &self.revision())
+            .field("max_ttl", &self.max_ttl)
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The background expiry thread started by [`Registry::start_reaper`].
+///
+/// Stops (and joins the thread) on [`Reaper::stop`] or when dropped.
+#[derive(Debug)]
+pub struct Reaper {
+    stop: Option<Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Reaper {
+    /// Whether the thread could be started (it may not if the OS refuses threads).
+    pub fn is_running(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
+    /// Stops the thread and waits for it to finish its current sweep.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_is_send_sync_unwind_safe() {
+        fn assert<T: Send + Sync + std::panic::UnwindSafe + std::panic::RefUnwindSafe>() {}
+        assert::<Registry>();
+        assert::<Arc<Registry>>();
+        assert::<Snapshot>();
+        assert::<Error>();
+    }
+
+    #[test]
+    fn guids_are_distinct_uuid_v4() {
+        let mut g = GuidSource::new();
+        let a = g.guid();
+        let b = g.guid();
+        assert_ne!(a, b);
+        let parsed = uuid::Uuid::parse_str(&a).unwrap();
+        assert_eq!(parsed.get_version_num(), 4);
+    }
+}
