@@ -470,40 +470,45 @@ impl Txn<'_> {
         let ttl = route.ttl.unwrap_or(max_ttl);
         route.ttl = Some(ttl);
         route.expires_at = self.now.saturating_add(ttl_duration(ttl));
-        let key = route.key();
-        let existing = match self.st.http.get(&key) {
-            Some(old) if old.expires_at <= self.now => {
-                // Lapsed but not yet swept: it is gone; the renewal is a create.
-                let old = old.clone();
-                self.http(key.clone(), None);
-                self.emit(Action::Expire, Object::HttpRoute(old));
-                None
-            }
-            other => other.cloned(),
-        };
-        route.modification_tag = match &existing {
-            Some(old) => {
+        let now = self.now;
+        let st = &mut *self.st;
+        // Renewal of a live route, the common case: one probe, replaced in place.
+        if let Some(slot) = st.http.get_mut(&route.key_ref()) {
+            if slot.expires_at > now {
                 if route.log_guid.is_empty() {
-                    route.log_guid = old.log_guid.clone();
+                    route.log_guid = slot.log_guid.clone();
                 }
-                ModificationTag {
-                    guid: old.modification_tag.guid.clone(),
-                    index: old.modification_tag.index.wrapping_add(1),
-                }
+                route.modification_tag = ModificationTag {
+                    guid: slot.modification_tag.guid.clone(),
+                    index: slot.modification_tag.index.wrapping_add(1),
+                };
+                let route = Arc::new(route);
+                let old = std::mem::replace(slot, route.clone());
+                st.leases.push(route.expires_at, Lease::Http(route.clone()));
+                st.undo.push(Undo::Http(old.key(), Some(old)));
+                self.emit(Action::Upsert, Object::HttpRoute(route));
+                return;
             }
-            None => ModificationTag {
-                guid: self.st.guids.guid(),
-                index: 0,
-            },
+            // Lapsed but not yet swept: it is gone, and this renewal is a create.
+            let old = slot.clone();
+            self.http(old.key(), None);
+            self.emit(Action::Expire, Object::HttpRoute(old));
+        }
+        route.modification_tag = ModificationTag {
+            guid: self.st.guids.guid(),
+            index: 0,
         };
         let route = Arc::new(route);
-        self.http(key, Some(route.clone()));
+        self.http(route.key(), Some(route.clone()));
         self.emit(Action::Upsert, Object::HttpRoute(route));
     }
 
     fn delete_http(&mut self, route: &HttpRoute) {
-        if let Some(old) = self.http(route.key(), None) {
-            self.emit(Action::Delete, Object::HttpRoute(old));
+        if let Some(old) = self.st.http.get(&route.key_ref()) {
+            let key = old.key();
+            if let Some(old) = self.http(key, None) {
+                self.emit(Action::Delete, Object::HttpRoute(old));
+            }
         }
     }
 
@@ -1283,7 +1288,8 @@ impl Registry {
             let (removed, more) = txn.expire(EXPIRE_CHUNK);
             let revision = txn.commit();
             self.revision.store(revision, Ordering::Release);
-            drop(st);
+            // Hand the lock to whoever waits, rather than taking it straight back.
+            parking_lot::RwLockWriteGuard::unlock_fair(st);
             total += removed;
             if !more {
                 return total;

@@ -126,15 +126,47 @@ impl HttpRoute {
             route_service_url: self.route_service_url.clone(),
         }
     }
+
+    /// The key as borrowed strings, to probe a table without touching reference
+    /// counts.
+    pub(crate) fn key_ref(&self) -> HttpKeyRef<'_> {
+        HttpKeyRef {
+            route: &self.route,
+            ip: &self.ip,
+            port: self.port,
+            route_service_url: &self.route_service_url,
+        }
+    }
 }
 
 /// The upsert key of an HTTP route: `(route, ip, port, route_service_url)`.
+///
+/// Its derived `Hash` equals that of [`HttpKeyRef`] (same fields, same order, and
+/// `Arc<str>` hashes as `str`), so either can probe a table keyed by it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct HttpKey {
     pub(crate) route: Arc<str>,
     pub(crate) ip: Arc<str>,
     pub(crate) port: u16,
     pub(crate) route_service_url: Arc<str>,
+}
+
+/// [`HttpKey`] borrowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct HttpKeyRef<'a> {
+    pub(crate) route: &'a str,
+    pub(crate) ip: &'a str,
+    pub(crate) port: u16,
+    pub(crate) route_service_url: &'a str,
+}
+
+impl hashbrown::Equivalent<HttpKey> for HttpKeyRef<'_> {
+    fn equivalent(&self, key: &HttpKey) -> bool {
+        self.port == key.port
+            && self.route == &*key.route
+            && self.ip == &*key.ip
+            && self.route_service_url == &*key.route_service_url
+    }
 }
 
 /// One backend of a CF TCP route: external port of a router group, mapped to a

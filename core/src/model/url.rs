@@ -10,6 +10,9 @@ use std::fmt::Write as _;
 
 /// Why a URL was refused, as CF words it.
 pub(crate) fn validate_url(raw: &str) -> Result<(), String> {
+    if is_plain_path(raw) {
+        return Ok(());
+    }
     if raw.contains(['?', '#']) {
         return Err("url cannot contain any of [?, #]".to_string());
     }
@@ -18,6 +21,39 @@ pub(crate) fn validate_url(raw: &str) -> Result<(), String> {
         return Err("url cannot contain invalid characters".to_string());
     }
     Ok(())
+}
+
+/// Whether `raw` certainly survives Go's parse-and-print unchanged, decided in
+/// one pass without allocating: no `:` (so no scheme), no `%` (so nothing to
+/// decode), no leading `//` (so no authority), and only bytes that Go's path
+/// printer either leaves alone or accepts as already encoded. Most routes
+/// (`host.example.com/some/path`) take this path.
+fn is_plain_path(raw: &str) -> bool {
+    !raw.starts_with("//")
+        && raw.bytes().all(|c| {
+            c.is_ascii_alphanumeric()
+                || matches!(
+                    c,
+                    b'-' | b'.'
+                        | b'_'
+                        | b'~'
+                        | b'/'
+                        | b'!'
+                        | b'$'
+                        | b'&'
+                        | b'\''
+                        | b'('
+                        | b')'
+                        | b'*'
+                        | b'+'
+                        | b','
+                        | b';'
+                        | b'='
+                        | b'@'
+                        | b'['
+                        | b']'
+                )
+        })
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -414,7 +450,33 @@ fn go_quote_bytes(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::validate_url;
+    use super::{is_plain_path, parse, validate_url};
+
+    #[test]
+    fn plain_paths_agree_with_the_full_check() {
+        // Every string the fast path accepts must also pass the full parse and print.
+        let alphabet = [
+            "a", "Z", "0", "-", ".", "_", "~", "/", "!", "$", "&", "'", "(", ")", "*", "+", ",",
+            ";", "=", "@", "[", "]",
+        ];
+        let mut checked = 0;
+        for a in alphabet {
+            for b in alphabet {
+                for c in alphabet {
+                    let s = format!("{a}{b}{c}");
+                    if is_plain_path(&s) {
+                        let url = parse(&s).unwrap();
+                        assert_eq!(url.to_go_string(), s);
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 10_000);
+        assert!(!is_plain_path("//host/x"));
+        assert!(!is_plain_path("a:b"));
+        assert!(!is_plain_path("a%20"));
+    }
 
     #[test]
     fn accepted_urls() {
