@@ -190,7 +190,7 @@ impl<K> LeaseQueue<K> {
             let entries = first.get_mut();
             if self.sorted != Some(bucket) {
                 // Latest first, so that the earliest is popped from the end.
-                entries.sort_unstable_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+                entries.sort_unstable_by_key(|e| std::cmp::Reverse((e.0, e.1)));
                 self.sorted = Some(bucket);
             }
             match entries.last() {
