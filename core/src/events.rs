@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
@@ -199,6 +199,9 @@ pub struct Subscription {
     replay: VecDeque<Event>,
     rx: Receiver<Message>,
     closed: bool,
+    /// Held while the subscription exists; the log watches it to drop subscribers
+    /// that are gone even when no event of their kinds is published.
+    _alive: Arc<()>,
 }
 
 impl Subscription {
@@ -309,6 +312,7 @@ struct Subscriber {
     tx: Sender<Message>,
     filter: Filter,
     capacity: usize,
+    alive: Weak<()>,
 }
 
 /// The kept history and the live subscribers.
@@ -334,7 +338,7 @@ impl EventLog {
             let revision = event.revision;
             self.subscribers.retain(|s| {
                 if !s.filter.accepts(kind) {
-                    return true;
+                    return s.alive.strong_count() > 0;
                 }
                 if s.tx.len() >= s.capacity {
                     // The channel keeps one slot free for exactly this message.
@@ -392,21 +396,27 @@ impl EventLog {
         }
         let capacity = capacity.max(1);
         let (tx, rx) = crossbeam_channel::bounded(capacity + 1);
+        let alive = Arc::new(());
         self.subscribers.push(Subscriber {
             tx,
             filter,
             capacity,
+            alive: Arc::downgrade(&alive),
         });
         Ok(Subscription {
             replay,
             rx,
             closed: false,
+            _alive: alive,
         })
     }
 
-    /// The number of live subscribers (closed ones are noticed on the next publish).
+    /// The number of subscriptions still held by someone.
     pub(crate) fn subscriber_count(&self) -> usize {
-        self.subscribers.len()
+        self.subscribers
+            .iter()
+            .filter(|s| s.alive.strong_count() > 0)
+            .count()
     }
 }
 

@@ -514,7 +514,10 @@ impl Txn<'_> {
 
     // -- CF TCP route mappings ---------------------------------------------
 
-    fn upsert_tcp(&mut self, mut mapping: TcpRouteMapping, max_ttl: i64) -> Result<(), Error> {
+    /// CF's checks of a mapping against the stored state: its router group exists,
+    /// and live mappings with the same SNI host name and external port agree on
+    /// `terminate_frontend_tls`.
+    fn check_tcp(&self, mapping: &TcpRouteMapping) -> Result<(), Error> {
         if !self.st.groups.contains_key(&mapping.router_group_guid) {
             return Err(Error::new(
                 ErrorKind::TcpRouteMappingInvalid,
@@ -540,6 +543,11 @@ impl Txn<'_> {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Stores a mapping that passed its checks.
+    fn put_tcp(&mut self, mut mapping: TcpRouteMapping, max_ttl: i64) {
         let ttl = mapping.ttl.unwrap_or(max_ttl);
         mapping.ttl = Some(ttl);
         mapping.expires_at = self.now.saturating_add(ttl_duration(ttl));
@@ -579,7 +587,6 @@ impl Txn<'_> {
         let mapping = Arc::new(mapping);
         self.tcp(key, Some(mapping.clone()));
         self.emit(Action::Upsert, Object::TcpRouteMapping(mapping));
-        Ok(())
     }
 
     fn delete_tcp(&mut self, mapping: &TcpRouteMapping) {
@@ -595,12 +602,20 @@ impl Txn<'_> {
         group: &RouterGroup,
         reserved: &[u16],
     ) -> Result<(Arc<RouterGroup>, bool), Error> {
-        let ranges = validate_router_group(group, reserved)?;
-        if let Some(guid) = self.st.group_names.get(&group.name) {
-            let existing = &self.st.groups[guid].group;
+        // As CF: an existing group of that name and type is returned before the
+        // new one is validated.
+        let existing = self
+            .st
+            .group_names
+            .get(&group.name)
+            .map(|guid| self.st.groups[guid].group.clone());
+        if let Some(existing) = &existing {
             if existing.group_type == group.group_type {
                 return Ok((existing.clone(), false));
             }
+        }
+        let ranges = validate_router_group(group, reserved)?;
+        if let Some(existing) = existing {
             return Err(Error::new(
                 ErrorKind::Conflict,
                 format!(
@@ -972,9 +987,10 @@ impl Registry {
 
     /// Creates or renews CF TCP route mappings, all or none.
     ///
-    /// Every mapping is validated first with CF's rules; then each must name an
-    /// existing router group, and mappings sharing an SNI host name and external
-    /// port must agree on `terminate_frontend_tls`. An update keeps
+    /// Each mapping in turn is validated with CF's rules, must name an existing
+    /// router group, and must agree on `terminate_frontend_tls` with the live
+    /// mappings that share its SNI host name and external port (the state before
+    /// the batch, as in CF). An update keeps
     /// `instance_id`, `terminate_frontend_tls` and `alpns`, and replaces the TTL,
     /// `isolation_segment` and `sni_rewrite_hostname`. A new mapping claims the
     /// reservation of its port, if there is one.
@@ -983,12 +999,15 @@ impl Registry {
     ///
     /// [`ErrorKind::TcpRouteMappingInvalid`] with CF's message; nothing is applied.
     pub fn upsert_tcp_route_mappings(&self, mappings: Vec<TcpRouteMapping>) -> Result<u64, Error> {
-        for mapping in &mappings {
-            validate_tcp_mapping(mapping, Some(self.max_ttl))?;
-        }
         self.write(|txn| {
+            // As CF: each mapping passes every check, against the state before the
+            // batch, before the next is looked at; then all are stored.
+            for mapping in &mappings {
+                validate_tcp_mapping(mapping, Some(self.max_ttl))?;
+                txn.check_tcp(mapping)?;
+            }
             for mapping in mappings {
-                txn.upsert_tcp(mapping, self.max_ttl)?;
+                txn.put_tcp(mapping, self.max_ttl);
             }
             Ok(())
         })?;
@@ -1220,24 +1239,28 @@ impl Registry {
     ///
     /// The first change's error, as the single-purpose methods report it.
     pub fn apply(&self, changes: Vec<Change>) -> Result<Vec<Event>, Error> {
-        for change in &changes {
-            match change {
-                Change::UpsertHttpRoute(r) => validate_http_route(r, Some(self.max_ttl))?,
-                Change::DeleteHttpRoute(r) => validate_http_route(r, None)?,
-                Change::UpsertTcpRouteMapping(m) => validate_tcp_mapping(m, Some(self.max_ttl))?,
-                Change::DeleteTcpRouteMapping(m) => validate_tcp_mapping(m, None)?,
-                _ => {}
-            }
-        }
         // The revision moves only on commit, so the batch's events start right
         // after the revision seen inside the transaction.
         let (start, pending) = self.write(|txn| {
             for change in changes {
                 match change {
-                    Change::UpsertHttpRoute(r) => txn.upsert_http(r, self.max_ttl),
-                    Change::DeleteHttpRoute(r) => txn.delete_http(&r),
-                    Change::UpsertTcpRouteMapping(m) => txn.upsert_tcp(m, self.max_ttl)?,
-                    Change::DeleteTcpRouteMapping(m) => txn.delete_tcp(&m),
+                    Change::UpsertHttpRoute(r) => {
+                        validate_http_route(&r, Some(self.max_ttl))?;
+                        txn.upsert_http(r, self.max_ttl);
+                    }
+                    Change::DeleteHttpRoute(r) => {
+                        validate_http_route(&r, None)?;
+                        txn.delete_http(&r);
+                    }
+                    Change::UpsertTcpRouteMapping(m) => {
+                        validate_tcp_mapping(&m, Some(self.max_ttl))?;
+                        txn.check_tcp(&m)?;
+                        txn.put_tcp(m, self.max_ttl);
+                    }
+                    Change::DeleteTcpRouteMapping(m) => {
+                        validate_tcp_mapping(&m, None)?;
+                        txn.delete_tcp(&m);
+                    }
                     Change::CreateRouterGroup(g) => {
                         txn.create_group(&g, &self.reserved_ports)?;
                     }

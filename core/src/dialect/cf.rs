@@ -22,10 +22,15 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::{Error, ErrorKind};
-use crate::model::cf::{HttpRoute, RouterGroup, TcpRouteMapping};
+use crate::model::cf::{HttpRoute, ObjectOnly, RouterGroup, TcpRouteMapping};
 
 fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
     serde_json::from_slice(body).map_err(|e| Error::new(ErrorKind::ProcessRequest, e.to_string()))
+}
+
+fn decode_objects<T: DeserializeOwned>(body: &[u8]) -> Result<Vec<T>, Error> {
+    let list: Vec<ObjectOnly<T>> = decode(body)?;
+    Ok(list.into_iter().map(|o| o.0).collect())
 }
 
 /// Decodes a JSON array of CF HTTP routes.
@@ -36,7 +41,7 @@ fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
 /// single object where an array is expected, or a field of the wrong type or range
 /// (a port of 65536, say).
 pub fn decode_http_routes(body: &[u8]) -> Result<Vec<HttpRoute>, Error> {
-    decode(body)
+    decode_objects(body)
 }
 
 /// Decodes a JSON array of CF TCP route mappings.
@@ -45,7 +50,7 @@ pub fn decode_http_routes(body: &[u8]) -> Result<Vec<HttpRoute>, Error> {
 ///
 /// As [`decode_http_routes`].
 pub fn decode_tcp_route_mappings(body: &[u8]) -> Result<Vec<TcpRouteMapping>, Error> {
-    decode(body)
+    decode_objects(body)
 }
 
 /// Decodes one CF router group object.
@@ -54,7 +59,7 @@ pub fn decode_tcp_route_mappings(body: &[u8]) -> Result<Vec<TcpRouteMapping>, Er
 ///
 /// As [`decode_http_routes`].
 pub fn decode_router_group(body: &[u8]) -> Result<RouterGroup, Error> {
-    decode(body)
+    decode::<ObjectOnly<RouterGroup>>(body).map(|o| o.0)
 }
 
 /// Encodes any CF object or list of objects as CF's JSON.

@@ -21,6 +21,38 @@ where
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
+/// Decodes a JSON object (or `null`) into `T`, refusing the arrays that serde's
+/// derived impls would otherwise accept field by field: Go's decoder refuses them.
+pub(crate) fn object_or_null<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<ObjectOnly<T>>::deserialize(d)?
+        .map(|o| o.0)
+        .unwrap_or_default())
+}
+
+/// `T` decoded only from a JSON object.
+pub(crate) struct ObjectOnly<T>(pub(crate) T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectOnly<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Visit<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_map(Visit(std::marker::PhantomData))
+            .map(ObjectOnly)
+    }
+}
+
 fn is_empty(s: &Arc<str>) -> bool {
     s.is_empty()
 }
@@ -82,7 +114,7 @@ pub struct HttpRoute {
     )]
     pub route_service_url: Arc<str>,
     /// Set by the registry on every create and update.
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "object_or_null")]
     pub modification_tag: ModificationTag,
     /// When the lease lapses; set by the registry.
     #[serde(skip)]
@@ -172,15 +204,13 @@ impl hashbrown::Equivalent<HttpKey> for HttpKeyRef<'_> {
 /// One backend of a CF TCP route: external port of a router group, mapped to a
 /// backend address, with its lease.
 ///
-/// Serializes to and from CF's JSON shape. `expires_at` is not part of that shape.
+/// Serializes to and from CF's JSON shape, fields in routing-api's order.
+/// `expires_at` is not part of that shape.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TcpRouteMapping {
     /// The router group the external port belongs to.
     #[serde(default, deserialize_with = "nullable")]
     pub router_group_guid: Arc<str>,
-    /// The external (router) port.
-    #[serde(default, deserialize_with = "nullable")]
-    pub port: u16,
     /// The backend's port.
     #[serde(default, deserialize_with = "nullable")]
     pub backend_port: u16,
@@ -199,8 +229,11 @@ pub struct TcpRouteMapping {
     /// The instance behind the backend; kept on update.
     #[serde(default, deserialize_with = "nullable")]
     pub instance_id: Arc<str>,
-    /// Set by the registry on every create and update.
+    /// The external (router) port.
     #[serde(default, deserialize_with = "nullable")]
+    pub port: u16,
+    /// Set by the registry on every create and update.
+    #[serde(default, deserialize_with = "object_or_null")]
     pub modification_tag: ModificationTag,
     /// Seconds the registration lives; `None` means the registry's `max_ttl`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -487,7 +520,7 @@ mod tests {
         let m = TcpRouteMapping::new("g", 5200, "10.1.1.12", 60000);
         assert_eq!(
             serde_json::to_string(&m).unwrap(),
-            r#"{"router_group_guid":"g","port":5200,"backend_port":60000,"backend_tls_port":0,"backend_ip":"10.1.1.12","instance_id":"","modification_tag":{"guid":"","index":0},"isolation_segment":""}"#
+            r#"{"router_group_guid":"g","backend_port":60000,"backend_tls_port":0,"backend_ip":"10.1.1.12","instance_id":"","port":5200,"modification_tag":{"guid":"","index":0},"isolation_segment":""}"#
         );
         assert!(serde_json::from_str::<HttpRoute>(r#"{"port":65536}"#).is_err());
         assert!(serde_json::from_str::<HttpRoute>(r#"{"port":-1}"#).is_err());
