@@ -33,6 +33,15 @@ pub enum ErrorKind {
     /// A revision or argument that can never be valid, such as a revision newer than
     /// the registry's (`ProcessRequestError`).
     InvalidArgument,
+    /// A Kong object broke its schema (Kong's `schema violation`, code 2);
+    /// [`Error::fields`] says which fields and why.
+    SchemaViolation,
+    /// A Kong object reuses a unique value, such as a name (Kong's `unique
+    /// constraint violation`, code 5).
+    UniqueViolation,
+    /// A Kong object refers to an object that does not exist, or an object still
+    /// referred to was to be deleted (Kong's `foreign key violation`, code 4).
+    ForeignKeyViolation,
 }
 
 impl ErrorKind {
@@ -47,10 +56,12 @@ impl ErrorKind {
             ErrorKind::RouterGroupInvalid
             | ErrorKind::ProcessRequest
             | ErrorKind::Compacted
-            | ErrorKind::InvalidArgument => "ProcessRequestError",
+            | ErrorKind::InvalidArgument
+            | ErrorKind::SchemaViolation
+            | ErrorKind::ForeignKeyViolation => "ProcessRequestError",
             ErrorKind::NotFound => "ResourceNotFoundError",
             ErrorKind::PortRangeExhausted => "PortRangeExhaustedError",
-            ErrorKind::Conflict => "DBConflictError",
+            ErrorKind::Conflict | ErrorKind::UniqueViolation => "DBConflictError",
         }
     }
 }
@@ -65,6 +76,7 @@ pub struct Error {
     kind: ErrorKind,
     message: String,
     oldest_revision: Option<u64>,
+    fields: Vec<(String, String)>,
 }
 
 impl Error {
@@ -73,6 +85,34 @@ impl Error {
             kind,
             message: message.into(),
             oldest_revision: None,
+            fields: Vec::new(),
+        }
+    }
+
+    /// A Kong-style error about fields: `fields` holds `(path, rule)` pairs such as
+    /// `("paths.1", "should start with: / (fixed path) or ~/ (regex path)")`, and
+    /// the message lists them as Kong does: `schema violation (path: rule; ...)`.
+    pub(crate) fn with_fields(kind: ErrorKind, fields: Vec<(String, String)>) -> Error {
+        let label = match kind {
+            ErrorKind::UniqueViolation => "unique constraint violation",
+            ErrorKind::ForeignKeyViolation => "foreign key violation",
+            _ => "schema violation",
+        };
+        let parts: Vec<String> = fields
+            .iter()
+            .map(|(path, rule)| {
+                if path.is_empty() {
+                    rule.clone()
+                } else {
+                    format!("{path}: {rule}")
+                }
+            })
+            .collect();
+        Error {
+            kind,
+            message: format!("{label} ({})", parts.join("; ")),
+            oldest_revision: None,
+            fields,
         }
     }
 
@@ -83,6 +123,7 @@ impl Error {
                 "revision {requested} is no longer in the event history; the oldest revision available is {oldest}"
             ),
             oldest_revision: Some(oldest),
+            fields: Vec::new(),
         }
     }
 
@@ -99,6 +140,12 @@ impl Error {
     /// CF routing-api's name for this error (`"RouteInvalidError"`, ...).
     pub fn cf_name(&self) -> &'static str {
         self.kind.cf_name()
+    }
+
+    /// For Kong-style errors: each offending field's path (`hosts.2`, `name`, or
+    /// empty for a rule about the whole object) and the rule it broke.
+    pub fn fields(&self) -> &[(String, String)] {
+        &self.fields
     }
 
     /// For [`ErrorKind::Compacted`]: the oldest revision whose events can still be

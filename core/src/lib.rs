@@ -73,6 +73,9 @@ pub use crate::lease::{Clock, ManualClock, SystemClock, Timestamp};
 pub use crate::model::cf::{
     HttpRoute, ModificationTag, PortReservation, RouterGroup, TcpRouteMapping,
 };
+pub use crate::model::kong::{
+    Cidr, CidrError, PathHandling, PathMode, Peer, Protocol, Route, Service, ServiceRef,
+};
 pub use crate::model::ports::PortRange;
 pub use crate::registry::{Change, Config, Reaper, Registry, Snapshot};
 

@@ -92,10 +92,12 @@ impl From<&Error> for WireError {
             | ErrorKind::RouterGroupInvalid
             | ErrorKind::ProcessRequest
             | ErrorKind::Compacted
-            | ErrorKind::InvalidArgument => (400, "ProcessRequestError", true),
+            | ErrorKind::InvalidArgument
+            | ErrorKind::SchemaViolation
+            | ErrorKind::ForeignKeyViolation => (400, "ProcessRequestError", true),
             ErrorKind::NotFound => (404, "ResourceNotFoundError", false),
             ErrorKind::PortRangeExhausted => (409, "PortRangeExhaustedError", false),
-            ErrorKind::Conflict => (409, "DBConflictError", false),
+            ErrorKind::Conflict | ErrorKind::UniqueViolation => (409, "DBConflictError", false),
         };
         let message = if prefixed {
             format!("Cannot process request: {}", err.message())

@@ -1,5 +1,6 @@
 //! Plain data and validation.
 
 pub(crate) mod cf;
+pub(crate) mod kong;
 pub(crate) mod ports;
 pub(crate) mod url;
