@@ -705,6 +705,12 @@ impl Txn<'_> {
     }
 
     fn reserve(&mut self, guid: &str, ttl: Duration) -> Result<Arc<PortReservation>, Error> {
+        if ttl.is_zero() {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "a port reservation requires a ttl greater than 0",
+            ));
+        }
         let Some(entry) = self.st.groups.get(guid) else {
             return Err(group_does_not_exist(guid));
         };
@@ -717,7 +723,10 @@ impl Txn<'_> {
                 format!("router group '{guid}' has no reservable ports"),
             ));
         }
-        let Some(port) = ranges
+        // Ranges never overlap, so scanning them by start finds the lowest port.
+        let mut ordered = ranges.to_vec();
+        ordered.sort_unstable_by_key(|r| r.start());
+        let Some(port) = ordered
             .iter()
             .flat_map(|r| r.ports())
             .find(|&p| self.port_is_free(&guid, p))
@@ -743,7 +752,13 @@ impl Txn<'_> {
 
     fn release(&mut self, guid: &str, port: u16) -> Result<(), Error> {
         let key: ReservationKey = (guid.into(), port);
-        match self.reservation(key, None) {
+        // A lapsed reservation is no longer held, swept or not.
+        let live = self
+            .st
+            .reservations
+            .get(&key)
+            .is_some_and(|r| r.expires_at > self.now);
+        match live.then(|| self.reservation(key, None)).flatten() {
             Some(r) => {
                 self.emit(Action::Delete, Object::PortReservation(r));
                 Ok(())
@@ -1137,8 +1152,9 @@ impl Registry {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::NotFound`] for an unknown group, [`ErrorKind::ProcessRequest`]
-    /// for a group without reservable ports, [`ErrorKind::PortRangeExhausted`]
+    /// [`ErrorKind::NotFound`] for an unknown group, [`ErrorKind::InvalidArgument`]
+    /// for a zero `ttl`, [`ErrorKind::ProcessRequest`] for a group without
+    /// reservable ports, [`ErrorKind::PortRangeExhausted`]
     /// ("There are no free ports in range: ...") when every port is held.
     pub fn reserve_port(
         &self,
@@ -1154,7 +1170,8 @@ impl Registry {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::NotFound`] when the port is not reserved.
+    /// [`ErrorKind::NotFound`] when the port is not reserved (a lapsed reservation
+    /// is not, even before it is swept).
     pub fn release_port(&self, router_group_guid: &str, port: u16) -> Result<u64, Error> {
         self.write(|txn| txn.release(router_group_guid, port))?;
         Ok(self.revision())

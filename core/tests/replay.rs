@@ -35,8 +35,13 @@ const SYSTEM_PORT: u16 = 4500;
 /// Router group names; the last one is invalid (empty).
 const GROUP_NAMES: [&str; 4] = ["tcp-a", "tcp-b", "misc-c", ""];
 const GROUP_TYPES: [&str; 3] = ["tcp", "custom", "http"];
-/// `reservable_ports` values and how they parse; `None` for a value CF refuses.
-const PORT_SPECS: [(&str, Option<&[(u16, u16)]>); 9] = [
+/// A `reservable_ports` value and how it parses; `None` for a value CF refuses.
+type PortSpec = (&'static str, Option<&'static [(u16, u16)]>);
+/// A range given to `reserve_port_in_range` and its inclusive ends, or the kind
+/// of error it is refused with before any lookup.
+type RangeSpec = (&'static str, Result<(u16, u16), ErrorKind>);
+
+const PORT_SPECS: [PortSpec; 9] = [
     ("1024-1027", Some(&[(1024, 1027)])),
     ("2000-2002", Some(&[(2000, 2002)])),
     ("3001,1024-1025", Some(&[(3001, 3001), (1024, 1025)])),
@@ -47,9 +52,7 @@ const PORT_SPECS: [(&str, Option<&[(u16, u16)]>); 9] = [
     ("4000-", None),
     ("4400-4600", None), // holds SYSTEM_PORT
 ];
-/// Ranges given to `reserve_port_in_range`: `Ok((a, b))` for a usable one,
-/// `Err(kind)` for one refused before any lookup.
-const RANGE_SPECS: [(&str, Result<(u16, u16), ErrorKind>); 5] = [
+const RANGE_SPECS: [RangeSpec; 5] = [
     ("5000-5002", Ok((5000, 5002))),
     ("1024-1026", Ok((1024, 1026))),
     ("5000", Err(ErrorKind::ProcessRequest)),
@@ -430,12 +433,26 @@ struct Model {
     reservations: HashMap<(Arc<str>, u16), PortReservation>,
 }
 
-/// What one model call returns besides success.
+/// What the model predicts a call returns besides success.
 #[derive(Clone, Debug, Default)]
 struct Returned {
     /// Group generation and whether it was created (create_router_group).
     group: Option<(u64, bool)>,
     reservation: Option<PortReservation>,
+}
+
+/// How a list of changes is checked before it applies.
+#[derive(Clone, Copy, Debug)]
+enum Mode {
+    /// `Registry::apply`: each change is validated and applied in turn, seeing
+    /// the ones before it; the error is that of the first change that fails.
+    InOrder,
+    /// `upsert_http_routes`, `delete_http_routes`, `delete_tcp_route_mappings`:
+    /// every item is validated with CF's rules before any applies.
+    ValidateFirst,
+    /// `upsert_tcp_route_mappings`: each mapping in turn is validated and checked
+    /// against the state before the batch; then all are stored.
+    CheckFirst,
 }
 
 fn spec_ranges(spec: &str) -> Option<Vec<(u16, u16)>> {
@@ -617,10 +634,19 @@ impl Model {
 
     fn upsert_tcp(
         &mut self,
-        mut m: TcpRouteMapping,
+        m: TcpRouteMapping,
         guids: &Guids,
         ev: &mut Vec<String>,
     ) -> Result<(), ErrorKind> {
+        self.check_tcp(&m, guids)?;
+        self.put_tcp(m, ev);
+        Ok(())
+    }
+
+    /// The checks of a mapping against the stored state: its group exists, and
+    /// live mappings sharing its external port and SNI host name agree with it on
+    /// terminate_frontend_tls.
+    fn check_tcp(&self, m: &TcpRouteMapping, guids: &Guids) -> Result<(), ErrorKind> {
         if self.group_at(&m.router_group_guid, guids).is_none() {
             return Err(ErrorKind::TcpRouteMappingInvalid);
         }
@@ -637,6 +663,10 @@ impl Model {
                 return Err(ErrorKind::TcpRouteMappingInvalid);
             }
         }
+        Ok(())
+    }
+
+    fn put_tcp(&mut self, mut m: TcpRouteMapping, ev: &mut Vec<String>) {
         let ttl = m.ttl.unwrap_or(MAX_TTL);
         m.ttl = Some(ttl);
         m.expires_at = self.now.saturating_add(ttl_duration(ttl));
@@ -680,7 +710,6 @@ impl Model {
             &Object::TcpRouteMapping(Arc::new(m.clone())),
         ));
         self.tcp.insert(key, (m, generation));
-        Ok(())
     }
 
     fn delete_tcp(&mut self, m: &TcpRouteMapping, ev: &mut Vec<String>) {
@@ -702,11 +731,16 @@ impl Model {
         g: &RouterGroup,
         ev: &mut Vec<String>,
     ) -> Result<(u64, bool), ErrorKind> {
-        let ranges = validate_group(&g.name, &g.group_type, &g.reservable_ports)?;
-        if let Some(existing) = self.groups.iter().find(|e| e.name == g.name) {
+        // An existing group of that name and type is returned before the new one
+        // is validated (as CF).
+        let existing = self.groups.iter().find(|e| e.name == g.name);
+        if let Some(existing) = existing {
             if existing.group_type == g.group_type {
                 return Ok((existing.generation, false));
             }
+        }
+        let ranges = validate_group(&g.name, &g.group_type, &g.reservable_ports)?;
+        if existing.is_some() {
             return Err(ErrorKind::Conflict);
         }
         let group = ModelGroup {
@@ -773,6 +807,9 @@ impl Model {
         guids: &Guids,
         ev: &mut Vec<String>,
     ) -> Result<PortReservation, ErrorKind> {
+        if ttl.is_zero() {
+            return Err(ErrorKind::InvalidArgument);
+        }
         let at = self.group_at(guid, guids).ok_or(ErrorKind::NotFound)?;
         let ranges = self.groups[at].ranges.clone();
         self.expire_all(ev);
@@ -783,10 +820,12 @@ impl Model {
             !self.tcp.keys().any(|k| &*k.0 == guid && k.1 == p)
                 && !self.reservations.contains_key(&(Arc::from(guid), p))
         };
+        // The lowest free port, whatever the order of the ranges in the spec.
         let port = ranges
             .iter()
             .flat_map(|&(a, b)| a..=b)
-            .find(|&p| free(p))
+            .filter(|&p| free(p))
+            .min()
             .ok_or(ErrorKind::PortRangeExhausted)?;
         let r = PortReservation {
             router_group_guid: guid.into(),
@@ -802,10 +841,16 @@ impl Model {
     }
 
     fn release(&mut self, guid: &str, port: u16, ev: &mut Vec<String>) -> Result<(), ErrorKind> {
-        let r = self
+        // A lapsed reservation is not held any more, even before a sweep.
+        let key = (Arc::from(guid), port);
+        if self
             .reservations
-            .remove(&(Arc::from(guid), port))
-            .ok_or(ErrorKind::NotFound)?;
+            .get(&key)
+            .is_none_or(|r| r.expires_at <= self.now)
+        {
+            return Err(ErrorKind::NotFound);
+        }
+        let r = self.reservations.remove(&key).ok_or(ErrorKind::NotFound)?;
         ev.push(describe(
             Action::Delete,
             &Object::PortReservation(Arc::new(r)),
@@ -838,25 +883,43 @@ impl Model {
         Ok(port)
     }
 
-    /// A batch, as `Registry::apply` runs it: everything validated, then applied
-    /// in order; the caller discards the model on error.
+    /// A list of changes, all or none; the caller discards the model on error.
     fn apply(
         &mut self,
         changes: &[Change],
+        mode: Mode,
         guids: &Guids,
         ev: &mut Vec<String>,
         out: &mut Returned,
     ) -> Result<(), ErrorKind> {
-        for c in changes {
-            match c {
-                Change::UpsertHttpRoute(r) => validate_http(r, true)?,
-                Change::DeleteHttpRoute(r) => validate_http(r, false)?,
-                Change::UpsertTcpRouteMapping(m) => validate_tcp(m, true)?,
-                Change::DeleteTcpRouteMapping(m) => validate_tcp(m, false)?,
-                _ => {}
+        let validate = |c: &Change| match c {
+            Change::UpsertHttpRoute(r) => validate_http(r, true),
+            Change::DeleteHttpRoute(r) => validate_http(r, false),
+            Change::UpsertTcpRouteMapping(m) => validate_tcp(m, true),
+            Change::DeleteTcpRouteMapping(m) => validate_tcp(m, false),
+            _ => Ok(()),
+        };
+        match mode {
+            Mode::InOrder => {}
+            Mode::ValidateFirst => changes.iter().try_for_each(validate)?,
+            Mode::CheckFirst => {
+                for c in changes {
+                    validate(c)?;
+                    if let Change::UpsertTcpRouteMapping(m) = c {
+                        self.check_tcp(m, guids)?;
+                    }
+                }
+                for c in changes {
+                    match c {
+                        Change::UpsertTcpRouteMapping(m) => self.put_tcp(m.clone(), ev),
+                        other => panic!("only TCP upserts are checked first: {other:?}"),
+                    }
+                }
+                return Ok(());
             }
         }
         for c in changes {
+            validate(c)?;
             match c {
                 Change::UpsertHttpRoute(r) => self.upsert_http(r.clone(), ev),
                 Change::DeleteHttpRoute(r) => self.delete_http(r, ev),
@@ -1167,7 +1230,13 @@ impl Harness {
                     .cloned()
                     .map(Change::UpsertHttpRoute)
                     .collect();
-                let p = model.apply(&changes, &self.guids, &mut predicted_events, &mut out);
+                let p = model.apply(
+                    &changes,
+                    Mode::ValidateFirst,
+                    &self.guids,
+                    &mut predicted_events,
+                    &mut out,
+                );
                 let a = rev(&self.registry, self.registry.upsert_http_routes(routes));
                 (p, kind_of(&a))
             }
@@ -1178,7 +1247,13 @@ impl Harness {
                     .cloned()
                     .map(Change::DeleteHttpRoute)
                     .collect();
-                let p = model.apply(&changes, &self.guids, &mut predicted_events, &mut out);
+                let p = model.apply(
+                    &changes,
+                    Mode::ValidateFirst,
+                    &self.guids,
+                    &mut predicted_events,
+                    &mut out,
+                );
                 let a = rev(&self.registry, self.registry.delete_http_routes(&routes));
                 (p, kind_of(&a))
             }
@@ -1189,7 +1264,13 @@ impl Harness {
                     .cloned()
                     .map(Change::UpsertTcpRouteMapping)
                     .collect();
-                let p = model.apply(&changes, &self.guids, &mut predicted_events, &mut out);
+                let p = model.apply(
+                    &changes,
+                    Mode::CheckFirst,
+                    &self.guids,
+                    &mut predicted_events,
+                    &mut out,
+                );
                 let a = rev(
                     &self.registry,
                     self.registry.upsert_tcp_route_mappings(mappings),
@@ -1203,7 +1284,13 @@ impl Harness {
                     .cloned()
                     .map(Change::DeleteTcpRouteMapping)
                     .collect();
-                let p = model.apply(&changes, &self.guids, &mut predicted_events, &mut out);
+                let p = model.apply(
+                    &changes,
+                    Mode::ValidateFirst,
+                    &self.guids,
+                    &mut predicted_events,
+                    &mut out,
+                );
                 let a = rev(
                     &self.registry,
                     self.registry.delete_tcp_route_mappings(&mappings),
@@ -1212,8 +1299,13 @@ impl Harness {
             }
             Op::Single(spec) => {
                 let change = self.change(spec);
+                let mode = match change {
+                    Change::UpsertTcpRouteMapping(_) => Mode::CheckFirst,
+                    _ => Mode::ValidateFirst,
+                };
                 let p = model.apply(
                     std::slice::from_ref(&change),
+                    mode,
                     &self.guids,
                     &mut predicted_events,
                     &mut out,
@@ -1224,7 +1316,13 @@ impl Harness {
             }
             Op::Batch(specs) => {
                 let changes: Vec<Change> = specs.iter().map(|s| self.change(s)).collect();
-                let p = model.apply(&changes, &self.guids, &mut predicted_events, &mut out);
+                let p = model.apply(
+                    &changes,
+                    Mode::InOrder,
+                    &self.guids,
+                    &mut predicted_events,
+                    &mut out,
+                );
                 let a = self.registry.apply(changes);
                 let k = a.as_ref().map(|_| ()).map_err(|e| e.kind());
                 batch_events = a.ok();
@@ -1329,7 +1427,7 @@ impl Harness {
             prop_assert_eq!(&snapshot, &before, "a failed call changed the registry");
         }
         // The step's events carry the previous snapshot to this one.
-        let mut replayed = before.clone();
+        let mut replayed = before;
         for e in &new {
             replayed.apply(e);
         }
@@ -1516,8 +1614,11 @@ impl Harness {
     }
 }
 
+/// What a single-purpose method returned, to compare with the model.
 enum Answer {
+    /// From create_router_group (with its `created` flag) or update_router_group.
     Group(RouterGroup, Option<bool>),
+    /// From reserve_port.
     Reservation(PortReservation),
 }
 
@@ -1549,7 +1650,7 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 768, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn replay_and_model_agree(ops in prop::collection::vec(op(), 1..60)) {
@@ -1558,11 +1659,60 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
 
     /// Long runs: fewer cases, more history per case.
     #[test]
     fn long_runs(ops in prop::collection::vec(op(), 150..250)) {
         run(&ops)?;
     }
+}
+
+// ---------------------------------------------------------------------------
+// The smallest cases the properties above have found
+// ---------------------------------------------------------------------------
+
+/// `Registry::apply` validates and applies each change in order, and reports
+/// "the first change's error": here the release, which fails before the
+/// mapping is looked at.
+#[test]
+fn batch_reports_the_error_of_the_first_failing_change() {
+    let registry = Registry::new(Config::new().clock(ManualClock::new(START)));
+    let (group, _) = registry
+        .create_router_group(RouterGroup::new("tcp-a", "tcp", "1024-1027"))
+        .unwrap();
+    let before = registry.snapshot();
+    let bad_mapping = TcpRouteMapping {
+        backend_tls_port: 70_000,
+        ..TcpRouteMapping::new(&group.guid, 1024, "10.1.0.1", 6000)
+    };
+    let err = registry
+        .apply(vec![
+            Change::ReleasePort {
+                router_group_guid: group.guid.to_string(),
+                port: 1024,
+            },
+            Change::UpsertTcpRouteMapping(bad_mapping),
+        ])
+        .unwrap_err();
+    assert_eq!(registry.snapshot(), before);
+    assert_eq!(
+        err.kind(),
+        ErrorKind::NotFound,
+        "the error is not the first failing change's: {err}"
+    );
+}
+
+/// `reserve_port` "reserves the lowest port of the group's ranges" that is
+/// free, also when the ranges are not written in ascending order.
+#[test]
+fn reserve_port_takes_the_lowest_free_port() {
+    let registry = Registry::new(Config::new().clock(ManualClock::new(START)));
+    let (group, _) = registry
+        .create_router_group(RouterGroup::new("misc-c", "tcp", "3001,1024-1025"))
+        .unwrap();
+    let ports: Vec<u16> = (0..3)
+        .map(|_| registry.reserve_port(&group.guid, None).unwrap().port)
+        .collect();
+    assert_eq!(ports, [1024, 1025, 3001]);
 }
