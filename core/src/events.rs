@@ -9,6 +9,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, TrySen
 
 use crate::error::{Error, ErrorKind};
 use crate::model::cf::{HttpRoute, PortReservation, RouterGroup, TcpRouteMapping};
+use crate::model::kong::{Route, Service};
 
 /// What happened to an object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -34,6 +35,7 @@ impl Action {
 
 /// The kind of object an event carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Kind {
     /// A CF HTTP route.
     HttpRoute,
@@ -43,14 +45,20 @@ pub enum Kind {
     RouterGroup,
     /// A port reservation.
     PortReservation,
+    /// A Kong-style route.
+    Route,
+    /// A Kong-style service.
+    Service,
 }
 
 impl Kind {
-    const ALL: [Kind; 4] = [
+    const ALL: [Kind; 6] = [
         Kind::HttpRoute,
         Kind::TcpRouteMapping,
         Kind::RouterGroup,
         Kind::PortReservation,
+        Kind::Route,
+        Kind::Service,
     ];
 
     fn bit(self) -> u8 {
@@ -61,6 +69,7 @@ impl Kind {
 /// The object an event is about, as it was after an upsert or just before a
 /// delete or expiry.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Object {
     /// A CF HTTP route.
     HttpRoute(Arc<HttpRoute>),
@@ -70,6 +79,10 @@ pub enum Object {
     RouterGroup(Arc<RouterGroup>),
     /// A port reservation.
     PortReservation(Arc<PortReservation>),
+    /// A Kong-style route.
+    Route(Arc<Route>),
+    /// A Kong-style service.
+    Service(Arc<Service>),
 }
 
 impl Object {
@@ -80,6 +93,8 @@ impl Object {
             Object::TcpRouteMapping(_) => Kind::TcpRouteMapping,
             Object::RouterGroup(_) => Kind::RouterGroup,
             Object::PortReservation(_) => Kind::PortReservation,
+            Object::Route(_) => Kind::Route,
+            Object::Service(_) => Kind::Service,
         }
     }
 }

@@ -64,12 +64,14 @@ pub mod dialect;
 mod error;
 mod events;
 mod lease;
+mod matcher;
 mod model;
 mod registry;
 
 pub use crate::error::{Error, ErrorKind};
 pub use crate::events::{Action, Event, Filter, Kind, Object, RecvError, Subscription};
 pub use crate::lease::{Clock, ManualClock, SystemClock, Timestamp};
+pub use crate::matcher::{Backend, Capture, Match, Matched, Request};
 pub use crate::model::cf::{
     HttpRoute, ModificationTag, PortReservation, RouterGroup, TcpRouteMapping,
 };

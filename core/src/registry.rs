@@ -13,10 +13,12 @@ use parking_lot::RwLock;
 use crate::error::{Error, ErrorKind};
 use crate::events::{Action, Event, EventLog, Filter, Object, Subscription};
 use crate::lease::{Clock, LeaseQueue, SystemClock, Timestamp};
+use crate::matcher::{Index, Match, Published, Request};
 use crate::model::cf::{
     validate_http_route, validate_router_group, validate_tcp_mapping, HttpKey, HttpRoute,
     ModificationTag, PortReservation, RouterGroup, TcpKey, TcpRouteMapping,
 };
+use crate::model::kong::{Route, Service};
 use crate::model::ports::{self, PortRange};
 
 /// How many leases one lock hold of [`Registry::expire`] removes at most, so that
@@ -170,6 +172,10 @@ pub struct Snapshot {
     pub tcp_route_mappings: Vec<TcpRouteMapping>,
     /// Port reservations, by group and port.
     pub port_reservations: Vec<PortReservation>,
+    /// Kong-style routes, by id.
+    pub routes: Vec<Route>,
+    /// Kong-style services, by id.
+    pub services: Vec<Service>,
 }
 
 #[derive(Clone)]
@@ -187,6 +193,8 @@ enum Lease {
 type ReservationKey = (Arc<str>, u16);
 
 enum Undo {
+    Route(Arc<str>, Option<Arc<Route>>),
+    Service(Arc<str>, Option<Arc<Service>>),
     Http(HttpKey, Option<Arc<HttpRoute>>),
     Tcp(TcpKey, Option<Arc<TcpRouteMapping>>),
     Group(Arc<str>, Option<GroupEntry>),
@@ -220,6 +228,67 @@ impl GuidSource {
     }
 }
 
+/// Objects with an id and an optional unique name.
+struct Named<T> {
+    by_id: HashMap<Arc<str>, Arc<T>>,
+    by_name: HashMap<String, Arc<str>>,
+}
+
+impl<T> Default for Named<T> {
+    fn default() -> Self {
+        Named {
+            by_id: HashMap::new(),
+            by_name: HashMap::new(),
+        }
+    }
+}
+
+/// What a Kong-style object exposes to [`Named`].
+trait Identified {
+    fn name(&self) -> Option<&str>;
+}
+
+impl Identified for Route {
+    fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+}
+
+impl Identified for Service {
+    fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+}
+
+impl<T: Identified> Named<T> {
+    fn set(&mut self, id: Arc<str>, value: Option<Arc<T>>) -> Option<Arc<T>> {
+        let old = match &value {
+            Some(v) => self.by_id.insert(id.clone(), v.clone()),
+            None => self.by_id.remove(&id),
+        };
+        // The old name goes unless the new value keeps it.
+        if let Some(old_name) = old.as_ref().and_then(|o| o.name()) {
+            let kept = value.as_ref().and_then(|v| v.name()) == Some(old_name);
+            if !kept && self.by_name.get(old_name).is_some_and(|owner| *owner == id) {
+                self.by_name.remove(old_name);
+            }
+        }
+        if let Some(name) = value.as_ref().and_then(|v| v.name()) {
+            self.by_name.insert(name.to_string(), id);
+        }
+        old
+    }
+
+    /// By id when `key` is UUID-shaped, else by name (Kong's `{name or id}`).
+    fn get(&self, key: &str) -> Option<&Arc<T>> {
+        if uuid::Uuid::parse_str(key).is_ok() {
+            self.by_id.get(key)
+        } else {
+            self.by_name.get(key).and_then(|id| self.by_id.get(id))
+        }
+    }
+}
+
 /// Everything behind the write lock.
 struct State {
     revision: u64,
@@ -233,8 +302,13 @@ struct State {
     /// `terminate_frontend_tls` consistency rule.
     tcp_sni: HashMap<(u16, Arc<str>), HashSet<TcpKey>>,
     reservations: HashMap<ReservationKey, Arc<PortReservation>>,
+    /// Kong-style routes and services by id, and their names.
+    routes: Named<Route>,
+    services: Named<Service>,
     leases: LeaseQueue<Lease>,
     log: EventLog,
+    /// The matcher's index as of the last commit; its clones are what readers see.
+    index: Index,
     guids: GuidSource,
     // Scratch space of the transaction in progress, kept to reuse its allocation.
     undo: Vec<Undo>,
@@ -416,6 +490,18 @@ impl Txn<'_> {
         old
     }
 
+    fn route(&mut self, id: Arc<str>, value: Option<Arc<Route>>) -> Option<Arc<Route>> {
+        let old = self.st.routes.set(id.clone(), value);
+        self.st.undo.push(Undo::Route(id, old.clone()));
+        old
+    }
+
+    fn service(&mut self, id: Arc<str>, value: Option<Arc<Service>>) -> Option<Arc<Service>> {
+        let old = self.st.services.set(id.clone(), value);
+        self.st.undo.push(Undo::Service(id, old.clone()));
+        old
+    }
+
     fn emit(&mut self, action: Action, object: Object) {
         self.st.pending.push((action, object));
     }
@@ -424,6 +510,12 @@ impl Txn<'_> {
         let mut undo = std::mem::take(&mut self.st.undo);
         while let Some(u) = undo.pop() {
             match u {
+                Undo::Route(k, v) => {
+                    self.st.routes.set(k, v);
+                }
+                Undo::Service(k, v) => {
+                    self.st.services.set(k, v);
+                }
                 Undo::Http(k, v) => {
                     self.st.set_http(k, v);
                 }
@@ -450,6 +542,7 @@ impl Txn<'_> {
         st.undo.clear();
         let mut pending = std::mem::take(&mut st.pending);
         for (action, object) in pending.drain(..) {
+            st.index.apply(action, &object);
             st.revision += 1;
             st.log.publish(Event {
                 revision: st.revision,
@@ -462,6 +555,125 @@ impl Txn<'_> {
             st.rebuild_leases();
         }
         st.revision
+    }
+
+    // -- Kong-style routes and services ------------------------------------
+
+    fn now_secs(&self) -> i64 {
+        i64::try_from(self.now.as_nanos() / 1_000_000_000).unwrap_or(i64::MAX)
+    }
+
+    /// Stores `service` under `id` (a new id when `None`), replacing what was
+    /// there; `created_at` survives a replacement.
+    fn put_service(
+        &mut self,
+        mut service: Service,
+        id: Option<Arc<str>>,
+    ) -> Result<Arc<Service>, Error> {
+        let id = match id {
+            Some(id) => id,
+            None if service.id.is_empty() => self.st.guids.guid(),
+            None => service.id.as_str().into(),
+        };
+        service.id = id.to_string();
+        if let Some(name) = &service.name {
+            if self
+                .st
+                .services
+                .by_name
+                .get(name)
+                .is_some_and(|owner| *owner != id)
+            {
+                return Err(unique_name(name));
+            }
+        }
+        let now = self.now_secs();
+        service.created_at = self
+            .st
+            .services
+            .by_id
+            .get(&id)
+            .map_or(now, |s| s.created_at);
+        service.updated_at = now;
+        let service = Arc::new(service);
+        self.service(id, Some(service.clone()));
+        self.emit(Action::Upsert, Object::Service(service.clone()));
+        Ok(service)
+    }
+
+    fn delete_service(&mut self, key: &str) -> Result<(), Error> {
+        let Some(service) = self.st.services.get(key).cloned() else {
+            return Err(not_found());
+        };
+        let referenced = self
+            .st
+            .routes
+            .by_id
+            .values()
+            .any(|r| r.service.as_ref().is_some_and(|s| s.id == service.id));
+        if referenced {
+            return Err(Error::with_fields(
+                ErrorKind::ForeignKeyViolation,
+                vec![(
+                    String::new(),
+                    "an existing 'routes' entity references this 'services' entity".to_string(),
+                )],
+            ));
+        }
+        self.service(service.id.as_str().into(), None);
+        self.emit(Action::Delete, Object::Service(service));
+        Ok(())
+    }
+
+    /// Stores `route` under `id` (a new id when `None`), replacing what was there.
+    fn put_route(&mut self, mut route: Route, id: Option<Arc<str>>) -> Result<Arc<Route>, Error> {
+        let id = match id {
+            Some(id) => id,
+            None if route.id.is_empty() => self.st.guids.guid(),
+            None => route.id.as_str().into(),
+        };
+        route.id = id.to_string();
+        if let Some(name) = &route.name {
+            if self
+                .st
+                .routes
+                .by_name
+                .get(name)
+                .is_some_and(|owner| *owner != id)
+            {
+                return Err(unique_name(name));
+            }
+        }
+        if let Some(service) = &route.service {
+            if !self.st.services.by_id.contains_key(service.id.as_str()) {
+                return Err(Error::with_fields(
+                    ErrorKind::ForeignKeyViolation,
+                    vec![(
+                        "service".to_string(),
+                        format!(
+                            "the foreign key '{{id=\"{}\"}}' does not reference an existing 'services' entity.",
+                            service.id
+                        ),
+                    )],
+                ));
+            }
+        }
+        let now = self.now_secs();
+        route.created_at = self.st.routes.by_id.get(&id).map_or(now, |r| r.created_at);
+        route.updated_at = now;
+        let route = Arc::new(route);
+        self.route(id, Some(route.clone()));
+        self.emit(Action::Upsert, Object::Route(route.clone()));
+        Ok(route)
+    }
+
+    fn delete_route(&mut self, key: &str) -> Result<(), Error> {
+        let Some(route) = self.st.routes.get(key).cloned() else {
+            return Err(not_found());
+        };
+        self.route(route.id.as_str().into(), None);
+        self.emit(Action::Delete, Object::Route(route));
+        Ok(())
     }
 
     // -- CF HTTP routes ----------------------------------------------------
@@ -832,6 +1044,17 @@ fn ttl_duration(ttl: i64) -> Duration {
     Duration::from_secs(u64::try_from(ttl).unwrap_or(0))
 }
 
+fn not_found() -> Error {
+    Error::new(ErrorKind::NotFound, "Not found")
+}
+
+fn unique_name(name: &str) -> Error {
+    Error::with_fields(
+        ErrorKind::UniqueViolation,
+        vec![("name".to_string(), name.to_string())],
+    )
+}
+
 fn group_does_not_exist(guid: &str) -> Error {
     Error::new(
         ErrorKind::NotFound,
@@ -872,6 +1095,8 @@ fn group_does_not_exist(guid: &str) -> Error {
 pub struct Registry {
     state: RwLock<State>,
     revision: AtomicU64,
+    /// What `find` reads: swapped in after each commit that changed the index.
+    published: arc_swap::ArcSwap<Published>,
     clock: Arc<dyn Clock>,
     max_ttl: i64,
     reservation_ttl: Duration,
@@ -894,13 +1119,17 @@ impl Registry {
                 tcp_ports: HashMap::new(),
                 tcp_sni: HashMap::new(),
                 reservations: HashMap::new(),
+                routes: Named::default(),
+                services: Named::default(),
                 leases: LeaseQueue::new(),
                 log: EventLog::new(config.history.unwrap_or(1 << 16)),
+                index: Index::default(),
                 guids: GuidSource::new(),
                 undo: Vec::new(),
                 pending: Vec::new(),
             }),
             revision: AtomicU64::new(0),
+            published: arc_swap::ArcSwap::from_pointee(Published::default()),
             clock: config.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             max_ttl: max_ttl_secs,
             reservation_ttl: config.reservation_ttl.unwrap_or(max_ttl),
@@ -924,6 +1153,31 @@ impl Registry {
         self.revision.load(Ordering::Acquire)
     }
 
+    /// Makes the committed state visible: the revision, and the matcher's index
+    /// (a clone shares every node with the staged one; the next write copies only
+    /// what it changes). Called with the write lock held, so publications follow
+    /// commit order.
+    fn publish(&self, st: &State, revision: u64) {
+        self.published.store(Arc::new(Published {
+            index: st.index.clone(),
+            revision,
+        }));
+        self.revision.store(revision, Ordering::Release);
+    }
+
+    // -- Matching ----------------------------------------------------------
+
+    /// The route for a request, without choosing a backend. Never waits for
+    /// writers: it reads the index published by the last commit.
+    pub fn find(&self, request: &Request<'_>) -> Option<Match> {
+        self.published.load().find(request, self.clock.now(), false)
+    }
+
+    /// The route for a request and a live backend of it, chosen round robin.
+    pub fn find_and_pick(&self, request: &Request<'_>) -> Option<Match> {
+        self.published.load().find(request, self.clock.now(), true)
+    }
+
     /// Runs `f` as one transaction at the current time: commits if it succeeds,
     /// rolls everything back if it fails.
     fn write<T>(&self, f: impl FnOnce(&mut Txn<'_>) -> Result<T, Error>) -> Result<T, Error> {
@@ -933,8 +1187,11 @@ impl Registry {
         let mut txn = Txn::begin(&mut st, now);
         match f(&mut txn) {
             Ok(value) => {
+                let before = txn.st.revision;
                 let revision = txn.commit();
-                self.revision.store(revision, Ordering::Release);
+                if revision != before {
+                    self.publish(&st, revision);
+                }
                 Ok(value)
             }
             // Dropping the transaction rolls it back.
@@ -1245,6 +1502,200 @@ impl Registry {
         })
     }
 
+    // -- Kong-style routes and services --------------------------------------
+
+    /// Creates a service (Kong's `POST /services`); the registry assigns the id
+    /// unless one is given, and sets `created_at` and `updated_at`.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::UniqueViolation`] for a name in use.
+    pub fn create_service(&self, service: Service) -> Result<Service, Error> {
+        self.write(|txn| {
+            if !service.id.is_empty() && txn.st.services.by_id.contains_key(service.id.as_str()) {
+                return Err(Error::with_fields(
+                    ErrorKind::UniqueViolation,
+                    vec![("id".to_string(), service.id)],
+                ));
+            }
+            txn.put_service(service, None)
+        })
+        .map(|s| (*s).clone())
+    }
+
+    /// Creates or replaces the service named or identified by `key` (Kong's
+    /// `PUT /services/{name or id}`): a UUID-shaped key is the id, anything
+    /// else the name. Returns the service and whether it was created.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::UniqueViolation`] for a name in use by another service.
+    pub fn put_service(&self, key: &str, mut service: Service) -> Result<(Service, bool), Error> {
+        self.write(|txn| {
+            let existing = txn
+                .st
+                .services
+                .get(key)
+                .map(|s| Arc::<str>::from(s.id.as_str()));
+            let created = existing.is_none();
+            let id = match existing {
+                Some(id) => id,
+                None if uuid::Uuid::parse_str(key).is_ok() => key.into(),
+                None => {
+                    service.name = Some(key.to_string());
+                    txn.st.guids.guid()
+                }
+            };
+            txn.put_service(service, Some(id))
+                .map(|s| ((*s).clone(), created))
+        })
+    }
+
+    /// Replaces an existing service (the caller merged a PATCH into it).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`] for an unknown key; as [`Registry::create_service`].
+    pub fn update_service(&self, key: &str, service: Service) -> Result<Service, Error> {
+        self.write(|txn| {
+            let Some(id) = txn
+                .st
+                .services
+                .get(key)
+                .map(|s| Arc::<str>::from(s.id.as_str()))
+            else {
+                return Err(not_found());
+            };
+            txn.put_service(service, Some(id))
+        })
+        .map(|s| (*s).clone())
+    }
+
+    /// Deletes a service by name or id.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`]; [`ErrorKind::ForeignKeyViolation`] while routes
+    /// still lead to it.
+    pub fn delete_service(&self, key: &str) -> Result<u64, Error> {
+        self.write(|txn| txn.delete_service(key))?;
+        Ok(self.revision())
+    }
+
+    /// The service with this name or id.
+    pub fn service(&self, key: &str) -> Option<Service> {
+        self.state.read().services.get(key).map(|s| (**s).clone())
+    }
+
+    /// Every service, oldest first (then by id).
+    pub fn services(&self) -> Vec<Service> {
+        let st = self.state.read();
+        let mut all: Vec<Service> = st.services.by_id.values().map(|s| (**s).clone()).collect();
+        all.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        all
+    }
+
+    /// Creates a route (Kong's `POST /routes`).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::UniqueViolation`] for a name or id in use,
+    /// [`ErrorKind::ForeignKeyViolation`] for an unknown service.
+    pub fn create_route(&self, route: Route) -> Result<Route, Error> {
+        self.write(|txn| {
+            if !route.id.is_empty() && txn.st.routes.by_id.contains_key(route.id.as_str()) {
+                return Err(Error::with_fields(
+                    ErrorKind::UniqueViolation,
+                    vec![("id".to_string(), route.id)],
+                ));
+            }
+            txn.put_route(route, None)
+        })
+        .map(|r| (*r).clone())
+    }
+
+    /// Creates or replaces the route named or identified by `key` (Kong's
+    /// `PUT /routes/{name or id}`). Returns the route and whether it was created.
+    ///
+    /// # Errors
+    ///
+    /// As [`Registry::create_route`].
+    pub fn put_route(&self, key: &str, mut route: Route) -> Result<(Route, bool), Error> {
+        self.write(|txn| {
+            let existing = txn
+                .st
+                .routes
+                .get(key)
+                .map(|r| Arc::<str>::from(r.id.as_str()));
+            let created = existing.is_none();
+            let id = match existing {
+                Some(id) => id,
+                None if uuid::Uuid::parse_str(key).is_ok() => key.into(),
+                None => {
+                    route.name = Some(key.to_string());
+                    txn.st.guids.guid()
+                }
+            };
+            txn.put_route(route, Some(id))
+                .map(|r| ((*r).clone(), created))
+        })
+    }
+
+    /// Replaces an existing route (the caller merged a PATCH into it).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`] for an unknown key; as [`Registry::create_route`].
+    pub fn update_route(&self, key: &str, route: Route) -> Result<Route, Error> {
+        self.write(|txn| {
+            let Some(id) = txn
+                .st
+                .routes
+                .get(key)
+                .map(|r| Arc::<str>::from(r.id.as_str()))
+            else {
+                return Err(not_found());
+            };
+            txn.put_route(route, Some(id))
+        })
+        .map(|r| (*r).clone())
+    }
+
+    /// Deletes a route by name or id.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`].
+    pub fn delete_route(&self, key: &str) -> Result<u64, Error> {
+        self.write(|txn| txn.delete_route(key))?;
+        Ok(self.revision())
+    }
+
+    /// The route with this name or id.
+    pub fn route(&self, key: &str) -> Option<Route> {
+        self.state.read().routes.get(key).map(|r| (**r).clone())
+    }
+
+    /// Every route, oldest first (then by id); with `service` (a name or id),
+    /// only the routes leading to it.
+    pub fn routes(&self, service: Option<&str>) -> Vec<Route> {
+        let st = self.state.read();
+        let service_id = service.map(|key| st.services.get(key).map(|s| s.id.clone()));
+        let mut all: Vec<Route> = st
+            .routes
+            .by_id
+            .values()
+            .filter(|r| match &service_id {
+                None => true,
+                Some(None) => false,
+                Some(Some(id)) => r.service.as_ref().is_some_and(|s| &s.id == id),
+            })
+            .map(|r| (**r).clone())
+            .collect();
+        all.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        all
+    }
+
     // -- Batches -----------------------------------------------------------
 
     /// Applies a list of changes atomically: every change is validated and applied
@@ -1327,7 +1778,9 @@ impl Registry {
             let mut txn = Txn::begin(&mut st, now);
             let (removed, more) = txn.expire(EXPIRE_CHUNK);
             let revision = txn.commit();
-            self.revision.store(revision, Ordering::Release);
+            if removed > 0 {
+                self.publish(&st, revision);
+            }
             // Hand the lock to whoever waits, rather than taking it straight back.
             parking_lot::RwLockWriteGuard::unlock_fair(st);
             total += removed;
@@ -1394,6 +1847,8 @@ impl Registry {
             http_routes: st.http.values().map(|r| (**r).clone()).collect(),
             tcp_route_mappings: st.tcp.values().map(|m| (**m).clone()).collect(),
             port_reservations: st.reservations.values().map(|r| (**r).clone()).collect(),
+            routes: st.routes.by_id.values().map(|r| (**r).clone()).collect(),
+            services: st.services.by_id.values().map(|s| (**s).clone()).collect(),
         };
         drop(st);
         snapshot.sort();
@@ -1469,6 +1924,8 @@ impl Snapshot {
                 |x| x.router_group_guid == r.router_group_guid && x.port == r.port,
                 upsert.then_some(&**r),
             ),
+            Object::Route(r) => put(&mut self.routes, |x| x.id == r.id, upsert.then_some(&**r)),
+            Object::Service(s) => put(&mut self.services, |x| x.id == s.id, upsert.then_some(&**s)),
         }
         self.revision = event.revision;
         self.sort();

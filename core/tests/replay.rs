@@ -367,6 +367,7 @@ fn describe(action: Action, object: &Object) -> String {
         Object::TcpRouteMapping(m) => format!("tcp {:?}", tcp_key(m)),
         Object::RouterGroup(g) => format!("group {}", g.name),
         Object::PortReservation(r) => format!("reservation {}:{}", r.router_group_guid, r.port),
+        other => format!("{:?}", other.kind()),
     };
     format!("{action:?} {what}")
 }
@@ -983,6 +984,7 @@ impl Model {
                 })
                 .collect(),
             port_reservations: self.reservations.values().cloned().collect(),
+            ..Snapshot::default()
         };
         s.sort();
         s
@@ -1545,6 +1547,7 @@ impl Harness {
             http_routes: self.registry.http_routes(),
             tcp_route_mappings: self.registry.tcp_route_mappings(),
             port_reservations: self.registry.port_reservations(),
+            ..Snapshot::default()
         };
         listed.sort();
         prop_assert_eq!(

@@ -1,0 +1,64 @@
+# Entry points: `make run`, `make test` (what CI runs, through .ci/run), `make lint`,
+# `make bench` and `make header`. Every target shares one cargo target directory.
+
+CARGO ?= cargo
+PYTHON ?= python3
+VENV := .venv
+VENV_BIN := $(VENV)/bin
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
+# apt-get needs root; use sudo when not running as root.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.DEFAULT_GOAL := test
+.PHONY: run test test-rust test-c test-python lint bench header c-tools
+
+## Build and start the HTTP facade on 127.0.0.1:8080.
+run:
+	$(CARGO) run -p routeyard-facade -- --listen 127.0.0.1:8080
+
+## Every test suite: Rust (with the header check and the facade end-to-end tests), C, Python.
+test: test-rust test-c test-python
+
+test-rust:
+	$(CARGO) test --workspace --locked
+
+## The C tests against the library cargo built: plain, static and under valgrind.
+test-c: c-tools
+	$(CARGO) build --locked -p routeyard-ffi
+	$(MAKE) -C tests/c LIBDIR=$(TARGET_DIR)/debug
+
+## Builds the extension into .venv, checks the stubs, then runs pytest.
+test-python: $(VENV)/.installed
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV_BIN)/maturin develop --locked
+	$(VENV_BIN)/python -m mypy --strict python/tests
+	$(VENV_BIN)/python -m mypy.stubtest routeyard
+	$(VENV_BIN)/python -m pytest python/tests --doctest-modules python/routeyard
+
+# The virtualenv with the pinned build and test tools; reinstalled when the pins change.
+$(VENV)/.installed: python/requirements-dev.txt
+	test -x $(VENV_BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(VENV_BIN)/python -m pip install --quiet -r python/requirements-dev.txt
+	touch $@
+
+# Installs the C toolchain and valgrind when a command is missing.
+c-tools:
+	@missing=""; \
+	for tool in gcc g++ valgrind; do \
+		command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing"; \
+		$(SUDO) apt-get update && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
+	fi
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+bench:
+	$(CARGO) bench --locked -p routeyard-benches
+
+## Regenerates include/routeyard.h from the ffi crate.
+header:
+	RY_BLESS=1 $(CARGO) test --locked -p routeyard-ffi --test header

@@ -1,0 +1,935 @@
+//! The compiled, persistent route index and its lookup.
+
+use std::cmp::Reverse;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use regex::Regex;
+
+use crate::lease::Timestamp;
+use crate::matcher::normalize;
+use crate::matcher::shard::ShardMap;
+use crate::matcher::trie::Trie;
+use crate::model::cf::HttpRoute;
+use crate::model::kong::{PathMode, Protocol, Route, Service};
+
+// Kong's field kinds, as bits of a route's category.
+const HOST: u8 = 0x40;
+const HEADER: u8 = 0x20;
+const URI: u8 = 0x10;
+const METHOD: u8 = 0x08;
+const SNI: u8 = 0x04;
+
+/// Where a route ranks: smaller is better. Fields compare in order, which is
+/// Kong's traditional order with routeyard's explicit `priority` in front and a
+/// wildcard-specificity slot that only CF routes use (nearest suffix first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Rank {
+    priority: Reverse<i64>,
+    fields: Reverse<u8>,
+    category: Reverse<u8>,
+    weight: Reverse<u8>,
+    specificity: Reverse<u16>,
+    headers: Reverse<u8>,
+    regex_priority: Reverse<i64>,
+    uri_len: Reverse<u32>,
+    created_at: i64,
+    seq: u64,
+}
+
+/// A host condition, as the route wrote it (lowercased).
+#[derive(Clone, Debug)]
+pub(crate) enum HostRule {
+    /// `a.com` or `a.com:8080`: the table key is the whole string.
+    Exact(Box<str>),
+    /// `*.a.com[:port]`: key `.a.com`.
+    Suffix(Box<str>, Option<u16>),
+    /// `a.*[:port]`: key `a.`.
+    Prefix(Box<str>, Option<u16>),
+}
+
+/// A path condition.
+#[derive(Debug)]
+pub(crate) enum PathRule {
+    /// A plain path and how it compares.
+    Plain(Box<str>, PathMode),
+    /// A regex (anchored at the start) and its literal prefix, which places it in
+    /// the tree so that only requests under that prefix try it.
+    Regex(Regex, Box<str>),
+}
+
+#[derive(Debug)]
+struct HeaderRule {
+    name: Box<str>,
+    values: Box<[Box<str>]>,
+    regex: Option<Regex>,
+}
+
+/// What a route leads to.
+#[derive(Debug)]
+pub(crate) enum Target {
+    /// A Kong-style route and its service id.
+    Route(Arc<Route>),
+    /// The CF backends registered for one `host/path`, by their pool key.
+    CfPool(Box<str>),
+}
+
+/// A route ready for matching.
+#[derive(Debug)]
+pub(crate) struct Compiled {
+    pub(crate) target: Target,
+    methods: Box<[Box<str>]>,
+    headers: Box<[HeaderRule]>,
+    snis: Box<[Box<str>]>,
+    pub(crate) hosts: Box<[HostRule]>,
+    pub(crate) paths: Box<[PathRule]>,
+    created_at: i64,
+    seq: u64,
+    priority: i64,
+    regex_priority: i64,
+}
+
+/// One indexed (route, path) pair.
+#[derive(Clone, Debug)]
+struct Entry {
+    rank: Rank,
+    route: Arc<Compiled>,
+    /// Index into `route.paths`, or `NO_PATH`.
+    path: u16,
+    /// Index into `route.hosts` that placed the entry in its bucket, or `NO_HOST`.
+    host: u16,
+}
+
+const NO_PATH: u16 = u16::MAX;
+const NO_HOST: u16 = u16::MAX;
+
+#[derive(Clone, Debug, Default)]
+struct Slot {
+    plain: Vec<Entry>,
+    regex: Vec<Entry>,
+}
+
+impl Slot {
+    fn is_empty(&self) -> bool {
+        self.plain.is_empty() && self.regex.is_empty()
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+struct Bucket {
+    paths: Trie<Slot>,
+    no_path: Vec<Entry>,
+}
+
+impl Bucket {
+    fn is_empty(&self) -> bool {
+        self.paths.len() == 0 && self.no_path.is_empty()
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+struct Table {
+    exact: ShardMap<Arc<Bucket>>,
+    suffix: ShardMap<Arc<Bucket>>,
+    prefix: ShardMap<Arc<Bucket>>,
+    any: Arc<Bucket>,
+    routes: usize,
+}
+
+/// One CF backend in a pool.
+#[derive(Clone, Debug)]
+pub(crate) struct PoolBackend {
+    pub(crate) route: Arc<HttpRoute>,
+}
+
+/// The CF backends registered for one `host/path`.
+#[derive(Debug, Default)]
+pub(crate) struct Pool {
+    pub(crate) backends: Vec<PoolBackend>,
+    cursor: AtomicUsize,
+}
+
+impl Clone for Pool {
+    fn clone(&self) -> Pool {
+        Pool {
+            backends: self.backends.clone(),
+            cursor: AtomicUsize::new(self.cursor.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+impl Pool {
+    fn has_live(&self, now: Timestamp) -> bool {
+        self.backends.iter().any(|b| b.route.expires_at > now)
+    }
+
+    /// The next live backend, round robin.
+    pub(crate) fn pick(&self, now: Timestamp) -> Option<&PoolBackend> {
+        let n = self.backends.len();
+        if n == 0 {
+            return None;
+        }
+        let start = self.cursor.fetch_add(1, Ordering::Relaxed);
+        (0..n)
+            .map(|i| &self.backends[(start + i) % n])
+            .find(|b| b.route.expires_at > now)
+    }
+}
+
+/// The whole index: Kong-style routes, CF HTTP routes, services and CF pools.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Index {
+    kong: Table,
+    cf: Table,
+    routes: ShardMap<Arc<Compiled>>,
+    services: ShardMap<Arc<Service>>,
+    pools: ShardMap<Arc<Pool>>,
+    seq: u64,
+}
+
+/// A request as the matcher sees it.
+pub(crate) struct Prepared<'r> {
+    pub(crate) protocol: Protocol,
+    pub(crate) method: &'r str,
+    pub(crate) host: std::borrow::Cow<'r, str>,
+    pub(crate) port: Option<u16>,
+    pub(crate) path: std::borrow::Cow<'r, str>,
+    pub(crate) headers: &'r [(&'r str, &'r str)],
+    pub(crate) sni: Option<&'r str>,
+    pub(crate) now: Timestamp,
+}
+
+/// The winning entry of a lookup.
+#[derive(Clone, Debug)]
+pub(crate) struct Hit<'i> {
+    pub(crate) route: &'i Arc<Compiled>,
+    /// Index into the route's paths, if it matched by path.
+    pub(crate) path: Option<usize>,
+    /// How many bytes of the (normalised) request path the route's path matched.
+    pub(crate) matched: usize,
+    /// Whether the CF table answered (its request path is lowercased).
+    pub(crate) cf: bool,
+}
+
+// -- Compiling --------------------------------------------------------------
+
+fn host_rule(host: &str) -> HostRule {
+    let host = host.to_ascii_lowercase();
+    let (name, port) = match host.rsplit_once(':') {
+        Some((n, p)) if !n.contains(':') && p.bytes().all(|b| b.is_ascii_digit()) => {
+            (n.to_string(), p.parse().ok())
+        }
+        _ => (host.clone(), None),
+    };
+    if let Some(rest) = name.strip_prefix('*') {
+        HostRule::Suffix(rest.into(), port)
+    } else if let Some(rest) = name.strip_suffix('*') {
+        HostRule::Prefix(rest.into(), port)
+    } else {
+        HostRule::Exact(host.into())
+    }
+}
+
+/// The literal text a regex must start with: its leading characters up to the
+/// first one with a special meaning (a character followed by a quantifier is not
+/// literal). Empty when the pattern has a top-level alternation or flags.
+pub(crate) fn literal_prefix(pattern: &str) -> String {
+    if pattern.contains('|') || pattern.starts_with("(?") {
+        return String::new();
+    }
+    let mut out = String::new();
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        let literal = match c {
+            '\\' => match chars.next() {
+                Some(e) if e.is_ascii_punctuation() => e,
+                _ => break,
+            },
+            '.' | '+' | '*' | '?' | '(' | ')' | '[' | ']' | '{' | '}' | '^' | '$' | '|' => break,
+            c => c,
+        };
+        if matches!(chars.peek(), Some('?' | '*' | '{')) {
+            break;
+        }
+        out.push(literal);
+    }
+    out
+}
+
+impl Compiled {
+    pub(crate) fn kong(route: Arc<Route>, seq: u64) -> Result<Compiled, regex::Error> {
+        let mut paths = Vec::new();
+        for p in route.paths.iter().flatten() {
+            if let Some(pattern) = p.strip_prefix('~') {
+                let regex = Regex::new(&format!("^(?:{pattern})"))?;
+                paths.push(PathRule::Regex(regex, literal_prefix(pattern).into()));
+            } else {
+                paths.push(PathRule::Plain(p.as_str().into(), route.path_mode));
+            }
+        }
+        let mut headers = Vec::new();
+        for (name, values) in route.headers.iter().flatten() {
+            let regex = match values.as_slice() {
+                [one] if one.starts_with("~*") => Some(Regex::new(&format!("(?i){}", &one[2..]))?),
+                _ => None,
+            };
+            headers.push(HeaderRule {
+                name: name.to_ascii_lowercase().into(),
+                values: values
+                    .iter()
+                    .map(|v| v.to_ascii_lowercase().into())
+                    .collect(),
+                regex,
+            });
+        }
+        Ok(Compiled {
+            methods: route
+                .methods
+                .iter()
+                .flatten()
+                .map(|m| m.to_ascii_uppercase().into())
+                .collect(),
+            headers: headers.into(),
+            snis: route
+                .snis
+                .iter()
+                .flatten()
+                .map(|s| s.trim_end_matches('.').to_ascii_lowercase().into())
+                .collect(),
+            hosts: route.hosts.iter().flatten().map(|h| host_rule(h)).collect(),
+            paths: paths.into(),
+            created_at: route.created_at,
+            seq,
+            priority: route.priority,
+            regex_priority: route.regex_priority,
+            target: Target::Route(route),
+        })
+    }
+
+    /// A CF route: `host[/path]`, lowercased, trailing `/` trimmed, segment paths.
+    fn cf(key: &str, seq: u64) -> Compiled {
+        let (host, path) = match key.find('/') {
+            Some(i) => (&key[..i], &key[i..]),
+            None => (key, ""),
+        };
+        Compiled {
+            methods: Box::new([]),
+            headers: Box::new([]),
+            snis: Box::new([]),
+            hosts: Box::new([host_rule(host)]),
+            paths: if path.is_empty() {
+                Box::new([])
+            } else {
+                Box::new([PathRule::Plain(path.into(), PathMode::Segment)])
+            },
+            created_at: 0,
+            seq,
+            priority: 0,
+            regex_priority: 0,
+            target: Target::CfPool(key.into()),
+        }
+    }
+
+    fn category(&self) -> u8 {
+        let mut c = 0;
+        if !self.hosts.is_empty() {
+            c |= HOST;
+        }
+        if !self.headers.is_empty() {
+            c |= HEADER;
+        }
+        if !self.paths.is_empty() {
+            c |= URI;
+        }
+        if !self.methods.is_empty() {
+            c |= METHOD;
+        }
+        if !self.snis.is_empty() {
+            c |= SNI;
+        }
+        c
+    }
+
+    fn rank(&self, path: Option<usize>) -> Rank {
+        let regex = matches!(path.map(|i| &self.paths[i]), Some(PathRule::Regex(..)));
+        let uri_len = match path.map(|i| &self.paths[i]) {
+            Some(PathRule::Plain(p, _)) => p.len() as u32,
+            _ => 0,
+        };
+        if let Target::CfPool(_) = self.target {
+            // gorouter: exact host first, then the nearest wildcard, then the
+            // longest path.
+            let (weight, specificity) = match &self.hosts[0] {
+                HostRule::Exact(_) => (2, 0),
+                HostRule::Suffix(s, _) | HostRule::Prefix(s, _) => (0, s.len() as u16),
+            };
+            return Rank {
+                priority: Reverse(0),
+                fields: Reverse(1),
+                category: Reverse(HOST),
+                weight: Reverse(weight),
+                specificity: Reverse(specificity),
+                headers: Reverse(0),
+                regex_priority: Reverse(0),
+                uri_len: Reverse(uri_len),
+                created_at: 0,
+                seq: self.seq,
+            };
+        }
+        let category = self.category();
+        let wildcard_port = self.hosts.iter().any(|h| {
+            matches!(
+                h,
+                HostRule::Suffix(_, Some(_)) | HostRule::Prefix(_, Some(_))
+            )
+        });
+        let plain_hosts_only =
+            !self.hosts.is_empty() && self.hosts.iter().all(|h| matches!(h, HostRule::Exact(_)));
+        let weight = (if wildcard_port { 4 } else { 0 })
+            + (if plain_hosts_only { 2 } else { 0 })
+            + u8::from(regex);
+        Rank {
+            priority: Reverse(self.priority),
+            fields: Reverse(category.count_ones() as u8),
+            category: Reverse(category),
+            weight: Reverse(weight),
+            specificity: Reverse(0),
+            headers: Reverse(self.headers.len().min(255) as u8),
+            regex_priority: Reverse(if regex { self.regex_priority } else { 0 }),
+            uri_len: Reverse(uri_len),
+            created_at: self.created_at,
+            seq: self.seq,
+        }
+    }
+
+    /// Every field except host and path, which the index already decided.
+    #[inline]
+    fn matches_rest(&self, req: &Prepared<'_>, host: u16) -> bool {
+        if host != NO_HOST {
+            let port_rule = match &self.hosts[host as usize] {
+                HostRule::Suffix(_, p) | HostRule::Prefix(_, p) => *p,
+                HostRule::Exact(_) => None,
+            };
+            if let Some(want) = port_rule {
+                let default = if req.protocol == Protocol::Https {
+                    443
+                } else {
+                    80
+                };
+                if req.port.unwrap_or(default) != want {
+                    return false;
+                }
+            }
+        }
+        if !self.methods.is_empty() && !self.methods.iter().any(|m| **m == *req.method) {
+            return false;
+        }
+        if !self.snis.is_empty() && req.protocol != Protocol::Http {
+            let Some(sni) = req.sni else {
+                return false;
+            };
+            let sni = sni.trim_end_matches('.');
+            if !self.snis.iter().any(|s| s.eq_ignore_ascii_case(sni)) {
+                return false;
+            }
+        }
+        self.headers.iter().all(|rule| {
+            req.headers
+                .iter()
+                .filter(|(name, _)| name.eq_ignore_ascii_case(&rule.name))
+                .any(|(_, value)| {
+                    rule.values.iter().any(|v| v.eq_ignore_ascii_case(value))
+                        || rule.regex.as_ref().is_some_and(|r| r.is_match(value))
+                })
+        })
+    }
+}
+
+// -- Building -----------------------------------------------------------------
+
+fn insert_sorted(list: &mut Vec<Entry>, entry: Entry) {
+    let at = list.partition_point(|e| e.rank < entry.rank);
+    list.insert(at, entry);
+}
+
+fn remove_route(list: &mut Vec<Entry>, route: &Arc<Compiled>) {
+    list.retain(|e| !Arc::ptr_eq(&e.route, route));
+}
+
+impl Table {
+    /// The bucket for a host rule (created if absent), edited by `f`; dropped
+    /// when `f` leaves it empty.
+    fn with_bucket(&mut self, host: Option<&HostRule>, f: impl FnOnce(&mut Bucket)) {
+        let (map, key) = match host {
+            None => {
+                f(Arc::make_mut(&mut self.any));
+                return;
+            }
+            Some(HostRule::Exact(k)) => (&mut self.exact, k),
+            Some(HostRule::Suffix(k, _)) => (&mut self.suffix, k),
+            Some(HostRule::Prefix(k, _)) => (&mut self.prefix, k),
+        };
+        map.update(
+            key,
+            Default::default,
+            |b| f(Arc::make_mut(b)),
+            |b| b.is_empty(),
+        );
+    }
+
+    fn entries(route: &Arc<Compiled>) -> Vec<(Option<usize>, Entry)> {
+        let hosts: Vec<Option<usize>> = if route.hosts.is_empty() {
+            vec![None]
+        } else {
+            (0..route.hosts.len()).map(Some).collect()
+        };
+        let paths: Vec<Option<usize>> = if route.paths.is_empty() {
+            vec![None]
+        } else {
+            (0..route.paths.len()).map(Some).collect()
+        };
+        let mut out = Vec::with_capacity(hosts.len() * paths.len());
+        for &h in &hosts {
+            for &p in &paths {
+                out.push((
+                    h,
+                    Entry {
+                        rank: route.rank(p),
+                        route: route.clone(),
+                        path: p.map_or(NO_PATH, |p| p as u16),
+                        host: h.map_or(NO_HOST, |h| h as u16),
+                    },
+                ));
+            }
+        }
+        out
+    }
+
+    fn insert(&mut self, route: &Arc<Compiled>) {
+        for (h, entry) in Table::entries(route) {
+            let host = h.map(|h| &route.hosts[h]);
+            self.with_bucket(host, |bucket| match entry.path {
+                NO_PATH => insert_sorted(&mut bucket.no_path, entry),
+                p => match &route.paths[p as usize] {
+                    PathRule::Plain(path, _) => insert_sorted(
+                        &mut bucket.paths.entry(path.as_bytes(), Slot::default).plain,
+                        entry,
+                    ),
+                    PathRule::Regex(_, prefix) => insert_sorted(
+                        &mut bucket.paths.entry(prefix.as_bytes(), Slot::default).regex,
+                        entry,
+                    ),
+                },
+            });
+        }
+        self.routes += 1;
+    }
+
+    fn remove(&mut self, route: &Arc<Compiled>) {
+        let hosts: Vec<Option<&HostRule>> = if route.hosts.is_empty() {
+            vec![None]
+        } else {
+            route.hosts.iter().map(Some).collect()
+        };
+        for host in hosts {
+            self.with_bucket(host, |bucket| {
+                remove_route(&mut bucket.no_path, route);
+                for rule in route.paths.iter() {
+                    let key = match rule {
+                        PathRule::Plain(p, _) => p.as_bytes(),
+                        PathRule::Regex(_, prefix) => prefix.as_bytes(),
+                    };
+                    if bucket.paths.get(key).is_none() {
+                        continue;
+                    }
+                    let slot = bucket.paths.entry(key, Slot::default);
+                    remove_route(&mut slot.plain, route);
+                    remove_route(&mut slot.regex, route);
+                    if slot.is_empty() {
+                        bucket.paths.remove(key);
+                    }
+                }
+            });
+        }
+        self.routes -= 1;
+    }
+
+    // -- Lookup -------------------------------------------------------------
+
+    fn lookup<'i>(
+        &'i self,
+        req: &Prepared<'_>,
+        path: &str,
+        pools: Option<&ShardMap<Arc<Pool>>>,
+    ) -> Option<Hit<'i>> {
+        if self.routes == 0 {
+            return None;
+        }
+        let mut best: Option<(Rank, Hit<'i>)> = None;
+        let host = &*req.host;
+        if !self.exact.is_empty() {
+            if let Some(b) = self.exact.get(host) {
+                scan(b, req, path, pools, &mut best);
+            }
+            if let Some(port) = req.port {
+                let mut key = String::with_capacity(host.len() + 6);
+                key.push_str(host);
+                key.push(':');
+                key.push_str(&port.to_string());
+                if let Some(b) = self.exact.get(&key) {
+                    scan(b, req, path, pools, &mut best);
+                }
+            }
+        }
+        if !self.suffix.is_empty() {
+            for (i, _) in host.match_indices('.').filter(|(i, _)| *i > 0) {
+                if let Some(b) = self.suffix.get(&host[i..]) {
+                    scan(b, req, path, pools, &mut best);
+                }
+            }
+        }
+        if !self.prefix.is_empty() {
+            for (i, _) in host.match_indices('.').filter(|(i, _)| *i + 1 < host.len()) {
+                if let Some(b) = self.prefix.get(&host[..=i]) {
+                    scan(b, req, path, pools, &mut best);
+                }
+            }
+        }
+        scan(&self.any, req, path, pools, &mut best);
+        best.map(|(_, hit)| hit)
+    }
+}
+
+/// Considers every entry of `bucket` that can beat `best`, in rank order.
+#[inline]
+fn scan<'i>(
+    bucket: &'i Bucket,
+    req: &Prepared<'_>,
+    path: &str,
+    pools: Option<&ShardMap<Arc<Pool>>>,
+    best: &mut Option<(Rank, Hit<'i>)>,
+) {
+    let cf = pools.is_some();
+    let beats =
+        |best: &Option<(Rank, Hit<'i>)>, rank: &Rank| best.as_ref().is_none_or(|b| *rank < b.0);
+    for e in &bucket.no_path {
+        if !beats(best, &e.rank) {
+            break;
+        }
+        if e.route.matches_rest(req, e.host) && live_pool(e, req, pools) {
+            *best = Some((
+                e.rank,
+                Hit {
+                    route: &e.route,
+                    path: None,
+                    matched: 0,
+                    cf,
+                },
+            ));
+            break;
+        }
+    }
+    if bucket.paths.len() == 0 {
+        return;
+    }
+    let bytes = path.as_bytes();
+    bucket.paths.for_each_prefix(bytes, |depth, slot| {
+        for e in &slot.plain {
+            if !beats(best, &e.rank) {
+                break;
+            }
+            let PathRule::Plain(_, mode) = &e.route.paths[e.path as usize] else {
+                continue;
+            };
+            let fits = match mode {
+                PathMode::Prefix => true,
+                PathMode::Exact => depth == bytes.len(),
+                PathMode::Segment => {
+                    depth == bytes.len()
+                        || bytes[depth] == b'/'
+                        || (depth > 0 && bytes[depth - 1] == b'/')
+                }
+            };
+            if fits && e.route.matches_rest(req, e.host) && live_pool(e, req, pools) {
+                *best = Some((
+                    e.rank,
+                    Hit {
+                        route: &e.route,
+                        path: Some(e.path as usize),
+                        matched: depth,
+                        cf,
+                    },
+                ));
+                break;
+            }
+        }
+        for e in &slot.regex {
+            if !beats(best, &e.rank) {
+                break;
+            }
+            let PathRule::Regex(regex, _) = &e.route.paths[e.path as usize] else {
+                continue;
+            };
+            if let Some(m) = regex.find(path) {
+                if e.route.matches_rest(req, e.host) {
+                    *best = Some((
+                        e.rank,
+                        Hit {
+                            route: &e.route,
+                            path: Some(e.path as usize),
+                            matched: m.end(),
+                            cf,
+                        },
+                    ));
+                    break;
+                }
+            }
+        }
+    });
+}
+
+/// Whether a CF entry's pool still has a live backend (always true for other
+/// entries).
+fn live_pool(e: &Entry, req: &Prepared<'_>, pools: Option<&ShardMap<Arc<Pool>>>) -> bool {
+    match (&e.route.target, pools) {
+        (Target::CfPool(key), Some(pools)) => pools.get(key).is_some_and(|p| p.has_live(req.now)),
+        (Target::CfPool(_), None) => false,
+        (Target::Route(_), _) => true,
+    }
+}
+
+impl Index {
+    /// Applies one committed change.
+    pub(crate) fn apply(&mut self, action: crate::events::Action, object: &crate::events::Object) {
+        use crate::events::{Action, Object};
+        match (object, action) {
+            (Object::HttpRoute(r), Action::Upsert) => self.upsert_cf(r.clone()),
+            (Object::HttpRoute(r), Action::Delete | Action::Expire) => self.remove_cf(r),
+            // Routes are validated before they are committed, and a pattern that
+            // compiles alone compiles inside the anchoring group; a route that
+            // still failed would be left out rather than break matching.
+            (Object::Route(r), Action::Upsert) if self.upsert_route(r.clone()).is_err() => {
+                self.remove_route(&r.id);
+            }
+            (Object::Route(_), Action::Upsert) => {}
+            (Object::Route(r), _) => self.remove_route(&r.id),
+            (Object::Service(s), Action::Upsert) => self.upsert_service(s.clone()),
+            (Object::Service(s), _) => self.remove_service(&s.id),
+            _ => {}
+        }
+    }
+
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// Adds or replaces a Kong-style route.
+    pub(crate) fn upsert_route(&mut self, route: Arc<Route>) -> Result<(), regex::Error> {
+        let seq = self.next_seq();
+        let compiled = Arc::new(Compiled::kong(route, seq)?);
+        let Target::Route(r) = &compiled.target else {
+            unreachable!("Compiled::kong builds a route target")
+        };
+        let id = r.id.clone();
+        self.remove_route(&id);
+        self.kong.insert(&compiled);
+        self.routes.update(
+            &id,
+            || compiled.clone(),
+            |v| *v = compiled.clone(),
+            |_| false,
+        );
+        Ok(())
+    }
+
+    /// Removes a Kong-style route by id.
+    pub(crate) fn remove_route(&mut self, id: &str) {
+        if let Some(old) = self.routes.remove(id) {
+            self.kong.remove(&old);
+        }
+    }
+
+    pub(crate) fn upsert_service(&mut self, service: Arc<Service>) {
+        let id = service.id.clone();
+        self.services
+            .update(&id, || service.clone(), |v| *v = service.clone(), |_| false);
+    }
+
+    pub(crate) fn remove_service(&mut self, id: &str) {
+        self.services.remove(id);
+    }
+
+    pub(crate) fn service(&self, id: &str) -> Option<&Arc<Service>> {
+        self.services.get(id)
+    }
+
+    pub(crate) fn pool(&self, key: &str) -> Option<&Arc<Pool>> {
+        self.pools.get(key)
+    }
+
+    /// The pool key of a CF route: lowercased, trailing `/` trimmed (gorouter).
+    pub(crate) fn cf_key(route: &str) -> String {
+        let mut key = route.to_ascii_lowercase();
+        while key.ends_with('/') {
+            key.pop();
+        }
+        key
+    }
+
+    /// Adds or renews a CF backend.
+    pub(crate) fn upsert_cf(&mut self, route: Arc<HttpRoute>) {
+        let key = Index::cf_key(&route.route);
+        let mut created = false;
+        self.pools.update(
+            &key,
+            || {
+                created = true;
+                Arc::new(Pool::default())
+            },
+            |pool| {
+                let pool = Arc::make_mut(pool);
+                let same = |b: &PoolBackend| {
+                    b.route.ip == route.ip
+                        && b.route.port == route.port
+                        && b.route.route_service_url == route.route_service_url
+                        && b.route.route == route.route
+                };
+                match pool.backends.iter_mut().find(|b| same(b)) {
+                    Some(b) => b.route = route.clone(),
+                    None => pool.backends.push(PoolBackend {
+                        route: route.clone(),
+                    }),
+                }
+            },
+            |_| false,
+        );
+        if created {
+            let seq = self.next_seq();
+            self.cf.insert(&Arc::new(Compiled::cf(&key, seq)));
+            self.routes.update(
+                &format!("cf:{key}"),
+                || Arc::new(Compiled::cf(&key, seq)),
+                |_| {},
+                |_| false,
+            );
+        }
+    }
+
+    /// Removes a CF backend; the route goes when its last backend does.
+    pub(crate) fn remove_cf(&mut self, route: &HttpRoute) {
+        let key = Index::cf_key(&route.route);
+        let mut emptied = false;
+        if self.pools.get(&key).is_none() {
+            return;
+        }
+        self.pools.update(
+            &key,
+            || Arc::new(Pool::default()),
+            |pool| {
+                let pool = Arc::make_mut(pool);
+                pool.backends.retain(|b| {
+                    !(b.route.ip == route.ip
+                        && b.route.port == route.port
+                        && b.route.route_service_url == route.route_service_url
+                        && b.route.route == route.route)
+                });
+                emptied = pool.backends.is_empty();
+            },
+            |pool| pool.backends.is_empty(),
+        );
+        if emptied {
+            if let Some(compiled) = self.routes.remove(&format!("cf:{key}")) {
+                self.cf.remove_matching(&compiled);
+            }
+        }
+    }
+
+    /// The best route for a request: Kong-style routes first, then CF routes.
+    pub(crate) fn find<'i>(&'i self, req: &Prepared<'_>) -> Option<Hit<'i>> {
+        if let Some(hit) = self.kong.lookup(req, &req.path, None) {
+            return Some(hit);
+        }
+        if self.cf.routes == 0 {
+            return None;
+        }
+        let lowered;
+        let path: &str = if req.path.bytes().any(|b| b.is_ascii_uppercase()) {
+            lowered = req.path.to_ascii_lowercase();
+            &lowered
+        } else {
+            &req.path
+        };
+        self.cf.lookup(req, path, Some(&self.pools))
+    }
+}
+
+impl Table {
+    /// Removes a CF route's entries, found by its key rather than by pointer
+    /// (the index keeps an equal copy).
+    fn remove_matching(&mut self, compiled: &Arc<Compiled>) {
+        let Target::CfPool(key) = &compiled.target else {
+            return;
+        };
+        let same = |e: &Entry| matches!(&e.route.target, Target::CfPool(k) if k == key);
+        let host = compiled.hosts.first();
+        self.with_bucket(host, |bucket| {
+            bucket.no_path.retain(|e| !same(e));
+            if let Some(PathRule::Plain(p, _)) = compiled.paths.first() {
+                if bucket.paths.get(p.as_bytes()).is_some() {
+                    let slot = bucket.paths.entry(p.as_bytes(), Slot::default);
+                    slot.plain.retain(|e| !same(e));
+                    if slot.is_empty() {
+                        bucket.paths.remove(p.as_bytes());
+                    }
+                }
+            }
+        });
+        self.routes -= 1;
+    }
+}
+
+/// Prepares a request's host and path.
+pub(crate) fn prepare<'r>(
+    protocol: Protocol,
+    method: &'r str,
+    host: &'r str,
+    path: &'r str,
+    headers: &'r [(&'r str, &'r str)],
+    sni: Option<&'r str>,
+    now: Timestamp,
+) -> Prepared<'r> {
+    let (host, port) = normalize::host(host);
+    Prepared {
+        protocol,
+        method,
+        host,
+        port,
+        path: normalize::path(path),
+        headers,
+        sni,
+        now,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_prefixes() {
+        for (pattern, prefix) in [
+            ("/users/\\d+", "/users/"),
+            ("/users/(?<id>\\d+)$", "/users/"),
+            ("/ab?c", "/a"),
+            ("/a\\.b/x", "/a.b/x"),
+            ("/v[12]/x", "/v"),
+            ("/a|/b", ""),
+            ("(?i)/abc", ""),
+            (".*", ""),
+            ("/x{2}", "/"),
+        ] {
+            assert_eq!(literal_prefix(pattern), prefix, "{pattern}");
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! Preparing a request's path and host for matching, as Kong 3.x does.
+
+use std::borrow::Cow;
+
+/// The path without its query, normalised: `%XX` escapes of unreserved
+/// characters decoded, other escapes' hex digits uppercased, dot segments
+/// removed and repeated slashes merged. Borrowed when nothing changes, which is
+/// the common case.
+pub(crate) fn path(raw: &str) -> Cow<'_, str> {
+    let raw = raw.split_once('?').map_or(raw, |(p, _)| p);
+    let b = raw.as_bytes();
+    let needs_work = b.contains(&b'%')
+        || b.windows(2).any(|w| w == b"//" || w == b"/.")
+        || b.first() == Some(&b'.');
+    if !needs_work {
+        return Cow::Borrowed(raw);
+    }
+    Cow::Owned(remove_dot_segments(&merge_slashes(&decode_unreserved(raw))))
+}
+
+fn is_unreserved(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~')
+}
+
+fn hex(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn decode_unreserved(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(hi), Some(lo)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                let c = (hi << 4) | lo;
+                if is_unreserved(c) {
+                    out.push(char::from(c));
+                } else {
+                    out.push('%');
+                    out.push(char::from(b[i + 1].to_ascii_uppercase()));
+                    out.push(char::from(b[i + 2].to_ascii_uppercase()));
+                }
+                i += 3;
+                continue;
+            }
+        }
+        // Copy one UTF-8 character.
+        let len = utf8_len(b[i]);
+        out.push_str(&s[i..(i + len).min(s.len())]);
+        i += len;
+    }
+    out
+}
+
+fn utf8_len(first: u8) -> usize {
+    match first {
+        0x00..=0x7f => 1,
+        0xc0..=0xdf => 2,
+        0xe0..=0xef => 3,
+        _ => 4,
+    }
+}
+
+fn merge_slashes(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut last_slash = false;
+    for c in s.chars() {
+        if c == '/' {
+            if last_slash {
+                continue;
+            }
+            last_slash = true;
+        } else {
+            last_slash = false;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// RFC 3986 §5.2.4: `.` segments vanish, `..` removes the segment before it; a
+/// path ending in either keeps a trailing slash.
+fn remove_dot_segments(input: &str) -> String {
+    let (absolute, body) = match input.strip_prefix('/') {
+        Some(body) => (true, body),
+        None => (false, input),
+    };
+    let segments: Vec<&str> = body.split('/').collect();
+    let mut out: Vec<&str> = Vec::with_capacity(segments.len());
+    for (i, segment) in segments.iter().enumerate() {
+        let last = i + 1 == segments.len();
+        match *segment {
+            "." => {}
+            ".." => {
+                out.pop();
+            }
+            s => out.push(s),
+        }
+        if last && matches!(*segment, "." | "..") {
+            out.push("");
+        }
+    }
+    let joined = out.join("/");
+    if absolute {
+        format!("/{joined}")
+    } else {
+        joined
+    }
+}
+
+/// A request host split into name and port; the name lowercased (borrowed when
+/// already lowercase). IPv6 literals keep their brackets: `[::1]:8080` gives
+/// `[::1]` and 8080.
+pub(crate) fn host(raw: &str) -> (Cow<'_, str>, Option<u16>) {
+    let (name, port) = split_port(raw);
+    let name = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(name)
+    };
+    (name, port)
+}
+
+fn split_port(raw: &str) -> (&str, Option<u16>) {
+    if raw.starts_with('[') {
+        if let Some(end) = raw.find(']') {
+            let port = raw[end + 1..]
+                .strip_prefix(':')
+                .and_then(|p| p.parse().ok());
+            return (&raw[..=end], port);
+        }
+        return (raw, None);
+    }
+    match raw.rsplit_once(':') {
+        // A bare IPv6 address has several colons: it has no port.
+        Some((name, port)) if !name.contains(':') => match port.parse() {
+            Ok(p) => (name, Some(p)),
+            Err(_) => (raw, None),
+        },
+        _ => (raw, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        let table = [
+            ("/foo/bar", "/foo/bar"),
+            ("/foo?x=1", "/foo"),
+            ("/foo//bar///baz", "/foo/bar/baz"),
+            ("/foo/./bar", "/foo/bar"),
+            ("/foo/../bar", "/bar"),
+            ("/foo/bar/..", "/foo/"),
+            ("/foo/bar/.", "/foo/bar/"),
+            ("/../foo", "/foo"),
+            ("/%7Efoo/%41%2f", "/~foo/A%2F"),
+            ("/a%2fb", "/a%2Fb"),
+            ("/%", "/%"),
+            ("/%zz", "/%zz"),
+            ("/a/%2E%2E/b", "/b"),
+            ("/é/../x", "/x"),
+        ];
+        for (raw, want) in table {
+            assert_eq!(path(raw), want, "{raw}");
+        }
+        assert!(matches!(path("/plain/path"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn hosts() {
+        assert_eq!(
+            host("Example.COM:8080"),
+            (Cow::Borrowed("example.com"), Some(8080))
+        );
+        assert_eq!(host("a.com"), (Cow::Borrowed("a.com"), None));
+        assert_eq!(host("[::1]:80"), (Cow::Borrowed("[::1]"), Some(80)));
+        assert_eq!(host("::1"), (Cow::Borrowed("::1"), None));
+        assert_eq!(
+            host("a.com:notaport"),
+            (Cow::Borrowed("a.com:notaport"), None)
+        );
+    }
+}

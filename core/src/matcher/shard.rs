@@ -1,0 +1,122 @@
+//! A persistent hash map from strings, sharded in two levels of 64.
+//!
+//! Changing one key copies the root (64 pointers), one middle node (64 pointers)
+//! and one shard (about n / 4096 entries) if they are shared with a published
+//! snapshot, and nothing if they are not: a write costs about the same at a
+//! thousand keys as at a million.
+
+use std::hash::BuildHasher;
+use std::sync::Arc;
+
+use hashbrown::HashMap;
+
+const FAN: usize = 64;
+
+type Shard<V> = HashMap<Box<str>, V>;
+type Middle<V> = [Arc<Shard<V>>; FAN];
+
+#[derive(Clone, Debug)]
+pub(crate) struct ShardMap<V: Clone> {
+    root: Arc<[Arc<Middle<V>>; FAN]>,
+    hasher: hashbrown::DefaultHashBuilder,
+    len: usize,
+}
+
+impl<V: Clone> Default for ShardMap<V> {
+    fn default() -> Self {
+        let shard: Arc<Shard<V>> = Arc::new(HashMap::new());
+        let mid: Arc<Middle<V>> = Arc::new(std::array::from_fn(|_| shard.clone()));
+        ShardMap {
+            root: Arc::new(std::array::from_fn(|_| mid.clone())),
+            hasher: hashbrown::DefaultHashBuilder::default(),
+            len: 0,
+        }
+    }
+}
+
+impl<V: Clone> ShardMap<V> {
+    fn slot(&self, key: &str) -> (usize, usize) {
+        let h = self.hasher.hash_one(key);
+        ((h >> 58) as usize, ((h >> 52) & 63) as usize)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, key: &str) -> Option<&V> {
+        let (a, b) = self.slot(key);
+        self.root[a][b].get(key)
+    }
+
+    fn shard_mut(&mut self, key: &str) -> &mut Shard<V> {
+        let (a, b) = self.slot(key);
+        let mid = &mut Arc::make_mut(&mut self.root)[a];
+        Arc::make_mut(&mut Arc::make_mut(mid)[b])
+    }
+
+    /// Removes `key`; a miss copies nothing.
+    pub(crate) fn remove(&mut self, key: &str) -> Option<V> {
+        self.get(key)?;
+        let removed = self.shard_mut(key).remove(key);
+        if removed.is_some() {
+            self.len -= 1;
+        }
+        removed
+    }
+
+    /// Applies `f` to the value at `key` (created with `make` if absent) and
+    /// removes the key if `f` leaves the value empty by `is_empty`.
+    pub(crate) fn update(
+        &mut self,
+        key: &str,
+        make: impl FnOnce() -> V,
+        f: impl FnOnce(&mut V),
+        is_empty: impl FnOnce(&V) -> bool,
+    ) {
+        let existed = self.get(key).is_some();
+        let shard = self.shard_mut(key);
+        let value = shard.entry(key.into()).or_insert_with(make);
+        f(value);
+        let empty = is_empty(value);
+        if empty {
+            shard.remove(key);
+        }
+        match (existed, empty) {
+            (false, false) => self.len += 1,
+            (true, true) => self.len -= 1,
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn update_get_remove_and_snapshots() {
+        let mut m: ShardMap<Vec<u32>> = ShardMap::default();
+        for i in 0..10_000u32 {
+            let key = format!("host-{}.example.com", i % 5000);
+            m.update(&key, Vec::new, |v| v.push(i), Vec::is_empty);
+        }
+        assert_eq!(m.len(), 5000);
+        assert_eq!(m.get("host-7.example.com"), Some(&vec![7, 5007]));
+        let snapshot = m.clone();
+        m.update("host-7.example.com", Vec::new, Vec::clear, Vec::is_empty);
+        assert_eq!(m.get("host-7.example.com"), None);
+        assert_eq!(m.len(), 4999);
+        assert_eq!(snapshot.get("host-7.example.com"), Some(&vec![7, 5007]));
+        assert_eq!(m.remove("host-8.example.com"), Some(vec![8, 5008]));
+        assert_eq!(m.remove("host-8.example.com"), None);
+        assert_eq!(m.len(), 4998);
+        assert!(!m.is_empty());
+    }
+}

@@ -1,0 +1,199 @@
+//! Kong-style routes through the registry: the traditional priority rules, the
+//! explicit priority, path modes, strip_path and preserve_host, captures.
+
+use std::collections::BTreeMap;
+
+use routeyard::{
+    Config, Matched, PathMode, Protocol, Registry, Request, Route, Service, ServiceRef,
+};
+
+fn registry() -> Registry {
+    let registry = Registry::new(Config::new());
+    registry
+        .create_service(Service {
+            name: Some("svc".into()),
+            host: "backend.internal".into(),
+            path: Some("/base".into()),
+            ..Service::default()
+        })
+        .unwrap();
+    registry
+}
+
+fn route(registry: &Registry, name: &str, edit: impl FnOnce(&mut Route)) {
+    let service = registry.service("svc").unwrap();
+    let mut r = Route {
+        name: Some(name.into()),
+        service: Some(ServiceRef { id: service.id }),
+        ..Route::default()
+    };
+    edit(&mut r);
+    registry.create_route(r).unwrap();
+}
+
+fn strings(v: &[&str]) -> Option<Vec<String>> {
+    Some(v.iter().map(|s| s.to_string()).collect())
+}
+
+fn winner(registry: &Registry, req: &Request<'_>) -> Option<String> {
+    match registry.find(req)?.matched {
+        Matched::Route(r) => r.name.clone(),
+        Matched::CfRoute(k) => Some(format!("cf:{k}")),
+    }
+}
+
+#[test]
+fn traditional_priority_table() {
+    let r = registry();
+    route(&r, "path-short", |x| x.paths = strings(&["/a"]));
+    route(&r, "path-long", |x| x.paths = strings(&["/a/bb"]));
+    route(&r, "host-path", |x| {
+        x.hosts = strings(&["example.com"]);
+        x.paths = strings(&["/a"]);
+    });
+    route(&r, "host-path-method", |x| {
+        x.hosts = strings(&["example.com"]);
+        x.paths = strings(&["/a"]);
+        x.methods = strings(&["POST"]);
+    });
+    route(&r, "wild-host", |x| x.hosts = strings(&["*.example.com"]));
+    route(&r, "regex", |x| x.paths = strings(&["~/a/(?<id>\\d+)$"]));
+    route(&r, "method-only", |x| x.methods = strings(&["DELETE"]));
+    route(&r, "header", |x| {
+        x.paths = strings(&["/a"]);
+        x.headers = Some(BTreeMap::from([(
+            "X-Version".to_string(),
+            vec!["2".to_string()],
+        )]));
+    });
+    type Row<'a> = (
+        &'a str,
+        &'a str,
+        &'a str,
+        &'a [(&'a str, &'a str)],
+        Option<&'a str>,
+    );
+    let table: &[Row<'_>] = &[
+        ("GET", "other.com", "/a/bb/c", &[], Some("path-long")),
+        ("GET", "other.com", "/a/b", &[], Some("path-short")),
+        ("GET", "example.com", "/a/bb", &[], Some("host-path")),
+        ("POST", "example.com", "/a", &[], Some("host-path-method")),
+        ("GET", "x.example.com", "/zzz", &[], Some("wild-host")),
+        ("GET", "other.com", "/a/42", &[], Some("regex")),
+        ("DELETE", "other.com", "/nothing", &[], Some("method-only")),
+        (
+            "GET",
+            "other.com",
+            "/a/x",
+            &[("x-version", "2")],
+            Some("header"),
+        ),
+        (
+            "GET",
+            "other.com",
+            "/a/x",
+            &[("X-VERSION", "3")],
+            Some("path-short"),
+        ),
+        ("GET", "other.com", "/b", &[], None),
+    ];
+    for (method, host, path, headers, want) in table {
+        let req = Request::new(method, host, path).headers(headers);
+        assert_eq!(winner(&r, &req).as_deref(), *want, "{method} {host}{path}");
+    }
+}
+
+#[test]
+fn explicit_priority_and_path_modes() {
+    let r = registry();
+    route(&r, "long", |x| x.paths = strings(&["/foo/bar"]));
+    route(&r, "boosted", |x| {
+        x.paths = strings(&["/foo"]);
+        x.priority = 10;
+    });
+    route(&r, "segment", |x| {
+        x.paths = strings(&["/seg"]);
+        x.path_mode = PathMode::Segment;
+    });
+    route(&r, "exact", |x| {
+        x.paths = strings(&["/exact"]);
+        x.path_mode = PathMode::Exact;
+    });
+    let cases = [
+        ("/foo/bar", Some("boosted")),
+        ("/seg", Some("segment")),
+        ("/seg/x", Some("segment")),
+        ("/segment", None),
+        ("/exact", Some("exact")),
+        ("/exact/x", None),
+    ];
+    for (path, want) in cases {
+        assert_eq!(
+            winner(&r, &Request::new("GET", "h", path)).as_deref(),
+            want,
+            "{path}"
+        );
+    }
+}
+
+#[test]
+fn upstream_path_host_captures_and_redirect() {
+    let r = registry();
+    route(&r, "strip", |x| x.paths = strings(&["/route"]));
+    route(&r, "keep", |x| {
+        x.paths = strings(&["/keep"]);
+        x.strip_path = false;
+        x.preserve_host = true;
+    });
+    route(&r, "regex", |x| {
+        x.paths = strings(&["~/users/(?<id>\\d+)/(\\w+)"])
+    });
+    route(&r, "secure", |x| {
+        x.paths = strings(&["/secure"]);
+        x.protocols = vec![Protocol::Https];
+    });
+    let m = r.find(&Request::new("GET", "h.com", "/routereq")).unwrap();
+    assert_eq!(m.upstream_path, "/base/req");
+    assert_eq!(m.upstream_host, "backend.internal");
+    assert_eq!(m.matched_path, "/route");
+    let m = r.find(&Request::new("GET", "h.com:81", "/keep/x")).unwrap();
+    assert_eq!(m.upstream_path, "/base/keep/x");
+    assert_eq!(m.upstream_host, "h.com:81");
+    let m = r
+        .find(&Request::new("GET", "h.com", "/users/42/profile/more"))
+        .unwrap();
+    let caps: Vec<(Option<&str>, usize, &str)> = m
+        .captures
+        .iter()
+        .map(|c| (c.name.as_deref(), c.index, c.value.as_str()))
+        .collect();
+    assert_eq!(caps, [(Some("id"), 1, "42"), (None, 2, "profile")]);
+    assert_eq!(m.upstream_path, "/base/more");
+    let m = r.find(&Request::new("GET", "h.com", "/secure")).unwrap();
+    assert_eq!(m.redirect, Some(426));
+    let m = r
+        .find(&Request::new("GET", "h.com", "/secure").protocol(Protocol::Https))
+        .unwrap();
+    assert_eq!(m.redirect, None);
+}
+
+#[test]
+fn updates_and_deletes_reach_the_matcher() {
+    let r = registry();
+    route(&r, "a", |x| x.paths = strings(&["/a"]));
+    assert_eq!(
+        winner(&r, &Request::new("GET", "h", "/a")).as_deref(),
+        Some("a")
+    );
+    let mut updated = r.route("a").unwrap();
+    updated.paths = strings(&["/b"]);
+    r.update_route("a", updated).unwrap();
+    assert_eq!(winner(&r, &Request::new("GET", "h", "/a")), None);
+    assert_eq!(
+        winner(&r, &Request::new("GET", "h", "/b")).as_deref(),
+        Some("a")
+    );
+    r.delete_route("a").unwrap();
+    assert_eq!(winner(&r, &Request::new("GET", "h", "/b")), None);
+    assert!(r.delete_service("svc").is_ok());
+}

@@ -1,0 +1,348 @@
+//! Status codes and the error handle.
+
+use std::any::Any;
+use std::ffi::{c_char, CString};
+use std::ptr;
+
+use routeyard_core::{Error as CoreError, ErrorKind};
+
+/// The outcome of a fallible call.
+///
+/// `RY_OK` is zero and every error is non-zero, so `if (status) { ... }` tests for
+/// failure. The values are stable: new codes may be added in later versions, existing
+/// ones never change meaning, so treat an unknown code as a generic failure.
+/// cbindgen:prefix-with-name=false
+#[allow(non_camel_case_types)]
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ry_status {
+    /// The call succeeded.
+    RyOk = 0,
+    /// A required pointer argument was NULL.
+    RyErrNullArg = 1,
+    /// A string argument was not valid UTF-8.
+    RyErrInvalidUtf8 = 2,
+    /// A JSON argument could not be decoded into the expected shape.
+    RyErrInvalidJson = 3,
+    /// An HTTP route failed validation (CF `RouteInvalidError`).
+    RyErrInvalidRoute = 4,
+    /// A route service URL failed validation (CF `RouteServiceUrlInvalidError`).
+    RyErrInvalidRouteServiceUrl = 5,
+    /// A TCP route mapping failed validation (CF `TcpRouteMappingInvalidError`).
+    RyErrInvalidTcpMapping = 6,
+    /// A router group failed validation (CF reports it as `ProcessRequestError`).
+    RyErrInvalidRouterGroup = 7,
+    /// The object named by the call does not exist (CF `ResourceNotFoundError`).
+    RyErrNotFound = 8,
+    /// The change conflicts with an existing object, such as a router group name already
+    /// taken by a group of another type.
+    RyErrConflict = 9,
+    /// No free port is left in the requested range (CF `PortRangeExhaustedError`).
+    RyErrPortRangeExhausted = 10,
+    /// A revision older than the kept event history was requested.
+    RyErrCompacted = 11,
+    /// An argument that can never be valid, such as a revision newer than the registry's.
+    RyErrInvalidArgument = 12,
+    /// The registry could not process the request (CF `ProcessRequestError`).
+    RyErrInvalidRequest = 13,
+    /// A failure of a kind this version of the C API has no dedicated code for.
+    RyErrOther = 99,
+    /// The library panicked. The registry involved can still be freed; the error message
+    /// carries the panic message.
+    RyErrPanic = 100,
+}
+
+impl ry_status {
+    /// The status code for a kind of core error.
+    fn for_kind(kind: ErrorKind) -> ry_status {
+        match kind {
+            ErrorKind::RouteInvalid => ry_status::RyErrInvalidRoute,
+            ErrorKind::RouteServiceUrlInvalid => ry_status::RyErrInvalidRouteServiceUrl,
+            ErrorKind::TcpRouteMappingInvalid => ry_status::RyErrInvalidTcpMapping,
+            ErrorKind::RouterGroupInvalid => ry_status::RyErrInvalidRouterGroup,
+            ErrorKind::ProcessRequest => ry_status::RyErrInvalidRequest,
+            ErrorKind::NotFound => ry_status::RyErrNotFound,
+            ErrorKind::PortRangeExhausted => ry_status::RyErrPortRangeExhausted,
+            ErrorKind::Conflict => ry_status::RyErrConflict,
+            ErrorKind::Compacted => ry_status::RyErrCompacted,
+            ErrorKind::InvalidArgument => ry_status::RyErrInvalidArgument,
+            // `ErrorKind` is non-exhaustive: a kind added to the core reaches C as a
+            // generic failure until it gets its own code here.
+            _ => ry_status::RyErrOther,
+        }
+    }
+}
+
+/// The details of a failed call: its status, the Cloud Foundry error name and a message.
+///
+/// Thread-safety: immutable once created, so it may be read from any thread.
+///
+/// Lifetime: created by the library and handed out through an `ry_error **err`
+/// parameter. The caller owns it and must free it with `ry_error_free`, at most once.
+/// It does not borrow from the registry that produced it.
+#[allow(non_camel_case_types)]
+#[derive(Debug)]
+pub struct ry_error {
+    status: ry_status,
+    name: CString,
+    message: CString,
+}
+
+/// The CF name given to failures the C layer detects itself (NULL pointers, bad UTF-8),
+/// as CF routing-api names the requests it cannot decode.
+const PROCESS_REQUEST: &str = "ProcessRequestError";
+
+impl ry_error {
+    /// A new error. NUL bytes, which a C string cannot hold, are replaced by U+FFFD.
+    pub(crate) fn new(status: ry_status, name: &str, message: impl Into<String>) -> ry_error {
+        ry_error {
+            status,
+            name: c_string_lossy(name.to_owned()),
+            message: c_string_lossy(message.into()),
+        }
+    }
+
+    /// The status this error is reported with.
+    #[cfg(test)]
+    pub(crate) fn status(&self) -> ry_status {
+        self.status
+    }
+
+    /// A required pointer argument was NULL.
+    pub(crate) fn null_arg(arg: &str) -> ry_error {
+        ry_error::new(
+            ry_status::RyErrNullArg,
+            PROCESS_REQUEST,
+            format!("argument `{arg}` must not be NULL"),
+        )
+    }
+
+    /// A string argument was not UTF-8.
+    pub(crate) fn invalid_utf8(arg: &str, cause: std::str::Utf8Error) -> ry_error {
+        ry_error::new(
+            ry_status::RyErrInvalidUtf8,
+            PROCESS_REQUEST,
+            format!("argument `{arg}` is not valid UTF-8: {cause}"),
+        )
+    }
+
+    /// A JSON argument could not be decoded; `cause` is the core decoder's error.
+    pub(crate) fn invalid_json(cause: CoreError) -> ry_error {
+        ry_error::new(
+            ry_status::RyErrInvalidJson,
+            cause.cf_name(),
+            cause.message(),
+        )
+    }
+
+    /// The library panicked with `payload`.
+    pub(crate) fn from_panic(payload: &(dyn Any + Send)) -> ry_error {
+        let what = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("a panic without a message");
+        ry_error::new(
+            ry_status::RyErrPanic,
+            "ResponseError",
+            format!("panic inside routeyard: {what}"),
+        )
+    }
+}
+
+impl From<CoreError> for ry_error {
+    fn from(err: CoreError) -> ry_error {
+        ry_error::new(
+            ry_status::for_kind(err.kind()),
+            err.cf_name(),
+            err.message(),
+        )
+    }
+}
+
+fn c_string_lossy(text: String) -> CString {
+    let text = if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}")
+    } else {
+        text
+    };
+    CString::new(text).expect("every NUL byte was replaced")
+}
+
+/// Reports the outcome of a call to C: returns its status and, when the caller passed
+/// an `err` slot, stores NULL on success or a new error handle on failure.
+///
+/// # Safety
+///
+/// `err` must be NULL or valid for writing one `*mut ry_error`.
+pub(crate) unsafe fn finish(result: Result<(), ry_error>, err: *mut *mut ry_error) -> ry_status {
+    let (status, handle) = match result {
+        Ok(()) => (ry_status::RyOk, ptr::null_mut()),
+        Err(error) => (error.status, Box::into_raw(Box::new(error))),
+    };
+    if err.is_null() {
+        if !handle.is_null() {
+            // SAFETY: `handle` came from `Box::into_raw` just above and was not shared.
+            drop(unsafe { Box::from_raw(handle) });
+        }
+    } else {
+        // SAFETY: the caller guarantees a non-NULL `err` is valid for writing a pointer.
+        unsafe { err.write(handle) };
+    }
+    status
+}
+
+/// Returns the message of an error, as NUL-terminated UTF-8.
+///
+/// # Arguments
+///
+/// - `err`: the error, or NULL.
+///
+/// # Returns
+///
+/// The message, or NULL when `err` is NULL.
+///
+/// # Lifetimes
+///
+/// The string is owned by `err` and stays valid until `ry_error_free(err)`. Do not pass
+/// it to `ry_string_free` or `free`.
+///
+/// # Safety
+///
+/// - `err` is NULL or an error handle from this library that has not been freed.
+#[no_mangle]
+pub unsafe extern "C" fn ry_error_message(err: *const ry_error) -> *const c_char {
+    ffi_boundary!({
+        // SAFETY: the caller guarantees `err` is NULL or a live handle.
+        match unsafe { err.as_ref() } {
+            Some(err) => err.message.as_ptr(),
+            None => ptr::null(),
+        }
+    })
+}
+
+/// Returns the Cloud Foundry routing-api name of an error, such as
+/// `"ProcessRequestError"` or `"ResourceNotFoundError"`.
+///
+/// Failures detected by the C layer itself (NULL pointers, invalid UTF-8 or JSON) are
+/// named `"ProcessRequestError"`; a panic is named `"ResponseError"`.
+///
+/// # Arguments
+///
+/// - `err`: the error, or NULL.
+///
+/// # Returns
+///
+/// The name as NUL-terminated ASCII, or NULL when `err` is NULL.
+///
+/// # Lifetimes
+///
+/// The string is owned by `err` and stays valid until `ry_error_free(err)`.
+///
+/// # Safety
+///
+/// - `err` is NULL or an error handle from this library that has not been freed.
+#[no_mangle]
+pub unsafe extern "C" fn ry_error_name(err: *const ry_error) -> *const c_char {
+    ffi_boundary!({
+        // SAFETY: the caller guarantees `err` is NULL or a live handle.
+        match unsafe { err.as_ref() } {
+            Some(err) => err.name.as_ptr(),
+            None => ptr::null(),
+        }
+    })
+}
+
+/// Frees an error handle. Passing NULL does nothing.
+///
+/// # Arguments
+///
+/// - `err`: the error to free, or NULL.
+///
+/// # Safety
+///
+/// - `err` is NULL or an error handle from this library; call this at most once per
+///   handle, and use neither the handle nor strings borrowed from it afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn ry_error_free(err: *mut ry_error) {
+    ffi_boundary!({
+        if !err.is_null() {
+            // SAFETY: non-NULL handles are only created by `finish` with `Box::into_raw`,
+            // and the caller guarantees this one has not been freed before.
+            drop(unsafe { Box::from_raw(err) });
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CStr;
+
+    fn text(ptr: *const c_char) -> String {
+        // SAFETY: the tests only pass strings borrowed from live error handles.
+        unsafe { CStr::from_ptr(ptr) }.to_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn core_errors_keep_their_kind_name_and_message() {
+        let registry = routeyard_core::Registry::new(routeyard_core::Config::new());
+        let core_err = registry
+            .create_router_group(routeyard_core::RouterGroup::new("g", "tcp", "1024, 2000"))
+            .unwrap_err();
+        let expected_message = core_err.message().to_owned();
+        let err = ry_error::from(core_err);
+        assert_eq!(err.status, ry_status::RyErrInvalidRouterGroup);
+        assert_eq!(text(err.name.as_ptr()), "ProcessRequestError");
+        assert_eq!(text(err.message.as_ptr()), expected_message);
+    }
+
+    #[test]
+    fn messages_with_nul_bytes_survive() {
+        let err = ry_error::new(ry_status::RyErrInvalidJson, "ProcessRequestError", "a\0b");
+        assert_eq!(text(err.message.as_ptr()), "a\u{FFFD}b");
+    }
+
+    #[test]
+    fn accessors_and_free_accept_null() {
+        // SAFETY: NULL is a documented input of all three functions.
+        unsafe {
+            assert!(ry_error_message(ptr::null()).is_null());
+            assert!(ry_error_name(ptr::null()).is_null());
+            ry_error_free(ptr::null_mut());
+        }
+    }
+
+    #[test]
+    fn finish_without_a_slot_still_reports_the_status() {
+        let err = ry_error::null_arg("reg");
+        // SAFETY: a NULL slot is allowed; the error is dropped inside.
+        let status = unsafe { finish(Err(err), ptr::null_mut()) };
+        assert_eq!(status, ry_status::RyErrNullArg);
+    }
+
+    #[test]
+    fn status_values_are_stable() {
+        let expected = [
+            (ry_status::RyOk, 0),
+            (ry_status::RyErrNullArg, 1),
+            (ry_status::RyErrInvalidUtf8, 2),
+            (ry_status::RyErrInvalidJson, 3),
+            (ry_status::RyErrInvalidRoute, 4),
+            (ry_status::RyErrInvalidRouteServiceUrl, 5),
+            (ry_status::RyErrInvalidTcpMapping, 6),
+            (ry_status::RyErrInvalidRouterGroup, 7),
+            (ry_status::RyErrNotFound, 8),
+            (ry_status::RyErrConflict, 9),
+            (ry_status::RyErrPortRangeExhausted, 10),
+            (ry_status::RyErrCompacted, 11),
+            (ry_status::RyErrInvalidArgument, 12),
+            (ry_status::RyErrInvalidRequest, 13),
+            (ry_status::RyErrOther, 99),
+            (ry_status::RyErrPanic, 100),
+        ];
+        for (status, value) in expected {
+            assert_eq!(status as i32, value, "{status:?}");
+        }
+    }
+}

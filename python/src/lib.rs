@@ -1,0 +1,24 @@
+//! The native part of the `routeyard` Python package, imported as `routeyard._routeyard`.
+//!
+//! Users import from `routeyard`; python/routeyard/__init__.py re-exports what is
+//! defined here, and python/routeyard/_routeyard.pyi describes it to type checkers.
+#![deny(missing_docs, rustdoc::broken_intra_doc_links)]
+
+use pyo3::prelude::*;
+
+mod errors;
+mod json;
+mod registry;
+
+/// The module `routeyard._routeyard`.
+///
+/// `gil_used = false`: the module may run on free-threaded CPython. Its only state is the
+/// core `Registry`, which is `Send + Sync`, synchronises itself with locks that cannot be
+/// poisoned, and is held by a frozen class.
+#[pymodule(gil_used = false)]
+fn _routeyard(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", routeyard::VERSION)?;
+    m.add_class::<registry::PyRegistry>()?;
+    errors::register(m)?;
+    Ok(())
+}
