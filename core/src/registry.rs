@@ -23,7 +23,7 @@ use crate::model::ports::{self, PortRange};
 
 /// How many leases one lock hold of [`Registry::expire`] removes at most, so that
 /// readers and writers wait for a bounded time while a large set lapses.
-const EXPIRE_CHUNK: usize = 2048;
+const EXPIRE_CHUNK: usize = 1024;
 
 /// Options of a [`Registry`]. Unset options take the documented defaults.
 ///
