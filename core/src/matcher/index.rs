@@ -726,7 +726,12 @@ impl Index {
 
     /// Adds or replaces a Kong-style route.
     pub(crate) fn upsert_route(&mut self, route: Arc<Route>) -> Result<(), regex::Error> {
-        let seq = self.next_seq();
+        // An update keeps the route's place among its ties: only a new route is a
+        // new insertion.
+        let seq = match self.routes.get(&route.id) {
+            Some(old) => old.seq,
+            None => self.next_seq(),
+        };
         let compiled = Arc::new(Compiled::kong(route, seq)?);
         let Target::Route(r) = &compiled.target else {
             unreachable!("Compiled::kong builds a route target")

@@ -865,9 +865,7 @@ fn normalize_uri(uri: &str) -> Vec<u8> {
             rest = b"";
         } else if rest.starts_with(b"../") {
             rest = &rest[3..];
-        } else if rest.starts_with(b"./") {
-            rest = &rest[2..];
-        } else if rest.starts_with(b"/./") {
+        } else if rest.starts_with(b"./") || rest.starts_with(b"/./") {
             rest = &rest[2..];
         } else if rest.starts_with(b"/../") {
             rest = &rest[3..];
@@ -1531,6 +1529,11 @@ mod tests {
             ("[::1]x", "invalid ipv6 address"),
             ("[::1]:99999", "invalid port number"),
             ("1:2:3", "invalid ipv6 address: 1:2:3"),
+            ("1:2:3:4:5:6:7", "invalid ipv6 address: 1:2:3:4:5:6:7"),
+            (
+                "1:2:3:4:5:6:7:8:9",
+                "invalid ipv6 address: 1:2:3:4:5:6:7:8:9",
+            ),
         ] {
             assert_eq!(check_route_host(bad), Err(why.to_string()), "{bad}");
         }
@@ -1881,6 +1884,21 @@ mod tests {
                 ("headers.2", "length must be at least 1"),
                 ("headers.3", "length must be at least 1"),
             ])
+        );
+        // A bad name stops the check too: the next header is not looked at.
+        let mut headers = BTreeMap::new();
+        headers.insert("a b".to_string(), vec!["x".to_string()]);
+        headers.insert("c".to_string(), vec![String::new()]);
+        let route = Route {
+            headers: Some(headers),
+            ..Route::default()
+        };
+        assert_eq!(
+            fields(validate_route(&route).unwrap_err()),
+            pairs(&[(
+                "headers",
+                "bad header name 'a b', allowed characters are A-Z, a-z, 0-9, '_', and '-'"
+            )])
         );
         let regex = Route {
             headers: Some(BTreeMap::from([("x".to_string(), vec!["~*(".to_string()])])),
