@@ -91,7 +91,8 @@ impl Error {
 
     /// A Kong-style error about fields: `fields` holds `(path, rule)` pairs such as
     /// `("paths.1", "should start with: / (fixed path) or ~/ (regex path)")`, and
-    /// the message lists them as Kong does: `schema violation (path: rule; ...)`.
+    /// the message lists them as Kong does: `schema violation (path: rule)`, or
+    /// `N schema violations (path: rule; ...)` for several.
     pub(crate) fn with_fields(kind: ErrorKind, fields: Vec<(String, String)>) -> Error {
         let label = match kind {
             ErrorKind::UniqueViolation => "unique constraint violation",
@@ -108,9 +109,15 @@ impl Error {
                 }
             })
             .collect();
+        // Kong counts several schema violations: `2 schema violations (a; b)`.
+        let message = if kind == ErrorKind::SchemaViolation && parts.len() > 1 {
+            format!("{} schema violations ({})", parts.len(), parts.join("; "))
+        } else {
+            format!("{label} ({})", parts.join("; "))
+        };
         Error {
             kind,
-            message: format!("{label} ({})", parts.join("; ")),
+            message,
             oldest_revision: None,
             fields,
         }

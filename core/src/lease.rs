@@ -1,6 +1,6 @@
 //! Time and leases: the injected clock and the expiry queue.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::Arc;
@@ -130,52 +130,61 @@ impl Clock for ManualClock {
     }
 }
 
-/// Leases are grouped into buckets of this many nanoseconds (one second).
-const BUCKET_NANOS: u64 = 1_000_000_000;
+/// Leases are grouped into buckets of this many nanoseconds (about 4 ms), so that
+/// sorting the bucket that comes due stays short even when a million leases were
+/// registered within a second.
+const BUCKET_NANOS: u64 = 1 << 22;
 
 /// One scheduled expiry: when, a sequence number that orders equal times by
 /// scheduling order, and what.
 type Scheduled<K> = (Timestamp, u64, K);
 
-/// The expiry queue: leases grouped by the second they lapse in.
+/// The expiry queue: leases grouped by the few milliseconds they lapse in.
 ///
-/// Scheduling is O(1) (an append to its second's bucket). A bucket is sorted
-/// once, when it comes due, and then drained from its end, so sweeping a million
-/// leases reads memory in order instead of sifting a million-entry heap.
+/// Scheduling is O(1) (an append to its bucket). Leases nearly always arrive in
+/// time order, so a bucket remembers whether its appends stayed ordered and is
+/// sorted, once, only if they did not, when it comes due; it is then drained
+/// from the front. Sweeping a million leases thus reads memory in order instead
+/// of sifting a million-entry heap.
 ///
 /// Entries are never removed when a lease is renewed: the renewal schedules a new
 /// entry, and the caller skips a popped entry that is no longer current. When
 /// stale entries outnumber live ones the queue is rebuilt from the live leases, so
 /// it stays within twice their number.
 pub(crate) struct LeaseQueue<K> {
-    buckets: BTreeMap<u64, Vec<Scheduled<K>>>,
-    /// The bucket currently sorted for draining (latest first), if any.
-    sorted: Option<u64>,
+    buckets: BTreeMap<u64, Bucket<K>>,
     len: usize,
     seq: u64,
+}
+
+struct Bucket<K> {
+    items: VecDeque<Scheduled<K>>,
+    sorted: bool,
 }
 
 impl<K> LeaseQueue<K> {
     pub(crate) fn new() -> Self {
         LeaseQueue {
             buckets: BTreeMap::new(),
-            sorted: None,
             len: 0,
             seq: 0,
         }
     }
 
     pub(crate) fn push(&mut self, at: Timestamp, key: K) {
-        let bucket = at.0 / BUCKET_NANOS;
-        if self.sorted == Some(bucket) {
-            self.sorted = None;
-        }
         self.seq += 1;
         self.len += 1;
-        self.buckets
-            .entry(bucket)
-            .or_default()
-            .push((at, self.seq, key));
+        let bucket = self
+            .buckets
+            .entry(at.0 / BUCKET_NANOS)
+            .or_insert_with(|| Bucket {
+                items: VecDeque::new(),
+                sorted: true,
+            });
+        if bucket.items.back().is_some_and(|last| last.0 > at) {
+            bucket.sorted = false;
+        }
+        bucket.items.push_back((at, self.seq, key));
     }
 
     /// Pops the earliest entry if it is due at `now` (its time is `<= now`).
@@ -183,28 +192,27 @@ impl<K> LeaseQueue<K> {
     pub(crate) fn pop_due(&mut self, now: Timestamp) -> Option<(Timestamp, K)> {
         loop {
             let mut first = self.buckets.first_entry()?;
-            let bucket = *first.key();
-            if bucket > now.0 / BUCKET_NANOS {
+            if *first.key() > now.0 / BUCKET_NANOS {
                 return None;
             }
-            let entries = first.get_mut();
-            if self.sorted != Some(bucket) {
-                // Latest first, so that the earliest is popped from the end.
-                entries.sort_unstable_by_key(|e| std::cmp::Reverse((e.0, e.1)));
-                self.sorted = Some(bucket);
+            let bucket = first.get_mut();
+            if !bucket.sorted {
+                bucket
+                    .items
+                    .make_contiguous()
+                    .sort_unstable_by_key(|e| (e.0, e.1));
+                bucket.sorted = true;
             }
-            match entries.last() {
+            match bucket.items.front() {
                 None => {
                     first.remove();
-                    self.sorted = None;
                 }
                 Some(&(at, _, _)) if at > now => return None,
                 Some(_) => {
-                    let (at, _, key) = entries.pop()?;
+                    let (at, _, key) = bucket.items.pop_front()?;
                     self.len -= 1;
-                    if entries.is_empty() {
+                    if bucket.items.is_empty() {
                         first.remove();
-                        self.sorted = None;
                     }
                     return Some((at, key));
                 }
@@ -221,7 +229,6 @@ impl<K> LeaseQueue<K> {
     /// Replaces the content with exactly `live` (used to drop stale entries).
     pub(crate) fn rebuild(&mut self, live: impl IntoIterator<Item = (Timestamp, K)>) {
         self.buckets.clear();
-        self.sorted = None;
         self.len = 0;
         for (at, key) in live {
             self.push(at, key);

@@ -1,7 +1,7 @@
 //! The write path: validate, apply, advance the revision, publish.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering, Ordering as AtomicOrdering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -18,12 +18,15 @@ use crate::model::cf::{
     validate_http_route, validate_router_group, validate_tcp_mapping, HttpKey, HttpRoute,
     ModificationTag, PortReservation, RouterGroup, TcpKey, TcpRouteMapping,
 };
-use crate::model::kong::{Route, Service};
+use crate::model::kong::{self, Route, Service};
 use crate::model::ports::{self, PortRange};
 
 /// How many leases one lock hold of [`Registry::expire`] removes at most, so that
 /// readers and writers wait for a bounded time while a large set lapses.
 const EXPIRE_CHUNK: usize = 1024;
+
+/// How many lapsed CF backends one commit removes from the matcher's index.
+const DEAD_PER_COMMIT: usize = 64;
 
 /// Options of a [`Registry`]. Unset options take the documented defaults.
 ///
@@ -192,10 +195,93 @@ enum Lease {
 
 type ReservationKey = (Arc<str>, u16);
 
+/// A stored CF HTTP route and the cell that holds its expiry for the matcher.
+///
+/// The cell is shared with the matcher's index, so a renewal (the registry's most
+/// common write) reaches readers with one atomic store at commit and no change to
+/// the index.
+#[derive(Clone)]
+struct HttpEntry {
+    route: Arc<HttpRoute>,
+    lease: Arc<AtomicU64>,
+}
+
+/// A lapsed CF backend waiting to leave the index.
+type Dead = (Arc<HttpRoute>, Arc<AtomicU64>);
+
+/// Lapsed CF backends waiting to leave the index, in chunks.
+///
+/// An expiry sweep adds up to a chunk per lock hold; the chunk is allocated
+/// before the lock is taken ([`DeadList::spare`]), because with glibc a large
+/// allocation after heavy freeing can stop for tens of milliseconds while the
+/// allocator consolidates its free lists, and no one should wait on the registry
+/// for that. The list of chunks itself only allocates small nodes.
+#[derive(Default)]
+struct DeadList {
+    chunks: std::collections::LinkedList<Vec<Dead>>,
+}
+
+impl DeadList {
+    /// An empty chunk for one sweep step, to allocate outside the lock.
+    fn spare() -> Vec<Dead> {
+        Vec::with_capacity(EXPIRE_CHUNK)
+    }
+
+    /// Makes room for `n` more entries with `spare`, if the last chunk lacks it.
+    fn provide(&mut self, spare: Vec<Dead>, n: usize) {
+        let fits = self
+            .chunks
+            .back()
+            .is_some_and(|c| c.capacity() - c.len() >= n);
+        if !fits {
+            self.chunks.push_back(spare);
+        }
+    }
+
+    fn push(&mut self, dead: Dead) {
+        match self.chunks.back_mut() {
+            Some(chunk) if chunk.len() < chunk.capacity() => chunk.push(dead),
+            _ => {
+                let mut chunk = Vec::with_capacity(64);
+                chunk.push(dead);
+                self.chunks.push_back(chunk);
+            }
+        }
+    }
+
+    fn pop(&mut self) -> Option<Dead> {
+        loop {
+            let chunk = self.chunks.back_mut()?;
+            if let Some(dead) = chunk.pop() {
+                return Some(dead);
+            }
+            self.chunks.pop_back();
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.chunks.iter().all(Vec::is_empty)
+    }
+}
+
+/// What a committed change does to the matcher's index.
+#[derive(Clone)]
+enum IndexOp {
+    /// Apply the event's object.
+    Apply,
+    /// A CF route was created: add it as a backend with this expiry cell.
+    CreateCf(Arc<AtomicU64>),
+    /// A CF route was renewed: move its expiry cell to this time.
+    RenewCf(Arc<AtomicU64>, Timestamp),
+    /// A CF route lapsed: `find` already skips it by time, so its removal from
+    /// the index is queued and done in bounded steps after later commits.
+    ExpireCf(Arc<AtomicU64>),
+}
+
 enum Undo {
     Route(Arc<str>, Option<Arc<Route>>),
     Service(Arc<str>, Option<Arc<Service>>),
-    Http(HttpKey, Option<Arc<HttpRoute>>),
+    Http(HttpKey, Option<HttpEntry>),
     Tcp(TcpKey, Option<Arc<TcpRouteMapping>>),
     Group(Arc<str>, Option<GroupEntry>),
     Reservation(ReservationKey, Option<Arc<PortReservation>>),
@@ -281,7 +367,7 @@ impl<T: Identified> Named<T> {
 
     /// By id when `key` is UUID-shaped, else by name (Kong's `{name or id}`).
     fn get(&self, key: &str) -> Option<&Arc<T>> {
-        if uuid::Uuid::parse_str(key).is_ok() {
+        if kong::is_uuid(key) {
             self.by_id.get(key)
         } else {
             self.by_name.get(key).and_then(|id| self.by_id.get(id))
@@ -294,7 +380,7 @@ struct State {
     revision: u64,
     groups: HashMap<Arc<str>, GroupEntry>,
     group_names: HashMap<Arc<str>, Arc<str>>,
-    http: HashMap<HttpKey, Arc<HttpRoute>>,
+    http: HashMap<HttpKey, HttpEntry>,
     tcp: HashMap<TcpKey, Arc<TcpRouteMapping>>,
     /// Mappings per (group, external port): the ports they hold against reservations.
     tcp_ports: HashMap<ReservationKey, u32>,
@@ -312,7 +398,9 @@ struct State {
     guids: GuidSource,
     // Scratch space of the transaction in progress, kept to reuse its allocation.
     undo: Vec<Undo>,
-    pending: Vec<(Action, Object)>,
+    pending: Vec<(Action, Object, IndexOp)>,
+    /// Lapsed CF backends still in the index, removed a few at a time.
+    index_dead: DeadList,
 }
 
 impl State {
@@ -320,12 +408,12 @@ impl State {
         self.http.len() + self.tcp.len() + self.reservations.len()
     }
 
-    fn set_http(&mut self, key: HttpKey, value: Option<Arc<HttpRoute>>) -> Option<Arc<HttpRoute>> {
+    fn set_http(&mut self, key: HttpKey, value: Option<HttpEntry>) -> Option<HttpEntry> {
         match value {
-            Some(route) => {
+            Some(entry) => {
                 self.leases
-                    .push(route.expires_at, Lease::Http(route.clone()));
-                self.http.insert(key, route)
+                    .push(entry.route.expires_at, Lease::Http(entry.route.clone()));
+                self.http.insert(key, entry)
             }
             None => self.http.remove(&key),
         }
@@ -414,7 +502,7 @@ impl State {
         let http = self
             .http
             .values()
-            .map(|r| (r.expires_at, Lease::Http(r.clone())));
+            .map(|e| (e.route.expires_at, Lease::Http(e.route.clone())));
         let tcp = self
             .tcp
             .values()
@@ -437,12 +525,23 @@ struct Txn<'a> {
     st: &'a mut State,
     now: Timestamp,
     committed: bool,
+    /// Whether the commit also drops a few lapsed CF backends from the index
+    /// (not during an expiry sweep, which would only slow it down).
+    compact: bool,
+    /// Whether changes are journaled for rollback. An expiry sweep cannot fail,
+    /// so it is not journaled, and if it is dropped unfinished (a panic) it
+    /// commits what it removed instead, so that every removal has its event.
+    journal: bool,
 }
 
 impl Drop for Txn<'_> {
     fn drop(&mut self) {
         if !self.committed {
-            self.undo_all();
+            if self.journal {
+                self.undo_all();
+            } else {
+                self.commit_in_place();
+            }
         }
     }
 }
@@ -455,12 +554,16 @@ impl Txn<'_> {
             st,
             now,
             committed: false,
+            compact: true,
+            journal: true,
         }
     }
 
-    fn http(&mut self, key: HttpKey, value: Option<Arc<HttpRoute>>) -> Option<Arc<HttpRoute>> {
+    fn http(&mut self, key: HttpKey, value: Option<HttpEntry>) -> Option<HttpEntry> {
         let old = self.st.set_http(key.clone(), value);
-        self.st.undo.push(Undo::Http(key, old.clone()));
+        if self.journal {
+            self.st.undo.push(Undo::Http(key, old.clone()));
+        }
         old
     }
 
@@ -470,7 +573,9 @@ impl Txn<'_> {
         value: Option<Arc<TcpRouteMapping>>,
     ) -> Option<Arc<TcpRouteMapping>> {
         let old = self.st.set_tcp(key.clone(), value);
-        self.st.undo.push(Undo::Tcp(key, old.clone()));
+        if self.journal {
+            self.st.undo.push(Undo::Tcp(key, old.clone()));
+        }
         old
     }
 
@@ -486,7 +591,9 @@ impl Txn<'_> {
         value: Option<Arc<PortReservation>>,
     ) -> Option<Arc<PortReservation>> {
         let old = self.st.set_reservation(key.clone(), value);
-        self.st.undo.push(Undo::Reservation(key, old.clone()));
+        if self.journal {
+            self.st.undo.push(Undo::Reservation(key, old.clone()));
+        }
         old
     }
 
@@ -503,7 +610,11 @@ impl Txn<'_> {
     }
 
     fn emit(&mut self, action: Action, object: Object) {
-        self.st.pending.push((action, object));
+        self.st.pending.push((action, object, IndexOp::Apply));
+    }
+
+    fn emit_cf(&mut self, action: Action, route: Arc<HttpRoute>, op: IndexOp) {
+        self.st.pending.push((action, Object::HttpRoute(route), op));
     }
 
     fn undo_all(&mut self) {
@@ -537,12 +648,28 @@ impl Txn<'_> {
     /// Publishes the pending events under consecutive revisions and returns the
     /// registry's revision after them.
     fn commit(mut self) -> u64 {
+        self.commit_in_place()
+    }
+
+    fn commit_in_place(&mut self) -> u64 {
         self.committed = true;
         let st = &mut *self.st;
         st.undo.clear();
         let mut pending = std::mem::take(&mut st.pending);
-        for (action, object) in pending.drain(..) {
-            st.index.apply(action, &object);
+        for (action, object, op) in pending.drain(..) {
+            match (op, &object) {
+                (IndexOp::Apply, _) => st.index.apply(action, &object),
+                (IndexOp::CreateCf(cell), Object::HttpRoute(r)) => {
+                    st.index.upsert_cf(r.clone(), cell)
+                }
+                (IndexOp::RenewCf(cell, at), _) => {
+                    cell.store(at.as_nanos(), AtomicOrdering::Release)
+                }
+                (IndexOp::ExpireCf(cell), Object::HttpRoute(r)) => {
+                    st.index_dead.push((r.clone(), cell))
+                }
+                (_, _) => st.index.apply(action, &object),
+            }
             st.revision += 1;
             st.log.publish(Event {
                 revision: st.revision,
@@ -551,6 +678,14 @@ impl Txn<'_> {
             });
         }
         st.pending = pending;
+        // Lapsed CF backends leave the index a few at a time.
+        let budget = if self.compact { DEAD_PER_COMMIT } else { 0 };
+        for _ in 0..budget {
+            let Some((route, cell)) = st.index_dead.pop() else {
+                break;
+            };
+            st.index.remove_cf(&route, Some(&cell));
+        }
         if st.leases.wants_rebuild(st.live_leases()) {
             st.rebuild_leases();
         }
@@ -570,6 +705,8 @@ impl Txn<'_> {
         mut service: Service,
         id: Option<Arc<str>>,
     ) -> Result<Arc<Service>, Error> {
+        kong::normalize_service(&mut service);
+        kong::validate_service(&service)?;
         let id = match id {
             Some(id) => id,
             None if service.id.is_empty() => self.st.guids.guid(),
@@ -614,10 +751,7 @@ impl Txn<'_> {
         if referenced {
             return Err(Error::with_fields(
                 ErrorKind::ForeignKeyViolation,
-                vec![(
-                    String::new(),
-                    "an existing 'routes' entity references this 'services' entity".to_string(),
-                )],
+                vec![("@referenced_by".to_string(), "routes".to_string())],
             ));
         }
         self.service(service.id.as_str().into(), None);
@@ -627,6 +761,8 @@ impl Txn<'_> {
 
     /// Stores `route` under `id` (a new id when `None`), replacing what was there.
     fn put_route(&mut self, mut route: Route, id: Option<Arc<str>>) -> Result<Arc<Route>, Error> {
+        kong::normalize_route(&mut route);
+        kong::validate_route(&route)?;
         let id = match id {
             Some(id) => id,
             None if route.id.is_empty() => self.st.guids.guid(),
@@ -648,13 +784,7 @@ impl Txn<'_> {
             if !self.st.services.by_id.contains_key(service.id.as_str()) {
                 return Err(Error::with_fields(
                     ErrorKind::ForeignKeyViolation,
-                    vec![(
-                        "service".to_string(),
-                        format!(
-                            "the foreign key '{{id=\"{}\"}}' does not reference an existing 'services' entity.",
-                            service.id
-                        ),
-                    )],
+                    vec![("service.id".to_string(), service.id.clone())],
                 ));
             }
         }
@@ -684,42 +814,59 @@ impl Txn<'_> {
         route.expires_at = self.now.saturating_add(ttl_duration(ttl));
         let now = self.now;
         let st = &mut *self.st;
-        // Renewal of a live route, the common case: one probe, replaced in place.
+        // Renewal of a live route, the common case: one probe, replaced in place,
+        // and only an expiry cell to move for the matcher.
         if let Some(slot) = st.http.get_mut(&route.key_ref()) {
-            if slot.expires_at > now {
+            if slot.route.expires_at > now {
+                let current = &slot.route;
                 if route.log_guid.is_empty() {
-                    route.log_guid = slot.log_guid.clone();
+                    route.log_guid = current.log_guid.clone();
                 }
                 route.modification_tag = ModificationTag {
-                    guid: slot.modification_tag.guid.clone(),
-                    index: slot.modification_tag.index.wrapping_add(1),
+                    guid: current.modification_tag.guid.clone(),
+                    index: current.modification_tag.index.wrapping_add(1),
                 };
                 let route = Arc::new(route);
-                let old = std::mem::replace(slot, route.clone());
+                let lease = slot.lease.clone();
+                let old = std::mem::replace(
+                    slot,
+                    HttpEntry {
+                        route: route.clone(),
+                        lease: lease.clone(),
+                    },
+                );
                 st.leases.push(route.expires_at, Lease::Http(route.clone()));
-                st.undo.push(Undo::Http(old.key(), Some(old)));
-                self.emit(Action::Upsert, Object::HttpRoute(route));
+                st.undo.push(Undo::Http(old.route.key(), Some(old)));
+                let expires_at = route.expires_at;
+                self.emit_cf(Action::Upsert, route, IndexOp::RenewCf(lease, expires_at));
                 return;
             }
             // Lapsed but not yet swept: it is gone, and this renewal is a create.
             let old = slot.clone();
-            self.http(old.key(), None);
-            self.emit(Action::Expire, Object::HttpRoute(old));
+            self.http(old.route.key(), None);
+            self.emit_cf(Action::Expire, old.route, IndexOp::ExpireCf(old.lease));
         }
         route.modification_tag = ModificationTag {
             guid: self.st.guids.guid(),
             index: 0,
         };
         let route = Arc::new(route);
-        self.http(route.key(), Some(route.clone()));
-        self.emit(Action::Upsert, Object::HttpRoute(route));
+        let lease = Arc::new(AtomicU64::new(route.expires_at.as_nanos()));
+        self.http(
+            route.key(),
+            Some(HttpEntry {
+                route: route.clone(),
+                lease: lease.clone(),
+            }),
+        );
+        self.emit_cf(Action::Upsert, route, IndexOp::CreateCf(lease));
     }
 
     fn delete_http(&mut self, route: &HttpRoute) {
         if let Some(old) = self.st.http.get(&route.key_ref()) {
-            let key = old.key();
+            let key = old.route.key();
             if let Some(old) = self.http(key, None) {
-                self.emit(Action::Delete, Object::HttpRoute(old));
+                self.emit(Action::Delete, Object::HttpRoute(old.route));
             }
         }
     }
@@ -996,16 +1143,18 @@ impl Txn<'_> {
             // scheduled; a renewal stores a new object and schedules it anew.
             match lease {
                 Lease::Http(route) => {
-                    let key = route.key();
-                    if self
-                        .st
-                        .http
-                        .get(&key)
-                        .is_some_and(|c| Arc::ptr_eq(c, &route))
-                    {
-                        self.http(key, None);
-                        self.emit(Action::Expire, Object::HttpRoute(route));
-                        removed += 1;
+                    let current = self.st.http.get(&route.key_ref());
+                    if current.is_some_and(|c| Arc::ptr_eq(&c.route, &route)) {
+                        let old = if self.journal {
+                            self.http(route.key(), None)
+                        } else {
+                            // Not journaled: remove by the borrowed key.
+                            self.st.http.remove(&route.key_ref())
+                        };
+                        if let Some(old) = old {
+                            self.emit_cf(Action::Expire, route, IndexOp::ExpireCf(old.lease));
+                            removed += 1;
+                        }
                     }
                 }
                 Lease::Tcp(mapping) => {
@@ -1127,6 +1276,7 @@ impl Registry {
                 guids: GuidSource::new(),
                 undo: Vec::new(),
                 pending: Vec::new(),
+                index_dead: DeadList::default(),
             }),
             revision: AtomicU64::new(0),
             published: arc_swap::ArcSwap::from_pointee(Published::default()),
@@ -1250,8 +1400,8 @@ impl Registry {
         let st = self.state.read();
         st.http
             .values()
-            .filter(|r| r.expires_at > now)
-            .map(|r| (**r).clone())
+            .filter(|e| e.route.expires_at > now)
+            .map(|e| (*e.route).clone())
             .collect()
     }
 
@@ -1540,7 +1690,7 @@ impl Registry {
             let created = existing.is_none();
             let id = match existing {
                 Some(id) => id,
-                None if uuid::Uuid::parse_str(key).is_ok() => key.into(),
+                None if kong::is_uuid(key) => key.into(),
                 None => {
                     service.name = Some(key.to_string());
                     txn.st.guids.guid()
@@ -1630,7 +1780,7 @@ impl Registry {
             let created = existing.is_none();
             let id = match existing {
                 Some(id) => id,
-                None if uuid::Uuid::parse_str(key).is_ok() => key.into(),
+                None if kong::is_uuid(key) => key.into(),
                 None => {
                     route.name = Some(key.to_string());
                     txn.st.guids.guid()
@@ -1751,7 +1901,13 @@ impl Registry {
                     } => txn.release(&router_group_guid, port)?,
                 }
             }
-            Ok((txn.st.revision, txn.st.pending.clone()))
+            let events: Vec<(Action, Object)> = txn
+                .st
+                .pending
+                .iter()
+                .map(|(action, object, _)| (*action, object.clone()))
+                .collect();
+            Ok((txn.st.revision, events))
         })?;
         Ok(pending
             .into_iter()
@@ -1774,24 +1930,63 @@ impl Registry {
     pub fn expire(&self, now: Timestamp) -> usize {
         let mut total = 0;
         loop {
+            let spare = DeadList::spare();
             let mut st = self.state.write();
+            st.index_dead.provide(spare, EXPIRE_CHUNK);
             let mut txn = Txn::begin(&mut st, now);
+            txn.compact = false;
+            txn.journal = false;
             let (removed, more) = txn.expire(EXPIRE_CHUNK);
             let revision = txn.commit();
-            if removed > 0 {
+            self.revision.store(revision, Ordering::Release);
+            total += removed;
+            // The index is published once, after the last chunk: until then readers
+            // keep the previous one, where `find` already skips lapsed backends by
+            // time, and the staged index is changed in place instead of being
+            // copied chunk after chunk.
+            if !more && total > 0 {
                 self.publish(&st, revision);
             }
             // Hand the lock to whoever waits, rather than taking it straight back.
             parking_lot::RwLockWriteGuard::unlock_fair(st);
-            total += removed;
             if !more {
                 return total;
             }
         }
     }
 
+    /// Removes every lapsed CF backend still in the matcher's index, in bounded
+    /// steps; returns how many it removed. Lapsed backends are never matched, and
+    /// each commit removes a few of them anyway: this finishes the job, for
+    /// example after a large [`Registry::expire`]. The reaper calls it after every
+    /// sweep.
+    pub fn compact_index(&self) -> usize {
+        let mut total = 0;
+        loop {
+            let mut st = self.state.write();
+            let mut removed = 0;
+            while removed < EXPIRE_CHUNK {
+                let Some((route, lease)) = st.index_dead.pop() else {
+                    break;
+                };
+                st.index.remove_cf(&route, Some(&lease));
+                removed += 1;
+            }
+            total += removed;
+            let done = st.index_dead.is_empty();
+            if done && total > 0 {
+                let revision = st.revision;
+                self.publish(&st, revision);
+            }
+            parking_lot::RwLockWriteGuard::unlock_fair(st);
+            if done {
+                return total;
+            }
+        }
+    }
+
     /// Starts a background thread that calls [`Registry::expire`] with the
-    /// registry's clock every `interval`. Dropping or stopping the returned handle
+    /// registry's clock every `interval`, then [`Registry::compact_index`]. Dropping or stopping the returned handle
     /// stops the thread.
     pub fn start_reaper(self: &Arc<Self>, interval: Duration) -> Reaper {
         let (stop, stopped) = crossbeam_channel::bounded::<()>(1);
@@ -1802,6 +1997,7 @@ impl Registry {
                 match stopped.recv_timeout(interval) {
                     Err(RecvTimeoutError::Timeout) => {
                         registry.expire(registry.clock.now());
+                        registry.compact_index();
                     }
                     Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
                 }
@@ -1844,7 +2040,7 @@ impl Registry {
         let mut snapshot = Snapshot {
             revision: st.revision,
             router_groups: st.groups.values().map(|e| (*e.group).clone()).collect(),
-            http_routes: st.http.values().map(|r| (**r).clone()).collect(),
+            http_routes: st.http.values().map(|e| (*e.route).clone()).collect(),
             tcp_route_mappings: st.tcp.values().map(|m| (**m).clone()).collect(),
             port_reservations: st.reservations.values().map(|r| (**r).clone()).collect(),
             routes: st.routes.by_id.values().map(|r| (**r).clone()).collect(),

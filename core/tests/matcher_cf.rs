@@ -114,3 +114,54 @@ fn a_snapshot_in_hand_is_not_changed_by_later_writes() {
     assert_eq!(after.revision, before.revision + 1);
     assert_eq!(after.matched, Matched::CfRoute("app.com/a/b".into()));
 }
+
+#[test]
+fn a_renewal_in_a_failed_batch_does_not_extend_the_match() {
+    use routeyard::{Change, RouterGroup};
+    let (registry, clock) = setup(&[("app.com", "10.0.0.1", 10)]);
+    let failing = vec![
+        Change::UpsertHttpRoute(HttpRoute::new("app.com", "10.0.0.1", 8080).with_ttl(60)),
+        Change::CreateRouterGroup(RouterGroup::new("", "tcp", "1024")),
+    ];
+    assert!(registry.apply(failing).is_err());
+    clock.advance(Duration::from_secs(10));
+    assert_eq!(answer(&registry, "app.com", "/"), None);
+}
+
+#[test]
+fn a_lapsed_backend_registered_again_is_matched_and_compaction_keeps_it() {
+    let (registry, clock) = setup(&[("app.com", "10.0.0.1", 10), ("other.com", "10.0.0.2", 10)]);
+    clock.advance(Duration::from_secs(10));
+    assert_eq!(registry.expire(clock.now()), 2);
+    assert_eq!(answer(&registry, "app.com", "/"), None);
+    // Registered again before the index dropped the lapsed backend.
+    registry
+        .upsert_http_routes(vec![
+            HttpRoute::new("app.com", "10.0.0.1", 8080).with_ttl(30)
+        ])
+        .unwrap();
+    assert_eq!(
+        answer(&registry, "app.com", "/").as_deref(),
+        Some("app.com")
+    );
+    registry.compact_index();
+    assert_eq!(
+        answer(&registry, "app.com", "/").as_deref(),
+        Some("app.com")
+    );
+    assert_eq!(answer(&registry, "other.com", "/"), None);
+    // A renewal extends what the matcher sees.
+    clock.advance(Duration::from_secs(20));
+    registry
+        .upsert_http_routes(vec![
+            HttpRoute::new("app.com", "10.0.0.1", 8080).with_ttl(30)
+        ])
+        .unwrap();
+    clock.advance(Duration::from_secs(20));
+    assert_eq!(
+        answer(&registry, "app.com", "/").as_deref(),
+        Some("app.com")
+    );
+    clock.advance(Duration::from_secs(10));
+    assert_eq!(answer(&registry, "app.com", "/"), None);
+}

@@ -30,7 +30,7 @@ const ROUTE_HOSTS: &[&str] = &[
     "*.a.com:8080",
     "*.b.a.com",
     "a.*",
-    "b.*:80",
+    "b.*",
     "c.org",
 ];
 
@@ -68,7 +68,7 @@ const REGEX_PATHS: &[(&str, PathTest)] = &[
     ("~/b/(x|y)", |p| {
         p.starts_with("/b/x") || p.starts_with("/b/y")
     }),
-    ("~(?i)/A", |p| {
+    ("~/(?i)a", |p| {
         p.len() >= 2 && p.as_bytes()[..2].eq_ignore_ascii_case(b"/a")
     }),
 ];
@@ -167,16 +167,28 @@ fn spec() -> impl Strategy<Value = Spec> {
         ],
     )
         .prop_map(
-            |(hosts, plain, regex, methods, headers, snis, priority, regex_priority, mode)| Spec {
-                hosts,
-                plain,
-                regex,
-                methods,
-                headers,
-                snis,
-                priority,
-                regex_priority,
-                mode,
+            |(hosts, mut plain, regex, methods, headers, snis, priority, regex_priority, mode)| {
+                // Kong refuses an HTTP route that sets none of hosts, paths,
+                // methods and headers: such a spec gets the path `/`.
+                if hosts.is_empty()
+                    && plain.is_empty()
+                    && regex.is_empty()
+                    && methods.is_empty()
+                    && headers.is_empty()
+                {
+                    plain.push(0);
+                }
+                Spec {
+                    hosts,
+                    plain,
+                    regex,
+                    methods,
+                    headers,
+                    snis,
+                    priority,
+                    regex_priority,
+                    mode,
+                }
             },
         )
 }

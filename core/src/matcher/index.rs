@@ -1,7 +1,7 @@
 //! The compiled, persistent route index and its lookup.
 
 use std::cmp::Reverse;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use regex::Regex;
@@ -137,9 +137,28 @@ struct Table {
 }
 
 /// One CF backend in a pool.
+///
+/// Its expiry lives in a cell shared by every snapshot of the index: a renewal
+/// (the registry's most common write) moves it in place and copies nothing.
 #[derive(Clone, Debug)]
 pub(crate) struct PoolBackend {
+    /// The registration that created the backend; its key fields (route, ip,
+    /// port, route service URL) never change.
     pub(crate) route: Arc<HttpRoute>,
+    expires_at: Arc<AtomicU64>,
+}
+
+impl PoolBackend {
+    fn is_live(&self, now: Timestamp) -> bool {
+        self.expires_at.load(Ordering::Acquire) > now.as_nanos()
+    }
+
+    fn same_key(&self, route: &HttpRoute) -> bool {
+        self.route.ip == route.ip
+            && self.route.port == route.port
+            && self.route.route_service_url == route.route_service_url
+            && self.route.route == route.route
+    }
 }
 
 /// The CF backends registered for one `host/path`.
@@ -160,7 +179,7 @@ impl Clone for Pool {
 
 impl Pool {
     fn has_live(&self, now: Timestamp) -> bool {
-        self.backends.iter().any(|b| b.route.expires_at > now)
+        self.backends.iter().any(|b| b.is_live(now))
     }
 
     /// The next live backend, round robin.
@@ -172,7 +191,7 @@ impl Pool {
         let start = self.cursor.fetch_add(1, Ordering::Relaxed);
         (0..n)
             .map(|i| &self.backends[(start + i) % n])
-            .find(|b| b.route.expires_at > now)
+            .find(|b| b.is_live(now))
     }
 }
 
@@ -703,8 +722,11 @@ impl Index {
     pub(crate) fn apply(&mut self, action: crate::events::Action, object: &crate::events::Object) {
         use crate::events::{Action, Object};
         match (object, action) {
-            (Object::HttpRoute(r), Action::Upsert) => self.upsert_cf(r.clone()),
-            (Object::HttpRoute(r), Action::Delete | Action::Expire) => self.remove_cf(r),
+            (Object::HttpRoute(r), Action::Upsert) => {
+                let lease = Arc::new(AtomicU64::new(r.expires_at.as_nanos()));
+                self.upsert_cf(r.clone(), lease);
+            }
+            (Object::HttpRoute(r), Action::Delete | Action::Expire) => self.remove_cf(r, None),
             // Routes are validated before they are committed, and a pattern that
             // compiles alone compiles inside the anchoring group; a route that
             // still failed would be left out rather than break matching.
@@ -782,8 +804,10 @@ impl Index {
         key
     }
 
-    /// Adds or renews a CF backend.
-    pub(crate) fn upsert_cf(&mut self, route: Arc<HttpRoute>) {
+    /// Adds a CF backend whose expiry lives in `lease` (shared with the registry,
+    /// which moves it on renewal). A backend with the same key that lapsed and is
+    /// still here takes the new registration.
+    pub(crate) fn upsert_cf(&mut self, route: Arc<HttpRoute>, lease: Arc<AtomicU64>) {
         let key = Index::cf_key(&route.route);
         let mut created = false;
         self.pools.update(
@@ -794,35 +818,30 @@ impl Index {
             },
             |pool| {
                 let pool = Arc::make_mut(pool);
-                let same = |b: &PoolBackend| {
-                    b.route.ip == route.ip
-                        && b.route.port == route.port
-                        && b.route.route_service_url == route.route_service_url
-                        && b.route.route == route.route
+                let backend = PoolBackend {
+                    route: route.clone(),
+                    expires_at: lease.clone(),
                 };
-                match pool.backends.iter_mut().find(|b| same(b)) {
-                    Some(b) => b.route = route.clone(),
-                    None => pool.backends.push(PoolBackend {
-                        route: route.clone(),
-                    }),
+                match pool.backends.iter_mut().find(|b| b.same_key(&route)) {
+                    Some(b) => *b = backend,
+                    None => pool.backends.push(backend),
                 }
             },
             |_| false,
         );
         if created {
             let seq = self.next_seq();
-            self.cf.insert(&Arc::new(Compiled::cf(&key, seq)));
-            self.routes.update(
-                &format!("cf:{key}"),
-                || Arc::new(Compiled::cf(&key, seq)),
-                |_| {},
-                |_| false,
-            );
+            let compiled = Arc::new(Compiled::cf(&key, seq));
+            self.cf.insert(&compiled);
+            self.routes
+                .update(&format!("cf:{key}"), || compiled.clone(), |_| {}, |_| false);
         }
     }
 
-    /// Removes a CF backend; the route goes when its last backend does.
-    pub(crate) fn remove_cf(&mut self, route: &HttpRoute) {
+    /// Removes a CF backend (only the one holding `lease`, when given: a later
+    /// registration of the same key keeps its place); the route goes when its
+    /// last backend does.
+    pub(crate) fn remove_cf(&mut self, route: &HttpRoute, lease: Option<&Arc<AtomicU64>>) {
         let key = Index::cf_key(&route.route);
         let mut emptied = false;
         if self.pools.get(&key).is_none() {
@@ -834,10 +853,7 @@ impl Index {
             |pool| {
                 let pool = Arc::make_mut(pool);
                 pool.backends.retain(|b| {
-                    !(b.route.ip == route.ip
-                        && b.route.port == route.port
-                        && b.route.route_service_url == route.route_service_url
-                        && b.route.route == route.route)
+                    !(b.same_key(route) && lease.is_none_or(|l| Arc::ptr_eq(l, &b.expires_at)))
                 });
                 emptied = pool.backends.is_empty();
             },

@@ -11,7 +11,6 @@ use std::sync::Arc;
 pub(crate) use self::index::Index;
 use self::index::{Hit, PathRule, Target};
 use crate::lease::Timestamp;
-use crate::model::cf::HttpRoute;
 use crate::model::kong::{PathHandling, Protocol, Route, Service};
 
 /// A request to match. Strings are borrowed; nothing is copied unless the path
@@ -119,8 +118,6 @@ pub struct Backend {
     pub address: Arc<str>,
     /// Its port.
     pub port: u16,
-    /// For CF backends: the registration it comes from.
-    pub cf_route: Option<Arc<HttpRoute>>,
 }
 
 /// The answer to a request: the route, its service, the rewritten upstream path
@@ -278,7 +275,6 @@ impl Published {
                         pool.pick(prepared.now).map(|b| Backend {
                             address: b.route.ip.clone(),
                             port: b.route.port,
-                            cf_route: Some(b.route.clone()),
                         })
                     })
                 } else {
