@@ -94,30 +94,9 @@ impl Error {
     /// the message lists them as Kong does: `schema violation (path: rule)`, or
     /// `N schema violations (path: rule; ...)` for several.
     pub(crate) fn with_fields(kind: ErrorKind, fields: Vec<(String, String)>) -> Error {
-        let label = match kind {
-            ErrorKind::UniqueViolation => "unique constraint violation",
-            ErrorKind::ForeignKeyViolation => "foreign key violation",
-            _ => "schema violation",
-        };
-        let parts: Vec<String> = fields
-            .iter()
-            .map(|(path, rule)| {
-                if path.is_empty() {
-                    rule.clone()
-                } else {
-                    format!("{path}: {rule}")
-                }
-            })
-            .collect();
-        // Kong counts several schema violations: `2 schema violations (a; b)`.
-        let message = if kind == ErrorKind::SchemaViolation && parts.len() > 1 {
-            format!("{} schema violations ({})", parts.len(), parts.join("; "))
-        } else {
-            format!("{label} ({})", parts.join("; "))
-        };
         Error {
             kind,
-            message,
+            message: violation_message(kind, &fields),
             oldest_revision: None,
             fields,
         }
@@ -159,6 +138,32 @@ impl Error {
     /// replayed. Subscribing from one less than it replays everything kept.
     pub fn oldest_revision(&self) -> Option<u64> {
         self.oldest_revision
+    }
+}
+
+/// Kong's text for field violations: `schema violation (path: rule)`, `N schema
+/// violations (path: rule; ...)` for several, and the same shape under the
+/// `unique constraint violation` and `foreign key violation` labels.
+pub(crate) fn violation_message(kind: ErrorKind, fields: &[(String, String)]) -> String {
+    let label = match kind {
+        ErrorKind::UniqueViolation => "unique constraint violation",
+        ErrorKind::ForeignKeyViolation => "foreign key violation",
+        _ => "schema violation",
+    };
+    let parts: Vec<String> = fields
+        .iter()
+        .map(|(path, rule)| {
+            if path.is_empty() {
+                rule.clone()
+            } else {
+                format!("{path}: {rule}")
+            }
+        })
+        .collect();
+    if kind == ErrorKind::SchemaViolation && parts.len() > 1 {
+        format!("{} schema violations ({})", parts.len(), parts.join("; "))
+    } else {
+        format!("{label} ({})", parts.join("; "))
     }
 }
 

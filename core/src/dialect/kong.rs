@@ -1236,21 +1236,7 @@ fn pretty(pairs: &[(&str, &str)]) -> String {
 }
 
 fn schema_message(fields: &[(String, String)]) -> String {
-    let parts: Vec<String> = fields
-        .iter()
-        .map(|(path, rule)| {
-            if path.is_empty() {
-                rule.clone()
-            } else {
-                format!("{path}: {rule}")
-            }
-        })
-        .collect();
-    if parts.len() == 1 {
-        format!("schema violation ({})", parts[0])
-    } else {
-        format!("{} schema violations ({})", parts.len(), parts.join("; "))
-    }
+    crate::error::violation_message(ErrorKind::SchemaViolation, fields)
 }
 
 fn foreign_key_message(err: &Error) -> String {

@@ -2,6 +2,8 @@
 
 use std::borrow::Cow;
 
+use crate::model::url::{is_unreserved, unhex as hex};
+
 /// The path without its query, normalised: `%XX` escapes of unreserved
 /// characters decoded, other escapes' hex digits uppercased, dot segments
 /// removed and repeated slashes merged. Borrowed when nothing changes, which is
@@ -16,19 +18,6 @@ pub(crate) fn path(raw: &str) -> Cow<'_, str> {
         return Cow::Borrowed(raw);
     }
     Cow::Owned(remove_dot_segments(&merge_slashes(&decode_unreserved(raw))))
-}
-
-fn is_unreserved(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~')
-}
-
-fn hex(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
 }
 
 fn decode_unreserved(s: &str) -> String {

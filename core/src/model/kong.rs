@@ -9,6 +9,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::model::url::{is_sub_delim, is_unreserved};
+
 use crate::error::{Error, ErrorKind};
 
 /// A protocol a route accepts.
@@ -758,30 +760,8 @@ enum PathError {
 
 /// `validate_path`: RFC 3986 characters only, and well-formed `%XX` escapes.
 fn check_path_chars(path: &str) -> Result<(), PathError> {
-    let allowed = |b: u8| {
-        b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'.' | b'-'
-                    | b'_'
-                    | b'~'
-                    | b'/'
-                    | b'%'
-                    | b':'
-                    | b'@'
-                    | b'!'
-                    | b'$'
-                    | b'&'
-                    | b'\''
-                    | b'('
-                    | b')'
-                    | b'*'
-                    | b'+'
-                    | b','
-                    | b';'
-                    | b'='
-            )
-    };
+    let allowed =
+        |b: u8| is_unreserved(b) || is_sub_delim(b) || matches!(b, b'/' | b'%' | b':' | b'@');
     if !path.starts_with('/') || !path.bytes().all(allowed) {
         return Err(PathError::Rfc3986(format!(
             "invalid path: '{path}' (characters outside of the reserved list of RFC 3986 found)"

@@ -30,30 +30,22 @@ pub(crate) fn validate_url(raw: &str) -> Result<(), String> {
 /// (`host.example.com/some/path`) take this path.
 fn is_plain_path(raw: &str) -> bool {
     !raw.starts_with("//")
-        && raw.bytes().all(|c| {
-            c.is_ascii_alphanumeric()
-                || matches!(
-                    c,
-                    b'-' | b'.'
-                        | b'_'
-                        | b'~'
-                        | b'/'
-                        | b'!'
-                        | b'$'
-                        | b'&'
-                        | b'\''
-                        | b'('
-                        | b')'
-                        | b'*'
-                        | b'+'
-                        | b','
-                        | b';'
-                        | b'='
-                        | b'@'
-                        | b'['
-                        | b']'
-                )
-        })
+        && raw
+            .bytes()
+            .all(|c| is_unreserved(c) || is_sub_delim(c) || matches!(c, b'/' | b'@' | b'[' | b']'))
+}
+
+/// RFC 3986 `unreserved`: letters, digits, `-`, `.`, `_`, `~`.
+pub(crate) fn is_unreserved(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~')
+}
+
+/// RFC 3986 `sub-delims`: `!$&'()*+,;=`.
+pub(crate) fn is_sub_delim(c: u8) -> bool {
+    matches!(
+        c,
+        b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='
+    )
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -167,29 +159,8 @@ fn parse_authority(authority: &str) -> Result<(User, String), String> {
 }
 
 fn valid_userinfo(s: &str) -> bool {
-    s.bytes().all(|b| {
-        b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'-' | b'.'
-                    | b'_'
-                    | b':'
-                    | b'~'
-                    | b'!'
-                    | b'$'
-                    | b'&'
-                    | b'\''
-                    | b'('
-                    | b')'
-                    | b'*'
-                    | b'+'
-                    | b','
-                    | b';'
-                    | b'='
-                    | b'%'
-                    | b'@'
-            )
-    })
+    s.bytes()
+        .all(|b| is_unreserved(b) || is_sub_delim(b) || matches!(b, b':' | b'%' | b'@'))
 }
 
 fn parse_host(host: &str) -> Result<String, String> {
@@ -221,26 +192,10 @@ fn should_escape(c: u8, mode: Mode) -> bool {
     if c.is_ascii_alphanumeric() {
         return false;
     }
+    // Go lets a host keep its sub-delims, `:` and `[]` (port and IPv6 literal),
+    // and `<>"` (which parsing then refuses).
     if mode == Mode::Host
-        && matches!(
-            c,
-            b'!' | b'$'
-                | b'&'
-                | b'\''
-                | b'('
-                | b')'
-                | b'*'
-                | b'+'
-                | b','
-                | b';'
-                | b'='
-                | b':'
-                | b'['
-                | b']'
-                | b'<'
-                | b'>'
-                | b'"'
-        )
+        && (is_sub_delim(c) || matches!(c, b':' | b'[' | b']' | b'<' | b'>' | b'"'))
     {
         return false;
     }
@@ -256,7 +211,7 @@ fn should_escape(c: u8, mode: Mode) -> bool {
     }
 }
 
-fn unhex(c: u8) -> Option<u8> {
+pub(crate) fn unhex(c: u8) -> Option<u8> {
     match c {
         b'0'..=b'9' => Some(c - b'0'),
         b'a'..=b'f' => Some(c - b'a' + 10),
@@ -332,24 +287,9 @@ fn escape(s: &str, mode: Mode) -> String {
 
 fn valid_encoded(s: &str) -> bool {
     s.bytes().all(|c| {
-        matches!(
-            c,
-            b'!' | b'$'
-                | b'&'
-                | b'\''
-                | b'('
-                | b')'
-                | b'*'
-                | b'+'
-                | b','
-                | b';'
-                | b'='
-                | b':'
-                | b'@'
-                | b'['
-                | b']'
-                | b'%'
-        ) || !should_escape(c, Mode::Path)
+        is_sub_delim(c)
+            || matches!(c, b':' | b'@' | b'[' | b']' | b'%')
+            || !should_escape(c, Mode::Path)
     })
 }
 
