@@ -2,10 +2,11 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 
 use crate::error::{Error, ErrorKind};
 use crate::model::cf::{HttpRoute, PortReservation, RouterGroup, TcpRouteMapping};
@@ -200,8 +201,10 @@ impl fmt::Display for RecvError {
 
 impl std::error::Error for RecvError {}
 
+/// What travels to a subscriber: the first `len` events of a commit (shared by
+/// every subscriber that takes all of them), or the notice that it lagged.
 pub(crate) enum Message {
-    Event(Event),
+    Batch(Arc<[Event]>, usize),
     Lagged { resume_from: u64 },
 }
 
@@ -213,6 +216,11 @@ pub(crate) enum Message {
 pub struct Subscription {
     replay: VecDeque<Event>,
     rx: Receiver<Message>,
+    /// The batch being read: its events and the next index and end.
+    current: Option<(Arc<[Event]>, usize, usize)>,
+    /// Events sent and not yet taken, shared with the writer side, which counts
+    /// the buffer in events.
+    outstanding: Arc<AtomicUsize>,
     closed: bool,
     /// Held while the subscription exists; the log watches it to drop subscribers
     /// that are gone even when no event of their kinds is published.
@@ -220,9 +228,28 @@ pub struct Subscription {
 }
 
 impl Subscription {
+    /// The next event of the batch being read, if any.
+    fn next_buffered(&mut self) -> Option<Event> {
+        if let Some(e) = self.replay.pop_front() {
+            return Some(e);
+        }
+        let (batch, next, end) = self.current.as_mut()?;
+        let event = batch[*next].clone();
+        *next += 1;
+        if *next == *end {
+            self.current = None;
+        }
+        self.outstanding.fetch_sub(1, AtomicOrdering::AcqRel);
+        Some(event)
+    }
+
     fn take(&mut self, message: Message) -> Result<Event, RecvError> {
         match message {
-            Message::Event(e) => Ok(e),
+            Message::Batch(events, len) => {
+                self.current = Some((events, 0, len));
+                // A batch is never empty.
+                self.next_buffered().ok_or(RecvError::Closed)
+            }
             Message::Lagged { resume_from } => {
                 self.closed = true;
                 Err(RecvError::Lagged { resume_from })
@@ -249,7 +276,7 @@ impl Subscription {
     }
 
     fn recv_deadline(&mut self, deadline: Option<Instant>) -> Result<Event, RecvError> {
-        if let Some(e) = self.replay.pop_front() {
+        if let Some(e) = self.next_buffered() {
             return Ok(e);
         }
         if self.closed {
@@ -279,7 +306,7 @@ impl Subscription {
     ///
     /// As [`Subscription::recv`]; an empty buffer is `Ok(None)`.
     pub fn try_recv(&mut self) -> Result<Option<Event>, RecvError> {
-        if let Some(e) = self.replay.pop_front() {
+        if let Some(e) = self.next_buffered() {
             return Ok(Some(e));
         }
         if self.closed {
@@ -297,7 +324,7 @@ impl Subscription {
 
     /// The number of events that can be received without waiting.
     pub fn pending(&self) -> usize {
-        self.replay.len() + self.rx.len()
+        self.replay.len() + self.outstanding.load(AtomicOrdering::Acquire)
     }
 }
 
@@ -327,6 +354,7 @@ struct Subscriber {
     tx: Sender<Message>,
     filter: Filter,
     capacity: usize,
+    outstanding: Arc<AtomicUsize>,
     alive: Weak<()>,
 }
 
@@ -346,35 +374,64 @@ impl EventLog {
         }
     }
 
-    /// Records `event` and offers it to every subscriber; never blocks.
-    pub(crate) fn publish(&mut self, event: Event) {
-        let kind = event.kind();
+    /// Records a commit's events and offers them to every subscriber, one
+    /// message per subscriber; never blocks. A subscriber whose buffer (counted in
+    /// events) cannot take them all gets what fits, then the lag notice, and is
+    /// dropped.
+    pub(crate) fn publish(&mut self, events: &mut Vec<Event>) {
+        if events.is_empty() {
+            return;
+        }
         if !self.subscribers.is_empty() {
-            let revision = event.revision;
+            let mut shared: Option<Arc<[Event]>> = None;
             self.subscribers.retain(|s| {
-                if !s.filter.accepts(kind) {
-                    return s.alive.strong_count() > 0;
-                }
-                if s.tx.len() >= s.capacity {
-                    // The channel keeps one slot free for exactly this message.
-                    let _ = s.tx.try_send(Message::Lagged {
-                        resume_from: revision - 1,
-                    });
+                if s.alive.strong_count() == 0 {
                     return false;
                 }
-                match s.tx.try_send(Message::Event(event.clone())) {
-                    Ok(()) => true,
-                    Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => false,
+                let batch: Arc<[Event]> = if s.filter == Filter::all() {
+                    shared
+                        .get_or_insert_with(|| Arc::from(events.as_slice()))
+                        .clone()
+                } else {
+                    let picked: Vec<Event> = events
+                        .iter()
+                        .filter(|e| s.filter.accepts(e.kind()))
+                        .cloned()
+                        .collect();
+                    if picked.is_empty() {
+                        return true;
+                    }
+                    picked.into()
+                };
+                let room = s
+                    .capacity
+                    .saturating_sub(s.outstanding.load(AtomicOrdering::Acquire));
+                let fit = batch.len().min(room);
+                if fit > 0 {
+                    s.outstanding.fetch_add(fit, AtomicOrdering::AcqRel);
+                    if s.tx.send(Message::Batch(batch.clone(), fit)).is_err() {
+                        return false;
+                    }
                 }
+                if fit == batch.len() {
+                    return true;
+                }
+                let _ = s.tx.send(Message::Lagged {
+                    resume_from: batch[fit].revision - 1,
+                });
+                false
             });
         }
         if self.max_history == 0 {
+            events.clear();
             return;
         }
-        if self.history.len() == self.max_history {
-            self.history.pop_front();
+        for event in events.drain(..) {
+            if self.history.len() == self.max_history {
+                self.history.pop_front();
+            }
+            self.history.push_back(event);
         }
-        self.history.push_back(event);
     }
 
     /// A subscription replaying the events after `from` (all kept history must
@@ -409,18 +466,23 @@ impl EventLog {
                     .cloned(),
             );
         }
-        let capacity = capacity.max(1);
-        let (tx, rx) = crossbeam_channel::bounded(capacity + 1);
+        // The channel is unbounded: the writer never sends more than `capacity`
+        // events that the subscriber has not taken (see `publish`).
+        let (tx, rx) = crossbeam_channel::unbounded();
         let alive = Arc::new(());
+        let outstanding = Arc::new(AtomicUsize::new(0));
         self.subscribers.push(Subscriber {
             tx,
             filter,
-            capacity,
+            capacity: capacity.max(1),
+            outstanding: outstanding.clone(),
             alive: Arc::downgrade(&alive),
         });
         Ok(Subscription {
             replay,
             rx,
+            current: None,
+            outstanding,
             closed: false,
             _alive: alive,
         })

@@ -399,6 +399,7 @@ struct State {
     // Scratch space of the transaction in progress, kept to reuse its allocation.
     undo: Vec<Undo>,
     pending: Vec<(Action, Object, IndexOp)>,
+    events: Vec<Event>,
     /// Lapsed CF backends still in the index, removed a few at a time.
     index_dead: DeadList,
 }
@@ -656,6 +657,7 @@ impl Txn<'_> {
         let st = &mut *self.st;
         st.undo.clear();
         let mut pending = std::mem::take(&mut st.pending);
+        let mut events = std::mem::take(&mut st.events);
         for (action, object, op) in pending.drain(..) {
             match (op, &object) {
                 (IndexOp::Apply, _) => st.index.apply(action, &object),
@@ -671,12 +673,14 @@ impl Txn<'_> {
                 (_, _) => st.index.apply(action, &object),
             }
             st.revision += 1;
-            st.log.publish(Event {
+            events.push(Event {
                 revision: st.revision,
                 action,
                 object,
             });
         }
+        st.log.publish(&mut events);
+        st.events = events;
         st.pending = pending;
         // Lapsed CF backends leave the index a few at a time.
         let budget = if self.compact { DEAD_PER_COMMIT } else { 0 };
@@ -836,7 +840,9 @@ impl Txn<'_> {
                     },
                 );
                 st.leases.push(route.expires_at, Lease::Http(route.clone()));
-                st.undo.push(Undo::Http(old.route.key(), Some(old)));
+                if self.journal {
+                    st.undo.push(Undo::Http(old.route.key(), Some(old)));
+                }
                 let expires_at = route.expires_at;
                 self.emit_cf(Action::Upsert, route, IndexOp::RenewCf(lease, expires_at));
                 return;
@@ -1276,6 +1282,7 @@ impl Registry {
                 guids: GuidSource::new(),
                 undo: Vec::new(),
                 pending: Vec::new(),
+                events: Vec::new(),
                 index_dead: DeadList::default(),
             }),
             revision: AtomicU64::new(0),
@@ -1331,10 +1338,29 @@ impl Registry {
     /// Runs `f` as one transaction at the current time: commits if it succeeds,
     /// rolls everything back if it fails.
     fn write<T>(&self, f: impl FnOnce(&mut Txn<'_>) -> Result<T, Error>) -> Result<T, Error> {
+        self.write_with(true, f)
+    }
+
+    /// [`Registry::write`] for a change that cannot fail once validated (CF route
+    /// batches): nothing is journaled, and a transaction dropped unfinished commits
+    /// what it did, so every change keeps its event.
+    fn write_infallible(&self, f: impl FnOnce(&mut Txn<'_>)) {
+        let _ = self.write_with(false, |txn| {
+            f(txn);
+            Ok(())
+        });
+    }
+
+    fn write_with<T>(
+        &self,
+        journal: bool,
+        f: impl FnOnce(&mut Txn<'_>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         let mut st = self.state.write();
         // Read the time under the lock, so that commits never go back in time.
         let now = self.clock.now();
         let mut txn = Txn::begin(&mut st, now);
+        txn.journal = journal;
         match f(&mut txn) {
             Ok(value) => {
                 let before = txn.st.revision;
@@ -1366,12 +1392,11 @@ impl Registry {
         for route in &routes {
             validate_http_route(route, Some(self.max_ttl))?;
         }
-        self.write(|txn| {
+        self.write_infallible(|txn| {
             for route in routes {
                 txn.upsert_http(route, self.max_ttl);
             }
-            Ok(())
-        })?;
+        });
         Ok(self.revision())
     }
 
@@ -1384,12 +1409,11 @@ impl Registry {
         for route in routes {
             validate_http_route(route, None)?;
         }
-        self.write(|txn| {
+        self.write_infallible(|txn| {
             for route in routes {
                 txn.delete_http(route);
             }
-            Ok(())
-        })?;
+        });
         Ok(self.revision())
     }
 
