@@ -1327,12 +1327,12 @@ impl Registry {
     /// The route for a request, without choosing a backend. Never waits for
     /// writers: it reads the index published by the last commit.
     pub fn find(&self, request: &Request<'_>) -> Option<Match> {
-        self.published.load().find(request, self.clock.now(), false)
+        self.published.load().find(request, &*self.clock, false)
     }
 
     /// The route for a request and a live backend of it, chosen round robin.
     pub fn find_and_pick(&self, request: &Request<'_>) -> Option<Match> {
-        self.published.load().find(request, self.clock.now(), true)
+        self.published.load().find(request, &*self.clock, true)
     }
 
     /// Runs `f` as one transaction at the current time: commits if it succeeds,

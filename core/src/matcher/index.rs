@@ -1,12 +1,14 @@
 //! The compiled, persistent route index and its lookup.
 
+use std::cell::OnceCell;
 use std::cmp::Reverse;
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use regex::Regex;
 
-use crate::lease::Timestamp;
+use crate::lease::{Clock, Timestamp};
 use crate::matcher::normalize;
 use crate::matcher::shard::ShardMap;
 use crate::matcher::trie::Trie;
@@ -71,7 +73,7 @@ pub(crate) enum Target {
     /// A Kong-style route and its service id.
     Route(Arc<Route>),
     /// The CF backends registered for one `host/path`, by their pool key.
-    CfPool(Box<str>),
+    CfPool(Arc<str>),
 }
 
 /// A route ready for matching.
@@ -215,7 +217,15 @@ pub(crate) struct Prepared<'r> {
     pub(crate) path: std::borrow::Cow<'r, str>,
     pub(crate) headers: &'r [(&'r str, &'r str)],
     pub(crate) sni: Option<&'r str>,
-    pub(crate) now: Timestamp,
+    /// Read only when a CF pool needs it: Kong-style lookups never ask.
+    clock: &'r dyn Clock,
+    now: OnceCell<Timestamp>,
+}
+
+impl Prepared<'_> {
+    pub(crate) fn now(&self) -> Timestamp {
+        *self.now.get_or_init(|| self.clock.now())
+    }
 }
 
 /// The winning entry of a lookup.
@@ -592,9 +602,7 @@ impl Table {
             }
             if let Some(port) = req.port {
                 let mut key = String::with_capacity(host.len() + 6);
-                key.push_str(host);
-                key.push(':');
-                key.push_str(&port.to_string());
+                let _ = write!(key, "{host}:{port}");
                 if let Some(b) = self.exact.get(&key) {
                     scan(b, req, path, pools, &mut best);
                 }
@@ -711,7 +719,7 @@ fn scan<'i>(
 /// entries).
 fn live_pool(e: &Entry, req: &Prepared<'_>, pools: Option<&ShardMap<Arc<Pool>>>) -> bool {
     match (&e.route.target, pools) {
-        (Target::CfPool(key), Some(pools)) => pools.get(key).is_some_and(|p| p.has_live(req.now)),
+        (Target::CfPool(key), Some(pools)) => pools.get(key).is_some_and(|p| p.has_live(req.now())),
         (Target::CfPool(_), None) => false,
         (Target::Route(_), _) => true,
     }
@@ -831,10 +839,7 @@ impl Index {
         );
         if created {
             let seq = self.next_seq();
-            let compiled = Arc::new(Compiled::cf(&key, seq));
-            self.cf.insert(&compiled);
-            self.routes
-                .update(&format!("cf:{key}"), || compiled.clone(), |_| {}, |_| false);
+            self.cf.insert(&Arc::new(Compiled::cf(&key, seq)));
         }
     }
 
@@ -860,9 +865,8 @@ impl Index {
             |pool| pool.backends.is_empty(),
         );
         if emptied {
-            if let Some(compiled) = self.routes.remove(&format!("cf:{key}")) {
-                self.cf.remove_matching(&compiled);
-            }
+            // Entries are found by key, so a compiled copy of the key locates them.
+            self.cf.remove_matching(&Compiled::cf(&key, 0));
         }
     }
 
@@ -888,7 +892,7 @@ impl Index {
 impl Table {
     /// Removes a CF route's entries, found by its key rather than by pointer
     /// (the index keeps an equal copy).
-    fn remove_matching(&mut self, compiled: &Arc<Compiled>) {
+    fn remove_matching(&mut self, compiled: &Compiled) {
         let Target::CfPool(key) = &compiled.target else {
             return;
         };
@@ -918,7 +922,7 @@ pub(crate) fn prepare<'r>(
     path: &'r str,
     headers: &'r [(&'r str, &'r str)],
     sni: Option<&'r str>,
-    now: Timestamp,
+    clock: &'r dyn Clock,
 ) -> Prepared<'r> {
     let (host, port) = normalize::host(host);
     Prepared {
@@ -929,7 +933,8 @@ pub(crate) fn prepare<'r>(
         path: normalize::path(path),
         headers,
         sni,
-        now,
+        clock,
+        now: OnceCell::new(),
     }
 }
 

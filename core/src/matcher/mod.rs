@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 pub(crate) use self::index::Index;
 use self::index::{Hit, PathRule, Target};
-use crate::lease::Timestamp;
+use crate::lease::Clock;
 use crate::model::kong::{PathHandling, Protocol, Route, Service};
 
 /// A request to match. Strings are borrowed; nothing is copied unless the path
@@ -241,7 +241,7 @@ pub(crate) fn upstream_path_v1(base: &str, request: &str, postfix: Option<&str>)
 
 impl Published {
     /// Matches a request; `choose` asks for a backend.
-    pub(crate) fn find(&self, req: &Request<'_>, now: Timestamp, choose: bool) -> Option<Match> {
+    pub(crate) fn find(&self, req: &Request<'_>, clock: &dyn Clock, choose: bool) -> Option<Match> {
         let prepared = index::prepare(
             req.protocol,
             req.method,
@@ -249,7 +249,7 @@ impl Published {
             req.path,
             req.headers,
             req.sni,
-            now,
+            clock,
         );
         let hit = self.index.find(&prepared)?;
         Some(self.build(req, &prepared, &hit, choose))
@@ -272,7 +272,7 @@ impl Published {
             Target::CfPool(key) => {
                 let backend = if choose {
                     self.index.pool(key).and_then(|pool| {
-                        pool.pick(prepared.now).map(|b| Backend {
+                        pool.pick(prepared.now()).map(|b| Backend {
                             address: b.route.ip.clone(),
                             port: b.route.port,
                         })
@@ -281,7 +281,7 @@ impl Published {
                     None
                 };
                 Match {
-                    matched: Matched::CfRoute(Arc::from(&**key)),
+                    matched: Matched::CfRoute(key.clone()),
                     service: None,
                     upstream_path: path.to_string(),
                     upstream_host: req.host.to_string(),

@@ -88,13 +88,13 @@ impl<V: Clone> ShardMap<V> {
         f: impl FnOnce(&mut V),
         is_empty: impl FnOnce(&V) -> bool,
     ) {
-        let existed = self.get(key).is_some();
         let shard = self.shard_mut(key);
-        if !shard.contains_key(key) {
+        let existed = shard.contains_key(key);
+        if !existed {
             shard.insert(Arc::from(key), make());
         }
         let Some(value) = shard.get_mut(key) else {
-            return;
+            unreachable!("the key was just found or inserted");
         };
         f(value);
         let empty = is_empty(value);
