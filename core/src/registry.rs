@@ -2503,6 +2503,8 @@ impl Snapshot {
         });
         self.port_reservations
             .sort_by(|a, b| (&a.router_group_guid, a.port).cmp(&(&b.router_group_guid, b.port)));
+        self.routes.sort_by(|a, b| a.id.cmp(&b.id));
+        self.services.sort_by(|a, b| a.id.cmp(&b.id));
     }
 
     /// Applies one event to this snapshot, as a replica following the registry

@@ -11,6 +11,7 @@ use regex::Regex;
 use crate::lease::{Clock, Timestamp};
 use crate::matcher::normalize;
 use crate::matcher::shard::ShardMap;
+use crate::matcher::stream::{StreamRequest, StreamRoute, StreamTable, TcpPool, TcpPools};
 use crate::matcher::trie::Trie;
 use crate::model::cf::HttpRoute;
 use crate::model::kong::{PathMode, Protocol, Route, Service};
@@ -313,12 +314,16 @@ impl Pool {
     }
 }
 
-/// The whole index: Kong-style routes, CF HTTP routes, services and CF pools.
+/// The whole index: Kong-style routes (HTTP and stream), CF HTTP routes and
+/// TCP mappings, services and CF pools.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Index {
     kong: Table,
     cf: Table,
     routes: ShardMap<Arc<Compiled>>,
+    stream: StreamTable,
+    stream_routes: ShardMap<Arc<StreamRoute>>,
+    tcp: TcpPools,
     services: ShardMap<Arc<Service>>,
     pools: ShardMap<Arc<Pool>>,
     seq: u64,
@@ -902,6 +907,8 @@ impl Index {
             (Object::Route(r), _) => self.remove_route(&r.id),
             (Object::Service(s), Action::Upsert) => self.upsert_service(s.clone()),
             (Object::Service(s), _) => self.remove_service(&s.id),
+            (Object::TcpRouteMapping(m), Action::Upsert) => self.tcp.upsert(m.clone()),
+            (Object::TcpRouteMapping(m), _) => self.tcp.remove(m),
             _ => {}
         }
     }
@@ -915,10 +922,28 @@ impl Index {
     pub(crate) fn upsert_route(&mut self, route: Arc<Route>) -> Result<(), regex::Error> {
         // An update keeps the route's place among its ties: only a new route is a
         // new insertion.
-        let seq = match self.routes.get(&route.id) {
-            Some(old) => old.seq,
-            None => self.next_seq(),
+        let seq = match (
+            self.routes.get(&route.id),
+            self.stream_routes.get(&route.id),
+        ) {
+            (Some(old), _) => old.seq,
+            (None, Some(old)) => old.seq(),
+            (None, None) => self.next_seq(),
         };
+        let stream = !route.protocols.is_empty() && route.protocols.iter().all(|p| p.is_stream());
+        if stream {
+            let id = route.id.clone();
+            let compiled = Arc::new(StreamRoute::new(route, seq));
+            self.remove_route(&id);
+            self.stream.insert(compiled.clone());
+            self.stream_routes.update(
+                &id,
+                || compiled.clone(),
+                |v| *v = compiled.clone(),
+                |_| false,
+            );
+            return Ok(());
+        }
         let compiled = Arc::new(Compiled::kong(route, seq)?);
         let Target::Route(r) = &compiled.target else {
             unreachable!("Compiled::kong builds a route target")
@@ -940,6 +965,28 @@ impl Index {
         if let Some(old) = self.routes.remove(id) {
             self.kong.remove(&old);
         }
+        if let Some(old) = self.stream_routes.remove(id) {
+            self.stream.remove(&old);
+        }
+    }
+
+    /// The best stream route for a layer 4 request.
+    pub(crate) fn find_stream(&self, req: &StreamRequest<'_>) -> Option<&Arc<StreamRoute>> {
+        self.stream.find(req)
+    }
+
+    /// The CF TCP pool of a router group's port, if it has a live mapping for
+    /// the request.
+    pub(crate) fn find_tcp(
+        &self,
+        router_group_guid: &str,
+        port: u16,
+        sni: Option<&str>,
+        now: Timestamp,
+    ) -> Option<&Arc<TcpPool>> {
+        self.tcp
+            .get(router_group_guid, port)
+            .filter(|pool| pool.has_live(sni, now))
     }
 
     pub(crate) fn upsert_service(&mut self, service: Arc<Service>) {

@@ -3,6 +3,7 @@
 mod index;
 mod normalize;
 mod shard;
+mod stream;
 mod trie;
 
 use std::net::SocketAddr;
@@ -10,6 +11,7 @@ use std::sync::Arc;
 
 pub(crate) use self::index::Index;
 use self::index::{Hit, PathRule, Target};
+use self::stream::{StreamRequest, StreamRoute, TcpPool};
 use crate::lease::Clock;
 use crate::model::kong::{PathHandling, Protocol, Route, Service};
 
@@ -48,6 +50,9 @@ pub struct Request<'a> {
     pub source: Option<SocketAddr>,
     /// The local address the request arrived on.
     pub destination: Option<SocketAddr>,
+    /// For a stream request to a CF TCP router: the guid of the router group
+    /// whose port (the destination's) it arrived on.
+    pub router_group: Option<&'a str>,
 }
 
 impl<'a> Request<'a> {
@@ -62,6 +67,7 @@ impl<'a> Request<'a> {
             sni: None,
             source: None,
             destination: None,
+            router_group: None,
         }
     }
 
@@ -89,15 +95,50 @@ impl<'a> Request<'a> {
         self.destination = Some(destination);
         self
     }
+
+    /// A stream request (`tcp`, `tls`, `tls_passthrough` or `udp`) from `source`
+    /// to `destination`; the SNI, if any, is set with [`Request::sni`].
+    ///
+    /// ```
+    /// use routeyard::{Protocol, Request};
+    ///
+    /// let req = Request::stream(
+    ///     Protocol::Tls,
+    ///     "10.0.0.9:40000".parse().unwrap(),
+    ///     "10.0.0.1:5432".parse().unwrap(),
+    /// )
+    /// .sni("db.example.com");
+    /// assert_eq!(req.destination.map(|d| d.port()), Some(5432));
+    /// ```
+    pub fn stream(protocol: Protocol, source: SocketAddr, destination: SocketAddr) -> Self {
+        Request::new("", "", "")
+            .protocol(protocol)
+            .addresses(source, destination)
+    }
+
+    /// The CF router group the request arrived on: its TCP mappings on the
+    /// destination port answer when no stream route does.
+    pub fn router_group(mut self, guid: &'a str) -> Self {
+        self.router_group = Some(guid);
+        self
+    }
 }
 
 /// Which route answered.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Matched {
-    /// A Kong-style route.
+    /// A Kong-style route (HTTP or stream).
     Route(Arc<Route>),
     /// A CF HTTP route: the `host/path` its backends registered, lowercased.
     CfRoute(Arc<str>),
+    /// The CF TCP mappings of a router group's port.
+    TcpRoute {
+        /// The router group's guid.
+        router_group_guid: Arc<str>,
+        /// The external port.
+        port: u16,
+    },
 }
 
 /// One capture group of a regex path.
@@ -257,17 +298,40 @@ impl Published {
             req.sni,
             clock,
         );
-        // The hit borrows only the index; the request's normalised form moves
-        // into the answer beside it.
-        let hit = self.index.find(&prepared)?;
+        let answer = if req.protocol.is_stream() {
+            let stream = StreamRequest {
+                protocol: req.protocol,
+                sni: req.sni,
+                source: req.source,
+                destination: req.destination,
+            };
+            match self.index.find_stream(&stream) {
+                Some(route) => Answer::Stream(route),
+                None => {
+                    let (group, port) = (req.router_group?, req.destination?.port());
+                    Answer::Tcp(self.index.find_tcp(group, port, req.sni, prepared.now())?)
+                }
+            }
+        } else {
+            // The hit borrows only the index; the request's normalised form
+            // moves into the answer beside it.
+            Answer::Http(self.index.find(&prepared)?)
+        };
         Some(Found {
             published: self,
-            hit,
+            answer,
             prepared,
             host: req.host,
             protocol: req.protocol,
         })
     }
+}
+
+/// What answered: an HTTP route (Kong or CF), a stream route, or a TCP pool.
+enum Answer<'a> {
+    Http(Hit<'a>),
+    Stream(&'a Arc<StreamRoute>),
+    Tcp(&'a Arc<TcpPool>),
 }
 
 /// A backend chosen for a request, borrowed from the index that answered.
@@ -287,7 +351,7 @@ pub struct BackendRef<'a> {
 /// returns.
 pub struct Found<'a> {
     published: &'a Published,
-    hit: Hit<'a>,
+    answer: Answer<'a>,
     prepared: index::Prepared<'a>,
     host: &'a str,
     protocol: Protocol,
@@ -298,6 +362,7 @@ impl std::fmt::Debug for Found<'_> {
         f.debug_struct("Found")
             .field("route", &self.route().map(|r| &r.id))
             .field("cf_route", &self.cf_route())
+            .field("tcp_route", &self.tcp_route())
             .field("matched_path", &self.matched_path())
             .field("revision", &self.published.revision)
             .finish()
@@ -305,27 +370,66 @@ impl std::fmt::Debug for Found<'_> {
 }
 
 impl<'a> Found<'a> {
-    /// The Kong-style route that matched, if one did.
-    pub fn route(&self) -> Option<&'a Route> {
-        match &self.hit.route.target {
-            Target::Route(route) => Some(route),
-            Target::CfPool(_) => None,
+    /// The HTTP hit, for HTTP answers.
+    fn hit(&self) -> Option<&Hit<'a>> {
+        match &self.answer {
+            Answer::Http(hit) => Some(hit),
+            _ => None,
         }
+    }
+
+    fn route_arc(&self) -> Option<&'a Arc<Route>> {
+        match &self.answer {
+            Answer::Http(hit) => match &hit.route.target {
+                Target::Route(route) => Some(route),
+                Target::CfPool(_) => None,
+            },
+            Answer::Stream(stream) => Some(&stream.route),
+            Answer::Tcp(_) => None,
+        }
+    }
+
+    /// The Kong-style route (HTTP or stream) that matched, if one did.
+    pub fn route(&self) -> Option<&'a Route> {
+        self.route_arc().map(|r| &**r)
     }
 
     /// The CF route (`host/path`, lowercased) that matched, if one did.
     pub fn cf_route(&self) -> Option<&'a str> {
-        match &self.hit.route.target {
-            Target::CfPool(key) => Some(key),
-            Target::Route(_) => None,
+        match &self.answer {
+            Answer::Http(hit) => match &hit.route.target {
+                Target::CfPool(key) => Some(key),
+                Target::Route(_) => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The router group guid and port whose CF TCP mappings answered, if they did.
+    pub fn tcp_route(&self) -> Option<(&'a str, u16)> {
+        match &self.answer {
+            Answer::Tcp(pool) => Some((&pool.router_group_guid, pool.port)),
+            _ => None,
         }
     }
 
     /// Which route answered, as an owned value.
     pub fn matched(&self) -> Matched {
-        match &self.hit.route.target {
-            Target::Route(route) => Matched::Route(route.clone()),
-            Target::CfPool(key) => Matched::CfRoute(key.clone()),
+        if let Some(route) = self.route_arc() {
+            return Matched::Route(route.clone());
+        }
+        match &self.answer {
+            Answer::Tcp(pool) => Matched::TcpRoute {
+                router_group_guid: pool.router_group_guid.clone(),
+                port: pool.port,
+            },
+            Answer::Http(Hit {
+                route: compiled, ..
+            }) => match &compiled.target {
+                Target::CfPool(key) => Matched::CfRoute(key.clone()),
+                Target::Route(route) => Matched::Route(route.clone()),
+            },
+            Answer::Stream(stream) => Matched::Route(stream.route.clone()),
         }
     }
 
@@ -347,11 +451,13 @@ impl<'a> Found<'a> {
     /// The part of the request path the route's path matched; empty when the
     /// route matched by other fields only, and for CF routes.
     pub fn matched_path(&self) -> &str {
-        if self.hit.cf {
-            return "";
+        match self.hit() {
+            Some(hit) if !hit.cf => {
+                let path = self.path();
+                &path[..hit.matched.min(path.len())]
+            }
+            _ => "",
         }
-        let path = self.path();
-        &path[..self.hit.matched.min(path.len())]
     }
 
     /// The registry revision of the index that answered.
@@ -364,6 +470,10 @@ impl<'a> Found<'a> {
     pub fn write_upstream_path(&self, out: &mut String) {
         out.clear();
         let path = self.path();
+        let Some(hit) = self.hit() else {
+            // Streams have no path.
+            return;
+        };
         let Some(route) = self.route() else {
             out.push_str(path);
             return;
@@ -372,8 +482,8 @@ impl<'a> Found<'a> {
             .service()
             .and_then(|s| s.path.as_deref())
             .unwrap_or("/");
-        let postfix = route.strip_path.then(|| match self.hit.path {
-            Some(_) => &path[self.hit.matched.min(path.len())..],
+        let postfix = route.strip_path.then(|| match hit.path {
+            Some(_) => &path[hit.matched.min(path.len())..],
             None => path.strip_prefix('/').unwrap_or(path),
         });
         match route.path_handling {
@@ -392,16 +502,20 @@ impl<'a> Found<'a> {
     /// The `Host` to send upstream: the request's with `preserve_host` (and for
     /// CF routes), else the service's.
     pub fn upstream_host(&self) -> &'a str {
-        match self.route() {
-            Some(route) if !route.preserve_host => self.service().map_or("", |s| &s.host),
+        match (&self.answer, self.route()) {
+            (_, Some(route)) if !route.preserve_host => self.service().map_or("", |s| &s.host),
+            // A stream has no Host header: its SNI stands in.
+            (Answer::Stream(_) | Answer::Tcp(_), _) => self.prepared.sni.unwrap_or(""),
             _ => self.host,
         }
     }
 
     /// Numbered and named groups of a regex path, in group order.
     pub fn captures(&self) -> Vec<Capture> {
-        let Some(PathRule::Regex(regex, _)) = self.hit.path.map(|i| &self.hit.route.paths[i])
-        else {
+        let Some(hit) = self.hit() else {
+            return Vec::new();
+        };
+        let Some(PathRule::Regex(regex, _)) = hit.path.map(|i| &hit.route.paths[i]) else {
             return Vec::new();
         };
         let Some(caps) = regex.captures(self.path()) else {
@@ -424,6 +538,7 @@ impl<'a> Found<'a> {
     /// The status code to redirect with, when the route accepts only HTTPS and
     /// the request came over plain HTTP.
     pub fn redirect(&self) -> Option<u16> {
+        self.hit()?;
         let route = self.route()?;
         (self.protocol == Protocol::Http
             && !route.protocols.contains(&Protocol::Http)
@@ -431,8 +546,17 @@ impl<'a> Found<'a> {
         .then_some(route.https_redirect_status_code)
     }
 
-    /// Chooses a live backend, round robin (CF routes).
+    /// Chooses a live backend, round robin (CF HTTP routes and TCP mappings;
+    /// for TCP, the mappings that name the request's SNI when there are any).
     pub fn pick(&self) -> Option<BackendRef<'a>> {
+        if let Answer::Tcp(pool) = &self.answer {
+            return pool
+                .pick(self.prepared.sni, self.prepared.now())
+                .map(|m| BackendRef {
+                    address: &m.backend_ip,
+                    port: m.backend_port,
+                });
+        }
         let key = self.cf_route()?;
         let pool = self.published.index.pool(key)?;
         pool.pick(self.prepared.now()).map(|b| BackendRef {
