@@ -1070,6 +1070,25 @@ pub fn dump(config: &Config, format: Format) -> Result<String, GbError> {
     match format {
         Format::Json => Ok(encode_json(config)),
         Format::Toml => {
+            // TOML integers are 64-bit signed; the writer would put larger
+            // ones down anyway, as text no reader takes.
+            for (name, server) in &config.servers {
+                let udp = server.udp.clone().unwrap_or_default();
+                for (field, value) in [
+                    ("max_requests", udp.max_requests),
+                    ("max_responses", udp.max_responses),
+                ] {
+                    if value.is_some_and(|v| i64::try_from(v).is_err()) {
+                        return Err(GbError::new(
+                            GbErrorKind::Encode,
+                            format!(
+                                "toml: servers.{name}.udp.{field} is above {}, which TOML cannot hold",
+                                i64::MAX
+                            ),
+                        ));
+                    }
+                }
+            }
             toml::to_string(config).map_err(|e| GbError::new(GbErrorKind::Encode, e.to_string()))
         }
     }

@@ -83,6 +83,12 @@ fn toml_kind(v: &Value) -> &'static str {
     }
 }
 
+/// The fields of a `null` object: none.
+fn empty_map() -> &'static Map<String, Value> {
+    static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(Map::new)
+}
+
 fn decode_error(message: String) -> GbError {
     GbError::new(GbErrorKind::Decode, message)
 }
@@ -94,7 +100,6 @@ pub(super) fn top<'v>(
     go_type: &'static str,
     strukt: &'static str,
 ) -> Result<Obj<'v>, GbError> {
-    static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
     match v {
         Value::Object(map) if is_marker(map).is_none() => Ok(Obj {
             map,
@@ -104,7 +109,7 @@ pub(super) fn top<'v>(
             key_path: String::new(),
         }),
         Value::Null => Ok(Obj {
-            map: EMPTY.get_or_init(Map::new),
+            map: empty_map(),
             syntax,
             strukt,
             go_path: String::new(),
@@ -265,7 +270,8 @@ impl<'v> Obj<'v> {
     }
 
     /// A map field of objects (`servers`): each entry with its key, in key
-    /// order. Go's paths leave map keys out; TOML's keep them.
+    /// order; a `null` entry is an empty object, as Go stores a zero value.
+    /// Go's paths leave map keys out; TOML's keep them.
     pub(super) fn object_map(
         &self,
         name: &str,
@@ -276,8 +282,17 @@ impl<'v> Obj<'v> {
             None => Ok(Vec::new()),
             Some(Value::Object(map)) if is_marker(map).is_none() => map
                 .iter()
-                .filter(|(_, v)| !v.is_null())
                 .map(|(key, v)| match v {
+                    Value::Null => Ok((
+                        key.clone(),
+                        Obj {
+                            map: empty_map(),
+                            syntax: self.syntax,
+                            strukt,
+                            go_path: join(&self.go_path, name),
+                            key_path: join(&join(&self.key_path, name), key),
+                        },
+                    )),
                     Value::Object(inner) if is_marker(inner).is_none() => Ok((
                         key.clone(),
                         Obj {
