@@ -1465,6 +1465,59 @@ fn config() -> impl Strategy<Value = Config> {
         })
 }
 
+/// Servers gobetween takes: a bind port, static backends, a protocol with
+/// what it needs, any balancer.
+fn valid_server() -> impl Strategy<Value = (Server, Vec<BackendSpec>)> {
+    let backend = (
+        "[a-z0-9.-]{1,10}",
+        1u16..,
+        any::<u32>(),
+        0u32..4,
+        any::<u32>(),
+        opt("[a-z.]{1,8}"),
+    )
+        .prop_map(
+            |(host, port, weight, priority, max_connections, sni)| BackendSpec {
+                host,
+                port,
+                weight,
+                priority,
+                max_connections,
+                sni,
+            },
+        );
+    (
+        1u16..,
+        prop::collection::vec(backend, 0..5),
+        pick(Protocol::ALL),
+        pick(Balance::ALL),
+        opt(0i64..1000),
+    )
+        .prop_map(|(port, backends, protocol, balance, max_connections)| {
+            let mut server = Server::with_static_backends(format!("0.0.0.0:{port}"), &backends);
+            server.protocol = Some(protocol);
+            server.balance = Some(balance);
+            server.max_connections = max_connections;
+            match protocol {
+                Protocol::Tls => {
+                    server.tls = Some(Tls {
+                        cert_path: Some("/c".into()),
+                        key_path: Some("/k".into()),
+                        ..Tls::default()
+                    })
+                }
+                Protocol::Udp => {
+                    server.udp = Some(Udp {
+                        max_requests: Some(1),
+                        ..Udp::default()
+                    })
+                }
+                Protocol::Tcp => {}
+            }
+            (server, backends)
+        })
+}
+
 proptest! {
     #[test]
     fn dumps_read_back_unchanged(config in config()) {
@@ -1482,6 +1535,19 @@ proptest! {
             prop_assert_eq!(prepare_server("p", &ready, &ConnectionOptions::default()), Ok(ready.clone()));
             prop_assert!(ready.bind_port().is_some());
         }
+    }
+
+    #[test]
+    fn valid_servers_are_prepared((server, backends) in valid_server()) {
+        let ready = prepare_server("v", &server, &ConnectionOptions::default()).unwrap();
+        prop_assert_eq!(ready.backends().unwrap(), backends);
+        prop_assert_eq!(ready.protocol, server.protocol);
+        prop_assert_eq!(ready.balance, server.balance);
+        prop_assert_eq!(ready.max_connections, Some(server.max_connections.unwrap_or(0)));
+        prop_assert_eq!(ready.bind_port(), server.bind_port());
+        let body = encode_json(&ready);
+        prop_assert_eq!(decode_server(body.as_bytes()), Ok(ready.clone()));
+        prop_assert_eq!(prepare_server("v", &ready, &ConnectionOptions::default()), Ok(ready));
     }
 
     #[test]
