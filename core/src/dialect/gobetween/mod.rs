@@ -1018,11 +1018,13 @@ fn parse_toml(text: &[u8]) -> Result<Value, GbError> {
 /// # Errors
 ///
 /// [`GbErrorKind::Decode`] (400) for an empty body (`EOF`), malformed JSON, a
-/// body that is not an object, or a field of the wrong type (Go's text, such
-/// as `json: cannot unmarshal string into Go struct field
-/// Server.max_connections of type int`); [`GbErrorKind::Invalid`] (409) for
-/// an unknown name in a named field (gobetween's text, such as `Not supported
-/// protocol http`) or a backend object that cannot be a backend.
+/// body that is not an object, a field of the wrong type (Go's text, such as
+/// `json: cannot unmarshal string into Go struct field
+/// Server.max_connections of type int`), or a backend object in
+/// `static_list` that cannot be a backend (no host or port, a port outside
+/// `1..=65535`, a number outside `u32`, whitespace in the host or SNI name);
+/// [`GbErrorKind::Invalid`] (409) for an unknown name in a named field
+/// (gobetween's text, such as `Not supported protocol http`).
 pub fn decode_server(body: &[u8]) -> Result<Server, GbError> {
     let v = parse_json(body)?;
     read_server(&top(Syntax::Json, &v, "config.Server", "Server")?)
