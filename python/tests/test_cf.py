@@ -118,7 +118,7 @@ class TestHttpRoutes:
 
     def test_undecodable_routes_cannot_be_processed(self, registry: Registry) -> None:
         with pytest.raises(ProcessRequestError, match="invalid type"):
-            registry.upsert_http_routes([http_route(port="80")])
+            registry.upsert_http_routes([http_route(port="80")])  # type: ignore[arg-type]
         with pytest.raises(ProcessRequestError):
             registry.upsert_http_routes([http_route(port=65536)])
         with pytest.raises(ProcessRequestError, match="expected a sequence"):
@@ -176,7 +176,10 @@ class TestTcpRouteMappings:
             ]
         )
         assert len(registry.tcp_route_mappings()) == 3
-        ports = lambda ms: sorted(m["backend_port"] for m in ms)  # noqa: E731
+
+        def ports(mappings: list[dict[str, Any]]) -> list[int]:
+            return sorted(m["backend_port"] for m in mappings)
+
         assert ports(registry.tcp_route_mappings(isolation_segments=["is1"])) == [2]
         assert ports(registry.tcp_route_mappings(["", "is2"])) == [1, 3]
         assert registry.tcp_route_mappings([]) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -11,7 +12,10 @@ import pytest
 import routeyard
 from routeyard import (
     ConflictError,
+    InvalidArgumentError,
+    ManualClock,
     ProcessRequestError,
+    Reaper,
     Registry,
     RouterGroupInvalidError,
     RouteyardError,
@@ -115,7 +119,7 @@ class TestRegistry:
 class TestErrors:
     def test_every_error_is_a_routeyard_error_and_a_value_error(self) -> None:
         classes = [getattr(routeyard, name) for name in routeyard.__all__ if name.endswith("Error")]
-        assert len(classes) == 11
+        assert len(classes) == 15
         for cls in classes:
             assert issubclass(cls, RouteyardError)
             assert issubclass(cls, ValueError)
@@ -179,3 +183,178 @@ class TestErrors:
         registry = Registry()
         with pytest.raises(ValueError):
             registry.create_router_group({"name": "", "type": "tcp"})
+
+
+class TestManualClock:
+    def test_starts_at_zero_or_the_given_seconds(self) -> None:
+        assert ManualClock().now() == 0.0
+        assert ManualClock(now=12).now_ns() == 12_000_000_000
+        assert ManualClock(now=1.25).now_ns() == 1_250_000_000
+        assert ManualClock(now=0.1).now_ns() == 100_000_000
+
+    def test_advance_and_set(self) -> None:
+        clock = ManualClock(now=100)
+        clock.advance(5)
+        clock.advance(0.5)
+        assert clock.now() == 105.5
+        clock.set(3)
+        assert clock.now() == 3.0
+        assert repr(clock) == "ManualClock(now=3.000000000)"
+
+    @pytest.mark.parametrize("bad", [-1, -0.5, float("nan"), float("inf"), 2**64, 1e12])
+    def test_out_of_range_seconds_are_invalid(self, bad: float) -> None:
+        clock = ManualClock()
+        with pytest.raises(InvalidArgumentError, match="must be a number of seconds"):
+            clock.advance(bad)
+        with pytest.raises(InvalidArgumentError):
+            clock.set(bad)
+        with pytest.raises(InvalidArgumentError):
+            ManualClock(now=bad)
+
+    def test_only_ints_and_floats_are_seconds(self) -> None:
+        with pytest.raises(TypeError, match="must be an int or a float, not str"):
+            ManualClock(now="1")  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="not bool"):
+            ManualClock().advance(True)
+
+    def test_clones_share_the_time_with_the_registry(self) -> None:
+        clock = ManualClock(now=50)
+        registry = Registry(max_ttl=10, clock=clock)
+        registry.upsert_http_routes([{"route": "a.com", "ip": "1.1.1.1", "port": 1}])
+        clock.advance(9)
+        assert len(registry.http_routes()) == 1
+        clock.advance(1)
+        assert registry.http_routes() == []
+
+
+class TestConfig:
+    def test_repr_lists_the_given_options(self) -> None:
+        clock = ManualClock(now=1)
+        registry = Registry(
+            max_ttl=60,
+            history=10,
+            subscriber_buffer=5,
+            clock=clock,
+            reserved_ports=[5000, 5001],
+            reservation_ttl=2.5,
+        )
+        assert repr(registry) == (
+            "Registry(max_ttl=60, history=10, subscriber_buffer=5, "
+            "clock=ManualClock(now=1.000000000), reserved_ports=[5000, 5001], reservation_ttl=2.5)"
+        )
+        assert registry.max_ttl == 60
+
+    def test_bad_options(self) -> None:
+        with pytest.raises(OverflowError):
+            Registry(reserved_ports=[70000])
+        with pytest.raises(TypeError):
+            Registry(clock=object())  # type: ignore[arg-type]
+        with pytest.raises(InvalidArgumentError):
+            Registry(reservation_ttl=-1)
+
+    def test_the_system_clock_is_the_default(self) -> None:
+        registry = Registry(max_ttl=60)
+        registry.upsert_http_routes([{"route": "a.com", "ip": "1.1.1.1", "port": 1}])
+        assert len(registry.http_routes()) == 1
+        assert registry.expire() == 0
+        assert registry.expire(time.time() + 61) == 1
+
+
+class TestReaper:
+    def test_the_reaper_expires_lapsed_leases(self) -> None:
+        clock = ManualClock(now=10)
+        registry = Registry(max_ttl=5, clock=clock)
+        sub = registry.subscribe(kinds=["http_route"], timeout=30)
+        registry.upsert_http_routes([{"route": "a.com", "ip": "1.1.1.1", "port": 1}])
+        assert next(sub).action == "upsert"
+        clock.advance(5)
+        with registry.start_reaper(0.01) as reaper:
+            assert isinstance(reaper, Reaper)
+            assert reaper.running
+            event = next(sub)  # waits (interpreter released) for the reaper's sweep
+        assert event.action == "expire"
+        assert not reaper.running
+        assert repr(reaper) == "<Reaper interval=0.01 running=False>"
+
+    def test_stop_is_idempotent(self, registry: Registry) -> None:
+        reaper = registry.start_reaper(interval=60)
+        assert reaper.running
+        reaper.stop()
+        reaper.stop()
+        assert not reaper.running
+
+    def test_the_interval_must_be_positive(self, registry: Registry) -> None:
+        with pytest.raises(InvalidArgumentError, match="interval must be greater than 0"):
+            registry.start_reaper(0)
+        with pytest.raises(InvalidArgumentError):
+            registry.start_reaper(-1)
+
+    def test_compact_index(self, registry: Registry, clock: ManualClock) -> None:
+        registry.upsert_http_routes([{"route": "a.com", "ip": "1.1.1.1", "port": p, "ttl": 1} for p in (1, 2)])
+        clock.advance(1)
+        assert registry.expire() == 2
+        registry.compact_index()
+        assert registry.compact_index() == 0
+
+
+class TestSnapshot:
+    def test_an_empty_registry(self) -> None:
+        assert Registry().snapshot() == {
+            "revision": 0,
+            "router_groups": [],
+            "http_routes": [],
+            "tcp_route_mappings": [],
+            "port_reservations": [],
+            "routes": [],
+            "services": [],
+        }
+
+    def test_holds_every_kind_in_the_listing_shapes(self, registry: Registry) -> None:
+        group, _ = registry.create_router_group(DEFAULT_TCP)
+        registry.upsert_http_routes([{"route": "a.com", "ip": "1.1.1.1", "port": 1}])
+        registry.upsert_tcp_route_mappings(
+            [{"router_group_guid": group["guid"], "port": 2000, "backend_ip": "10.0.0.1", "backend_port": 1}]
+        )
+        reservation = registry.reserve_port(group["guid"])
+        service = registry.create_service({"name": "s", "host": "h"})
+        route = registry.create_route({"paths": ["/"], "service": {"id": service["id"]}})
+        snapshot = registry.snapshot()
+        assert snapshot == {
+            "revision": registry.revision,
+            "router_groups": [group],
+            "http_routes": registry.http_routes(),
+            "tcp_route_mappings": registry.tcp_route_mappings(),
+            "port_reservations": [reservation],
+            "routes": [route],
+            "services": [service],
+        }
+
+    def test_snapshot_plus_later_events_is_the_current_state(
+        self, registry: Registry, clock: ManualClock
+    ) -> None:
+        for port in (1, 2, 3):
+            registry.upsert_http_routes([{"route": "a.com", "ip": "1.1.1.1", "port": port, "ttl": port}])
+        snapshot = registry.snapshot()
+        sub = registry.subscribe(from_revision=snapshot["revision"], timeout=0)
+        registry.delete_http_routes([{"route": "a.com", "ip": "1.1.1.1", "port": 3}])
+        registry.upsert_http_routes([{"route": "b.com", "ip": "1.1.1.1", "port": 4}])
+        clock.advance(1)
+        registry.expire()
+        state = {(r["route"], r["port"]): r for r in snapshot["http_routes"]}
+        for event in sub:
+            key = (event.object["route"], event.object["port"])
+            if event.action == "upsert":
+                state[key] = event.object
+            else:
+                del state[key]
+        assert sorted(state) == [("a.com", 2), ("b.com", 4)]
+        # The snapshot lists routes sorted by key (route, ip, port).
+        assert [state[key] for key in sorted(state)] == registry.snapshot()["http_routes"]
+
+    def test_lapsed_leases_stay_until_expired(self, registry: Registry, clock: ManualClock) -> None:
+        registry.upsert_http_routes([{"route": "a.com", "ip": "1.1.1.1", "port": 1, "ttl": 1}])
+        clock.advance(1)
+        assert registry.http_routes() == []
+        assert len(registry.snapshot()["http_routes"]) == 1
+        registry.expire()
+        assert registry.snapshot()["http_routes"] == []
