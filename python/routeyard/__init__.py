@@ -50,19 +50,28 @@ Batches
     ``reserve_port``                ``router_group_guid``: str; ``ttl``: seconds or
                                     None (optional)
     ``release_port``                ``router_group_guid``: str, ``port``: int
+    ``upsert_service``              ``service``: a Kong service (replaces the one its
+                                    ``id`` names, if any)
+    ``put_service``                 ``key``: str, ``service``: a Kong service
+    ``delete_service``              ``key``: str
+    ``upsert_route``                ``route``: a Kong route (replaces the one its
+                                    ``id`` names, if any)
+    ``put_route``                   ``key``: str, ``route``: a Kong route
+    ``delete_route``                ``key``: str
     ==============================  ==================================================
 
     A change not in this form raises :class:`ProcessRequestError` naming its position
     (``change 2: missing field 'guid' for op 'delete_router_group'``); a change the
-    registry refuses raises that error's class. Either way nothing is applied. Kong
-    routes and services are not part of batches.
+    registry refuses raises that error's class. Either way nothing is applied. A
+    Kong ``PATCH`` (``update_service``, ``update_route``) has no batch form.
 
 Events
     :meth:`Registry.subscribe` returns a :class:`Subscription`, an iterator of
     :class:`Event` (``revision``, ``action``: ``"upsert"``, ``"delete"`` or
     ``"expire"``, ``kind``: ``"http_route"``, ``"tcp_route_mapping"``,
     ``"router_group"``, ``"port_reservation"``, ``"route"`` or ``"service"``, and
-    ``object``, a dict in its dialect's shape). With ``from_revision=r`` it first
+    ``object``, a dict in its dialect's shape, and ``expires_at``, the lease's end
+    for leased objects). With ``from_revision=r`` it first
     replays the kept events after ``r``. With a ``timeout`` iteration ends once no event
     arrived for that many seconds; without one it waits (interruptible by Ctrl-C). A
     subscriber that falls more than ``subscriber_buffer`` events behind receives what it
@@ -72,9 +81,14 @@ Events
 Snapshots
     :meth:`Registry.snapshot` returns ``{"revision": int, "router_groups": [...],
     "http_routes": [...], "tcp_route_mappings": [...], "port_reservations": [...],
-    "routes": [...], "services": [...]}``, every object in the shape the events carry.
-    The snapshot at revision ``r`` plus the events after ``r`` is the current state.
+    "routes": [...], "services": [...]}``, every object in the shape the events carry,
+    and HTTP routes and TCP mappings with ``expires_at`` (integer nanoseconds, as
+    ``Event.expires_at``) besides CF's fields. Every list is sorted by its key. The
+    snapshot at revision ``r`` plus the events after ``r`` is the current state.
     Leased objects appear until the event that removes them, even when lapsed.
+    :meth:`Registry.restore` takes that form back (every key required) and makes the
+    registry hold exactly that state, atomically, writing only the differences, each
+    with its event under a new revision.
 
 Errors
     Every refused call raises a :class:`RouteyardError` (a :class:`ValueError`) of the

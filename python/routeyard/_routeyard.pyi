@@ -176,7 +176,11 @@ class Registry:
     ) -> Subscription:
         """Subscribes to events; iterate over the result to receive them."""
     def snapshot(self) -> dict[str, Any]:
-        """Everything the registry holds and the revision it shows."""
+        """Everything the registry holds and the revision it shows; leased CF objects
+        carry ``expires_at`` (nanoseconds) besides their CF fields."""
+    def restore(self, snapshot: dict[str, Any]) -> int:
+        """Makes the registry hold exactly what ``snapshot`` holds, atomically, writing
+        only the differences; returns the revision."""
 
 _EventAction = Literal["upsert", "delete", "expire"]
 _EventKind = Literal[
@@ -196,6 +200,10 @@ class Event:
     @property
     def kind(self) -> _EventKind:
         """The kind of object."""
+    @property
+    def expires_at(self) -> int | None:
+        """For a leased object, when its lease ends (nanoseconds on the registry's
+        clock); otherwise None."""
     @property
     def object(self) -> dict[str, Any]:
         """The object, as a dict in its dialect's shape."""

@@ -14,13 +14,19 @@
 //! | `delete_router_group` | `guid`: str | `DeleteRouterGroup` |
 //! | `reserve_port` | `router_group_guid`: str, optional `ttl`: seconds or None | `ReservePort` |
 //! | `release_port` | `router_group_guid`: str, `port`: int | `ReleasePort` |
+//! | `upsert_service` | `service`: a Kong service | `UpsertService` |
+//! | `put_service` | `key`: str, `service`: a Kong service | `PutService` |
+//! | `delete_service` | `key`: str | `DeleteService` |
+//! | `upsert_route` | `route`: a Kong route | `UpsertRoute` |
+//! | `put_route` | `key`: str, `route`: a Kong route | `PutRoute` |
+//! | `delete_route` | `key`: str | `DeleteRoute` |
 //!
-//! The objects are decoded by the core's CF codec, exactly as the single-purpose
-//! methods decode them.
+//! The objects are decoded by the core's CF and Kong codecs, exactly as the
+//! single-purpose methods decode them.
 
 use std::time::Duration;
 
-use routeyard::dialect::cf;
+use routeyard::dialect::{cf, kong};
 use routeyard::{Change, Error as CoreError};
 use serde_json::{Map, Value};
 
@@ -48,13 +54,19 @@ fn fields_of(op: &str) -> Option<&'static [(&'static str, bool)]> {
         "delete_router_group" => &[("guid", true)],
         "reserve_port" => &[("router_group_guid", true), ("ttl", false)],
         "release_port" => &[("router_group_guid", true), ("port", true)],
+        "upsert_service" => &[("service", true)],
+        "put_service" => &[("key", true), ("service", true)],
+        "upsert_route" => &[("route", true)],
+        "put_route" => &[("key", true), ("route", true)],
+        "delete_service" | "delete_route" => &[("key", true)],
         _ => return None,
     })
 }
 
 const OPS: &str = "upsert_http_route, delete_http_route, upsert_tcp_route_mapping, \
                    delete_tcp_route_mapping, create_router_group, update_router_group, \
-                   delete_router_group, reserve_port, release_port";
+                   delete_router_group, reserve_port, release_port, upsert_service, \
+                   put_service, delete_service, upsert_route, put_route, delete_route";
 
 /// Decodes a list of change dicts (already converted to JSON values).
 pub(crate) fn decode(changes: Vec<Value>) -> Result<Vec<Change>, BatchError> {
@@ -128,18 +140,34 @@ fn decode_one(change: Value) -> Result<Change, BatchError> {
             router_group_guid: string(&mut map, "router_group_guid")?,
             ttl: seconds(take(&mut map, "ttl"))?,
         },
-        _ => Change::ReleasePort {
+        "release_port" => Change::ReleasePort {
             router_group_guid: string(&mut map, "router_group_guid")?,
             port: port(take(&mut map, "port"))?,
+        },
+        "upsert_service" => Change::UpsertService(kong_service(&mut map)?),
+        "put_service" => Change::PutService {
+            key: string(&mut map, "key")?,
+            service: kong_service(&mut map)?,
+        },
+        "delete_service" => Change::DeleteService {
+            key: string(&mut map, "key")?,
+        },
+        "upsert_route" => Change::UpsertRoute(kong_route(&mut map)?),
+        "put_route" => Change::PutRoute {
+            key: string(&mut map, "key")?,
+            route: kong_route(&mut map)?,
+        },
+        _ => Change::DeleteRoute {
+            key: string(&mut map, "key")?,
         },
     })
 }
 
-fn take(map: &mut Map<String, Value>, field: &str) -> Value {
+pub(crate) fn take(map: &mut Map<String, Value>, field: &str) -> Value {
     map.remove(field).unwrap_or(Value::Null)
 }
 
-fn to_bytes(value: &Value) -> Vec<u8> {
+pub(crate) fn to_bytes(value: &Value) -> Vec<u8> {
     // A JSON value always serializes.
     serde_json::to_vec(value).unwrap_or_default()
 }
@@ -159,6 +187,14 @@ fn tcp_mapping(map: &mut Map<String, Value>) -> Result<routeyard::TcpRouteMappin
     mappings
         .pop()
         .ok_or_else(|| BatchError::Shape("'mapping' must be a dict".to_string()))
+}
+
+fn kong_service(map: &mut Map<String, Value>) -> Result<routeyard::Service, BatchError> {
+    Ok(kong::decode_service(&to_bytes(&take(map, "service")))?)
+}
+
+fn kong_route(map: &mut Map<String, Value>) -> Result<routeyard::Route, BatchError> {
+    Ok(kong::decode_route(&to_bytes(&take(map, "route")))?)
 }
 
 fn string(map: &mut Map<String, Value>, field: &str) -> Result<String, BatchError> {
@@ -207,7 +243,7 @@ fn seconds(value: Value) -> Result<Option<Duration>, BatchError> {
     }
 }
 
-fn json_type(value: &Value) -> &'static str {
+pub(crate) fn json_type(value: &Value) -> &'static str {
     match value {
         Value::Null => "None",
         Value::Bool(_) => "bool",

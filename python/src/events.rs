@@ -125,6 +125,18 @@ impl PyEvent {
         kind_name(self.inner.kind())
     }
 
+    /// For a leased object (an HTTP route, a TCP mapping, a port reservation), when its
+    /// lease ends, in integer nanoseconds on the registry's clock; otherwise `None`.
+    #[getter]
+    fn expires_at(&self) -> Option<u64> {
+        match &self.inner.object {
+            Object::HttpRoute(r) => Some(r.expires_at.as_nanos()),
+            Object::TcpRouteMapping(m) => Some(m.expires_at.as_nanos()),
+            Object::PortReservation(r) => Some(r.expires_at.as_nanos()),
+            _ => None,
+        }
+    }
+
     /// The object as a dict in its dialect's shape.
     #[getter]
     fn object<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {

@@ -12,6 +12,7 @@ mod errors;
 mod events;
 mod json;
 mod registry;
+mod snapshot;
 
 /// The module `routeyard._routeyard`.
 ///

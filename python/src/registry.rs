@@ -15,13 +15,15 @@ use crate::clock::{self, PyManualClock};
 use crate::errors;
 use crate::events::{self, PyEvent, PySubscription};
 use crate::json;
+use crate::snapshot;
 
 /// An in-memory route registry.
 ///
 /// A thin wrapper: each method converts its arguments, calls the core and maps its
 /// errors. The class is frozen because the core registry synchronises itself; one
-/// instance may be shared by any number of threads. Calls that move many objects, and
-/// every call that takes the registry's write lock, run with the interpreter released.
+/// instance may be shared by any number of threads. Every call that takes one of the
+/// registry's locks runs with the interpreter released, once its arguments are
+/// converted.
 #[pyclass(name = "Registry", module = "routeyard", frozen)]
 pub(crate) struct PyRegistry {
     inner: Arc<Registry>,
@@ -161,8 +163,9 @@ impl PyRegistry {
 
     /// The number of open subscriptions.
     #[getter]
-    fn subscriber_count(&self) -> usize {
-        self.inner.subscriber_count()
+    fn subscriber_count(&self, py: Python<'_>) -> usize {
+        let reg = &self.inner;
+        py.detach(|| reg.subscriber_count())
     }
 
     // -- CF HTTP routes ----------------------------------------------------
@@ -310,9 +313,9 @@ impl PyRegistry {
         py: Python<'py>,
         guid: &str,
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
-        self.inner
-            .router_group(guid)
-            .map(|g| json::to_python(py, &value!(&g)))
+        let reg = &self.inner;
+        py.detach(|| reg.router_group(guid).map(|g| value!(&g)))
+            .map(|g| json::to_python(py, &g))
             .transpose()
     }
 
@@ -322,7 +325,8 @@ impl PyRegistry {
         py: Python<'py>,
         name: &str,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let group = Self::core(py, self.inner.router_group_by_name(name))?;
+        let reg = &self.inner;
+        let group = Self::core(py, py.detach(|| reg.router_group_by_name(name)))?;
         json::to_python(py, &value!(&group))
     }
 
@@ -439,9 +443,9 @@ impl PyRegistry {
 
     /// The service named or identified by `key`, or `None`.
     fn service<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
-        self.inner
-            .service(key)
-            .map(|s| json::to_python(py, &kong_service(&s)))
+        let reg = &self.inner;
+        py.detach(|| reg.service(key).map(|s| kong_service(&s)))
+            .map(|s| json::to_python(py, &s))
             .transpose()
     }
 
@@ -521,9 +525,9 @@ impl PyRegistry {
 
     /// The route named or identified by `key`, or `None`.
     fn route<'py>(&self, py: Python<'py>, key: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
-        self.inner
-            .route(key)
-            .map(|r| json::to_python(py, &kong_route(&r)))
+        let reg = &self.inner;
+        py.detach(|| reg.route(key).map(|r| kong_route(&r)))
+            .map(|r| json::to_python(py, &r))
             .transpose()
     }
 
@@ -623,22 +627,26 @@ impl PyRegistry {
     /// Everything the registry holds and the revision that state shows, as
     /// `{"revision": int, "router_groups": [...], "http_routes": [...],
     /// "tcp_route_mappings": [...], "port_reservations": [...], "routes": [...],
-    /// "services": [...]}`, each object in its dialect's shape.
+    /// "services": [...]}`: each object in its dialect's shape, and leased CF objects
+    /// with `"expires_at"` (integer nanoseconds on the registry's clock) besides.
     fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let reg = &self.inner;
-        let snapshot = py.detach(|| {
-            let s = reg.snapshot();
-            serde_json::json!({
-                "revision": s.revision,
-                "router_groups": values!(s.router_groups),
-                "http_routes": values!(s.http_routes),
-                "tcp_route_mappings": values!(s.tcp_route_mappings),
-                "port_reservations": values!(s.port_reservations),
-                "routes": s.routes.iter().map(kong_route).collect::<Vec<_>>(),
-                "services": s.services.iter().map(kong_service).collect::<Vec<_>>(),
-            })
-        });
+        let snapshot = py.detach(|| snapshot::encode(reg.snapshot()));
         json::to_python(py, &snapshot)
+    }
+
+    /// Makes the registry hold exactly what `snapshot` (in `snapshot()`'s form) holds,
+    /// atomically: only the differences are written, each with its event under a new
+    /// revision; objects keep their guids, ids, tags and lease ends. Returns the
+    /// revision after the call.
+    fn restore(&self, py: Python<'_>, snapshot: &Bound<'_, PyDict>) -> PyResult<u64> {
+        let snapshot = json::to_value(snapshot.as_any())?;
+        let reg = &self.inner;
+        py.detach(|| -> Result<u64, BatchError> { Ok(reg.restore(snapshot::decode(snapshot)?)?) })
+            .map_err(|err| match err {
+                BatchError::Shape(message) => errors::unprocessable(py, message),
+                BatchError::Core(err) => errors::core_error(py, err),
+            })
     }
 
     fn __repr__(&self) -> String {

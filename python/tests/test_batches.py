@@ -7,11 +7,13 @@ from typing import Any
 import pytest
 
 from routeyard import (
+    ForeignKeyViolationError,
     ManualClock,
     NotFoundError,
     ProcessRequestError,
     Registry,
     RouteInvalidError,
+    SchemaViolationError,
     TcpRouteMappingInvalidError,
 )
 
@@ -129,7 +131,9 @@ class TestApply:
         [
             ({"route": {}}, "change 1: missing 'op'"),
             ({"op": 3}, "change 1: 'op' must be a str, not int"),
-            ({"op": "upsert_route"}, "change 1: unknown op 'upsert_route'; expected one of upsert_http_route, "),
+            ({"op": "upsert_tcp_route"}, "change 1: unknown op 'upsert_tcp_route'; expected one of upsert_http_route, "),
+            ({"op": "upsert_route"}, "change 1: missing field 'route' for op 'upsert_route'"),
+            ({"op": "put_route", "route": {}}, "change 1: missing field 'key' for op 'put_route'"),
             ({"op": "delete_router_group"}, "change 1: missing field 'guid' for op 'delete_router_group'"),
             ({"op": "delete_router_group", "guid": "g", "name": "x"}, "change 1: unexpected field 'name' for op 'delete_router_group'"),
             ({"op": "delete_router_group", "guid": 7}, "change 1: 'guid' must be a str, not int"),
@@ -154,3 +158,53 @@ class TestApply:
             registry.apply({"op": "delete_router_group", "guid": "g"})  # type: ignore[arg-type]
         with pytest.raises(TypeError, match="is not a JSON value"):
             registry.apply([{"op": "delete_router_group", "guid": object()}])
+
+
+class TestKongChanges:
+    def test_services_and_routes_in_one_batch(self, registry: Registry) -> None:
+        events = registry.apply(
+            [
+                {"op": "put_service", "key": "shop", "service": {"host": "shop.internal"}},
+                {"op": "upsert_service", "service": {"name": "cart", "host": "cart.internal"}},
+                {"op": "put_route", "key": "web", "route": {"paths": ["/"]}},
+                {"op": "upsert_route", "route": {"name": "api", "hosts": ["api.test"]}},
+                {"op": "delete_route", "key": "web"},
+                {"op": "delete_service", "key": "cart"},
+            ]
+        )
+        assert [(e.action, e.kind) for e in events] == [
+            ("upsert", "service"),
+            ("upsert", "service"),
+            ("upsert", "route"),
+            ("upsert", "route"),
+            ("delete", "route"),
+            ("delete", "service"),
+        ]
+        assert [s["name"] for s in registry.services()] == ["shop"]
+        assert [r["name"] for r in registry.routes()] == ["api"]
+        assert events[0].object == registry.service("shop")
+
+    def test_a_route_may_lead_to_a_service_created_earlier_in_the_batch(self, registry: Registry) -> None:
+        service_id = "5f1b0a3e-0000-4000-8000-000000000001"
+        registry.apply(
+            [
+                {"op": "upsert_service", "service": {"id": service_id, "host": "h.internal"}},
+                {"op": "upsert_route", "route": {"paths": ["/"], "service": {"id": service_id}}},
+            ]
+        )
+        assert registry.routes(service_id)[0]["service"] == {"id": service_id}
+
+    def test_a_kong_failure_undoes_the_cf_changes_too(self, registry: Registry) -> None:
+        missing = "5f1b0a3e-0000-4000-8000-000000000002"
+        with pytest.raises(ForeignKeyViolationError):
+            registry.apply(
+                [
+                    {"op": "upsert_http_route", "route": route(1)},
+                    {"op": "upsert_route", "route": {"paths": ["/"], "service": {"id": missing}}},
+                ]
+            )
+        assert registry.revision == 0 and registry.http_routes() == []
+        with pytest.raises(SchemaViolationError, match="paths.1"):
+            registry.apply([{"op": "upsert_route", "route": {"paths": ["x"]}}])
+        with pytest.raises(NotFoundError):
+            registry.apply([{"op": "delete_service", "key": "missing"}])

@@ -62,6 +62,17 @@ class TestSubscription:
             "object": service,
         }
 
+    def test_leased_objects_carry_their_lease_end(self, registry: Registry, clock: ManualClock) -> None:
+        sub = registry.subscribe(timeout=0)
+        registry.upsert_http_routes([route(1, ttl=30)])
+        group, _ = registry.create_router_group({"name": "g", "type": "tcp", "reservable_ports": "5000"})
+        registry.reserve_port(group["guid"], ttl=2)
+        http, grp, reservation = list(sub)
+        assert http.expires_at == clock.now_ns() + 30_000_000_000
+        assert "expires_at" not in http.object  # CF's shape has no such field
+        assert grp.expires_at is None
+        assert reservation.expires_at == reservation.object["expires_at"] == clock.now_ns() + 2_000_000_000
+
     def test_kinds_filter(self, registry: Registry) -> None:
         sub = registry.subscribe(kinds=["router_group", "port_reservation"], timeout=0)
         registry.upsert_http_routes([route(1)])

@@ -12,6 +12,7 @@ import pytest
 import routeyard
 from routeyard import (
     ConflictError,
+    ForeignKeyViolationError,
     InvalidArgumentError,
     ManualClock,
     ProcessRequestError,
@@ -19,6 +20,7 @@ from routeyard import (
     Registry,
     RouterGroupInvalidError,
     RouteyardError,
+    TcpRouteMappingInvalidError,
 )
 
 DEFAULT_TCP: dict[str, Any] = {
@@ -319,11 +321,13 @@ class TestSnapshot:
         service = registry.create_service({"name": "s", "host": "h"})
         route = registry.create_route({"paths": ["/"], "service": {"id": service["id"]}})
         snapshot = registry.snapshot()
+        # Leased CF objects carry their lease's end besides CF's fields.
+        http_end = (1_000 + 120) * 1_000_000_000
         assert snapshot == {
             "revision": registry.revision,
             "router_groups": [group],
-            "http_routes": registry.http_routes(),
-            "tcp_route_mappings": registry.tcp_route_mappings(),
+            "http_routes": [{**r, "expires_at": http_end} for r in registry.http_routes()],
+            "tcp_route_mappings": [{**m, "expires_at": http_end} for m in registry.tcp_route_mappings()],
             "port_reservations": [reservation],
             "routes": [route],
             "services": [service],
@@ -344,7 +348,7 @@ class TestSnapshot:
         for event in sub:
             key = (event.object["route"], event.object["port"])
             if event.action == "upsert":
-                state[key] = event.object
+                state[key] = {**event.object, "expires_at": event.expires_at}
             else:
                 del state[key]
         assert sorted(state) == [("a.com", 2), ("b.com", 4)]
@@ -358,3 +362,102 @@ class TestSnapshot:
         assert len(registry.snapshot()["http_routes"]) == 1
         registry.expire()
         assert registry.snapshot()["http_routes"] == []
+
+
+def populated(clock: ManualClock) -> Registry:
+    """A registry holding one object of every kind, some leases already lapsed."""
+    registry = Registry(max_ttl=120, clock=clock)
+    group, _ = registry.create_router_group(DEFAULT_TCP)
+    registry.upsert_http_routes(
+        [
+            {"route": "a.com", "ip": "1.1.1.1", "port": 1, "ttl": 5},
+            {"route": "a.com/x", "ip": "1.1.1.1", "port": 2, "log_guid": "lg"},
+        ]
+    )
+    registry.upsert_tcp_route_mappings(
+        [{"router_group_guid": group["guid"], "port": 2000, "backend_ip": "10.0.0.1", "backend_port": 1}]
+    )
+    registry.reserve_port(group["guid"], ttl=30)
+    service = registry.create_service({"name": "s", "url": "https://h.internal:8443/p", "tags": ["t"]})
+    registry.create_route({"name": "r", "paths": ["/"], "hosts": ["a.test"], "service": {"id": service["id"]}})
+    registry.create_route({"name": "stream", "protocols": ["tcp"], "sources": [{"ip": "10.0.0.0/8"}]})
+    return registry
+
+
+class TestRestore:
+    def test_a_snapshot_restores_into_an_empty_registry(self, clock: ManualClock) -> None:
+        source = populated(clock)
+        snapshot = source.snapshot()
+        target = Registry(max_ttl=120, clock=clock)
+        sub = target.subscribe(timeout=0)
+        revision = target.restore(snapshot)
+        assert revision == target.revision > 0
+        restored = target.snapshot()
+        assert {**restored, "revision": 0} == {**snapshot, "revision": 0}
+        assert len(list(sub)) == revision  # one event per restored object
+        def by_key(routes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return sorted(routes, key=lambda r: (r["route"], r["port"]))
+
+        assert by_key(target.http_routes()) == by_key(source.http_routes())
+        assert target.routes() == source.routes()
+
+    def test_restored_leases_run_from_their_own_end(self, clock: ManualClock) -> None:
+        snapshot = populated(clock).snapshot()
+        target = Registry(max_ttl=120, clock=clock)
+        target.restore(snapshot)
+        clock.advance(5)
+        assert [r["port"] for r in target.http_routes()] == [2]
+        assert target.expire() == 1
+
+    def test_restore_writes_only_the_differences(self, clock: ManualClock) -> None:
+        registry = populated(clock)
+        snapshot = registry.snapshot()
+        revision = registry.revision
+        assert registry.restore(snapshot) == revision  # nothing differs, nothing committed
+        registry.delete_route("r")
+        registry.upsert_http_routes([{"route": "b.com", "ip": "1.1.1.1", "port": 3}])
+        sub = registry.subscribe(timeout=0)
+        registry.restore(snapshot)
+        assert sorted((e.action, e.kind) for e in sub) == [("delete", "http_route"), ("upsert", "route")]
+        assert {**registry.snapshot(), "revision": 0} == {**snapshot, "revision": 0}
+
+    def test_an_invalid_snapshot_changes_nothing(self, clock: ManualClock) -> None:
+        registry = populated(clock)
+        before = registry.snapshot()
+        bad_mapping = dict(before)
+        bad_mapping["router_groups"] = []
+        with pytest.raises(TcpRouteMappingInvalidError, match="not found"):
+            registry.restore(bad_mapping)
+        dangling = {**before, "services": []}
+        with pytest.raises(ForeignKeyViolationError):
+            registry.restore(dangling)
+        assert registry.snapshot() == before
+
+    @pytest.mark.parametrize(
+        ("change", "message"),
+        [
+            ({"revision": -1}, "snapshot: 'revision' must be a non-negative int, not -1"),
+            ({"extra": []}, "snapshot: unexpected key 'extra'"),
+            ({"routes": {}}, "snapshot: 'routes' must be a list, not dict"),
+            ({"http_routes": [[]]}, "snapshot: http_routes[0] must be a dict, not list"),
+            (
+                {"http_routes": [{"route": "a.com", "ip": "1.1.1.1", "port": 1}]},
+                "snapshot: http_routes[0]['expires_at'] must be an int of nanoseconds, not null",
+            ),
+            ({"port_reservations": [{"port": 1}]}, "snapshot: port_reservations[0]: missing field"),
+        ],
+    )
+    def test_a_malformed_snapshot_is_refused(
+        self, registry: Registry, change: dict[str, Any], message: str
+    ) -> None:
+        snapshot = {**registry.snapshot(), **change}
+        with pytest.raises(ProcessRequestError) as info:
+            registry.restore(snapshot)
+        assert str(info.value).startswith(message)
+
+    def test_every_key_is_required(self, registry: Registry) -> None:
+        snapshot = registry.snapshot()
+        for key in list(snapshot):
+            partial = {k: v for k, v in snapshot.items() if k != key}
+            with pytest.raises(ProcessRequestError, match=f"missing key '{key}'"):
+                registry.restore(partial)
