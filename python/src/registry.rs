@@ -429,7 +429,9 @@ impl PyRegistry {
             py.detach(|| {
                 let existing = reg.service(key).ok_or(PatchError::Missing)?;
                 let merged = kong::patch_service(&existing, &body(&patch))?;
-                Ok(kong_service(&reg.update_service(key, merged)?))
+                // Written back by id: if the service was deleted meanwhile (and another
+                // took its name), this is NotFound rather than a write to the other.
+                Ok(kong_service(&reg.update_service(&existing.id, merged)?))
             }),
         )?;
         json::to_python(py, &service)
@@ -511,7 +513,8 @@ impl PyRegistry {
             py.detach(|| {
                 let existing = reg.route(key).ok_or(PatchError::Missing)?;
                 let merged = kong::patch_route(&existing, &body(&patch))?;
-                Ok(kong_route(&reg.update_route(key, merged)?))
+                // By id, as for services.
+                Ok(kong_route(&reg.update_route(&existing.id, merged)?))
             }),
         )?;
         json::to_python(py, &route)

@@ -173,3 +173,54 @@ def test_a_blocked_subscriber_does_not_block_other_threads() -> None:
     assert not waiter.is_alive()
     assert got == [1]
     assert len(registry.router_groups()) == 10
+
+
+def test_the_reaper_runs_beside_writers_and_a_replica_that_restores() -> None:
+    clock = ManualClock(now=0)
+    registry = Registry(max_ttl=10, clock=clock, subscriber_buffer=1_000_000)
+    replica = Registry(max_ttl=10, clock=clock)
+    done = threading.Event()
+
+    def writer(w: int) -> Callable[[], None]:
+        def run() -> None:
+            for i in range(ROUNDS):
+                registry.apply(
+                    [
+                        {"op": "upsert_http_route", "route": route(w, i, ttl=1)},
+                        {"op": "upsert_http_route", "route": route(w, i + ROUNDS, ttl=10)},
+                    ]
+                )
+        return run
+
+    def ticker() -> None:
+        # Moves time by at most 5 s: short leases (1 s) lapse while the reaper runs,
+        # long ones (10 s) cannot.
+        while not done.is_set() and clock.now() < 5:
+            clock.advance(0.001)
+
+    def follower() -> None:
+        while not done.is_set():
+            replica.restore(registry.snapshot())
+
+    with registry.start_reaper(0.001):
+        def writers() -> None:
+            errors = run_all([writer(w) for w in range(WRITERS)])
+            done.set()
+            if errors:
+                raise errors[0]
+
+        assert run_all([writers, ticker, follower]) == []
+    # At 6 s every short lease has lapsed and no long one has.
+    assert clock.now() < 6
+    clock.set(6)
+    registry.expire()
+    kept = {(r["route"], r["port"]) for r in registry.http_routes()}
+    assert kept == {
+        (route(w, i + ROUNDS)["route"], route(w, i + ROUNDS)["port"])
+        for w in range(WRITERS)
+        for i in range(ROUNDS)
+    }
+    assert len(registry.snapshot()["http_routes"]) == len(kept)
+    # The replica converges on the source's state.
+    replica.restore(registry.snapshot())
+    assert {**replica.snapshot(), "revision": 0} == {**registry.snapshot(), "revision": 0}
