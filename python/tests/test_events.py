@@ -162,7 +162,9 @@ class TestSubscription:
             registry.subscribe(from_revision=1)
 
     def test_close_and_context_manager(self, registry: Registry) -> None:
-        with registry.subscribe(timeout=0) as sub:
+        assert repr(registry.subscribe()) == "<Subscription timeout=None>"
+        with registry.subscribe(timeout=0.5) as sub:
+            assert repr(sub) == "<Subscription timeout=0.5>"
             assert registry.subscriber_count == 1
             assert not sub.closed
         assert sub.closed
