@@ -97,8 +97,9 @@ Errors
     ``(field, rule)`` pairs). Values that cannot be JSON raise :class:`TypeError`.
 
 Threads
-    A registry may be used from any number of threads. Calls that take its write lock,
-    move many objects or wait for events release the interpreter while they run.
+    A registry may be used from any number of threads. Every call releases the
+    interpreter while it waits for the registry's locks or for events, and while the
+    core works; only the conversion between dicts and the core's objects holds it.
 """
 
 from routeyard._routeyard import (
