@@ -13,7 +13,7 @@ use parking_lot::RwLock;
 use crate::error::{Error, ErrorKind};
 use crate::events::{Action, Event, EventLog, Filter, Object, Subscription};
 use crate::lease::{Clock, LeaseQueue, SystemClock, Timestamp};
-use crate::matcher::{Index, Match, Published, Request};
+use crate::matcher::{Found, Index, Match, Published, Request};
 use crate::model::cf::{
     validate_http_route, validate_router_group, validate_tcp_mapping, HttpKey, HttpRoute,
     ModificationTag, PortReservation, RouterGroup, TcpKey, TcpRouteMapping,
@@ -1700,6 +1700,38 @@ impl Registry {
     /// The route for a request and a live backend of it, chosen round robin.
     pub fn find_and_pick(&self, request: &Request<'_>) -> Option<Match> {
         self.published.load().find(request, &*self.clock, true)
+    }
+
+    /// Matches a request and hands the answer, borrowed from the index, to `f`:
+    /// the allocation-free form of [`Registry::find`], for the hot path.
+    ///
+    /// ```
+    /// use routeyard::{Config, Registry, Request, Route, Service, ServiceRef};
+    ///
+    /// let registry = Registry::new(Config::new());
+    /// let service = registry.create_service(Service {
+    ///     host: "orders.internal".into(),
+    ///     ..Service::default()
+    /// })?;
+    /// registry.create_route(Route {
+    ///     paths: Some(vec!["/orders".into()]),
+    ///     strip_path: true,
+    ///     service: Some(ServiceRef { id: service.id }),
+    ///     ..Route::default()
+    /// })?;
+    /// let mut upstream = String::new();
+    /// let host = registry.lookup(&Request::new("GET", "shop", "/orders/7"), |found| {
+    ///     found.write_upstream_path(&mut upstream);
+    ///     found.upstream_host().len()
+    /// });
+    /// assert_eq!(host, Some("orders.internal".len()));
+    /// assert_eq!(upstream, "/7");
+    /// # Ok::<(), routeyard::Error>(())
+    /// ```
+    pub fn lookup<R>(&self, request: &Request<'_>, f: impl FnOnce(&Found<'_>) -> R) -> Option<R> {
+        let published = self.published.load();
+        let found = published.found(request, &*self.clock)?;
+        Some(f(&found))
     }
 
     /// Runs `f` as one transaction at the current time: commits if it succeeds,

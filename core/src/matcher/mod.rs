@@ -170,9 +170,8 @@ fn clean_postfix(postfix: &str) -> &str {
 }
 
 /// Kong's `get_upstream_uri_v0`.
-pub(crate) fn upstream_path_v0(base: &str, request: &str, postfix: Option<&str>) -> String {
+pub(crate) fn upstream_path_v0(out: &mut String, base: &str, request: &str, postfix: Option<&str>) {
     let base = if base.is_empty() { "/" } else { base };
-    let mut out = String::with_capacity(base.len() + request.len());
     match postfix {
         None => {
             // strip_path off.
@@ -219,29 +218,36 @@ pub(crate) fn upstream_path_v0(base: &str, request: &str, postfix: Option<&str>)
             }
         }
     }
-    out
 }
 
 /// Kong's deprecated v1 rules.
-pub(crate) fn upstream_path_v1(base: &str, request: &str, postfix: Option<&str>) -> String {
+pub(crate) fn upstream_path_v1(out: &mut String, base: &str, request: &str, postfix: Option<&str>) {
     let base = if base.is_empty() { "/" } else { base };
-    let joined = match postfix {
-        Some(postfix) => format!("{base}{postfix}"),
-        None => format!("{base}{}", request.strip_prefix('/').unwrap_or(request)),
+    let rest = match postfix {
+        Some(postfix) => postfix,
+        None => request.strip_prefix('/').unwrap_or(request),
     };
-    let mut out = String::with_capacity(joined.len());
-    for c in joined.chars() {
+    // The two parts joined, with runs of `/` collapsed.
+    for c in base.chars().chain(rest.chars()) {
         if c == '/' && out.ends_with('/') {
             continue;
         }
         out.push(c);
     }
-    out
 }
 
 impl Published {
     /// Matches a request; `choose` asks for a backend.
     pub(crate) fn find(&self, req: &Request<'_>, clock: &dyn Clock, choose: bool) -> Option<Match> {
+        Some(self.found(req, clock)?.to_match(choose))
+    }
+
+    /// Matches a request, borrowing the answer from this index.
+    pub(crate) fn found<'a>(
+        &'a self,
+        req: &Request<'a>,
+        clock: &'a dyn Clock,
+    ) -> Option<Found<'a>> {
         let prepared = index::prepare(
             req.protocol,
             req.method,
@@ -251,110 +257,209 @@ impl Published {
             req.sni,
             clock,
         );
+        // The hit borrows only the index; the request's normalised form moves
+        // into the answer beside it.
         let hit = self.index.find(&prepared)?;
-        Some(self.build(req, &prepared, &hit, choose))
+        Some(Found {
+            published: self,
+            hit,
+            prepared,
+            host: req.host,
+            protocol: req.protocol,
+        })
+    }
+}
+
+/// A backend chosen for a request, borrowed from the index that answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BackendRef<'a> {
+    /// Its address.
+    pub address: &'a str,
+    /// Its port.
+    pub port: u16,
+}
+
+/// The answer to a request, borrowed from the index that gave it: nothing is
+/// copied or allocated until asked for.
+///
+/// Given to the closure of [`Registry::lookup`](crate::Registry::lookup);
+/// [`Found::to_match`] makes the owned [`Match`] that [`Registry::find`]
+/// returns.
+pub struct Found<'a> {
+    published: &'a Published,
+    hit: Hit<'a>,
+    prepared: index::Prepared<'a>,
+    host: &'a str,
+    protocol: Protocol,
+}
+
+impl std::fmt::Debug for Found<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Found")
+            .field("route", &self.route().map(|r| &r.id))
+            .field("cf_route", &self.cf_route())
+            .field("matched_path", &self.matched_path())
+            .field("revision", &self.published.revision)
+            .finish()
+    }
+}
+
+impl<'a> Found<'a> {
+    /// The Kong-style route that matched, if one did.
+    pub fn route(&self) -> Option<&'a Route> {
+        match &self.hit.route.target {
+            Target::Route(route) => Some(route),
+            Target::CfPool(_) => None,
+        }
     }
 
-    fn build(
-        &self,
-        req: &Request<'_>,
-        prepared: &index::Prepared<'_>,
-        hit: &Hit<'_>,
-        choose: bool,
-    ) -> Match {
-        let path: &str = &prepared.path;
-        let matched_path = if hit.cf {
-            String::new()
-        } else {
-            path[..hit.matched.min(path.len())].to_string()
+    /// The CF route (`host/path`, lowercased) that matched, if one did.
+    pub fn cf_route(&self) -> Option<&'a str> {
+        match &self.hit.route.target {
+            Target::CfPool(key) => Some(key),
+            Target::Route(_) => None,
+        }
+    }
+
+    /// Which route answered, as an owned value.
+    pub fn matched(&self) -> Matched {
+        match &self.hit.route.target {
+            Target::Route(route) => Matched::Route(route.clone()),
+            Target::CfPool(key) => Matched::CfRoute(key.clone()),
+        }
+    }
+
+    /// The matched route's service, if it has one.
+    pub fn service(&self) -> Option<&'a Service> {
+        self.service_arc().map(|s| &**s)
+    }
+
+    fn service_arc(&self) -> Option<&'a Arc<Service>> {
+        let route = self.route()?;
+        self.published.index.service(&route.service.as_ref()?.id)
+    }
+
+    /// The (normalised) request path the matcher saw.
+    pub fn path(&self) -> &str {
+        &self.prepared.path
+    }
+
+    /// The part of the request path the route's path matched; empty when the
+    /// route matched by other fields only, and for CF routes.
+    pub fn matched_path(&self) -> &str {
+        if self.hit.cf {
+            return "";
+        }
+        let path = self.path();
+        &path[..self.hit.matched.min(path.len())]
+    }
+
+    /// The registry revision of the index that answered.
+    pub fn revision(&self) -> u64 {
+        self.published.revision
+    }
+
+    /// Writes the path to send upstream (after `strip_path` and the service's
+    /// path) into `out`, which is cleared first.
+    pub fn write_upstream_path(&self, out: &mut String) {
+        out.clear();
+        let path = self.path();
+        let Some(route) = self.route() else {
+            out.push_str(path);
+            return;
         };
-        match &hit.route.target {
-            Target::CfPool(key) => {
-                let backend = if choose {
-                    self.index.pool(key).and_then(|pool| {
-                        pool.pick(prepared.now()).map(|b| Backend {
-                            address: b.route.ip.clone(),
-                            port: b.route.port,
-                        })
-                    })
-                } else {
-                    None
-                };
-                Match {
-                    matched: Matched::CfRoute(key.clone()),
-                    service: None,
-                    upstream_path: path.to_string(),
-                    upstream_host: req.host.to_string(),
-                    matched_path,
-                    captures: Vec::new(),
-                    backend,
-                    redirect: None,
-                    revision: self.revision,
-                }
-            }
-            Target::Route(route) => {
-                let service = route
-                    .service
-                    .as_ref()
-                    .and_then(|s| self.index.service(&s.id))
-                    .cloned();
-                let base = service
-                    .as_ref()
-                    .and_then(|s| s.path.as_deref())
-                    .unwrap_or("/");
-                let postfix = if route.strip_path {
-                    Some(match hit.path {
-                        Some(_) => &path[hit.matched.min(path.len())..],
-                        None => path.strip_prefix('/').unwrap_or(path),
-                    })
-                } else {
-                    None
-                };
-                let upstream_path = match route.path_handling {
-                    PathHandling::V0 => upstream_path_v0(base, path, postfix),
-                    PathHandling::V1 => upstream_path_v1(base, path, postfix),
-                };
-                let upstream_host = if route.preserve_host {
-                    req.host.to_string()
-                } else {
-                    service.as_ref().map(|s| s.host.clone()).unwrap_or_default()
-                };
-                let captures = match hit.path.map(|i| &hit.route.paths[i]) {
-                    Some(PathRule::Regex(regex, _)) => regex
-                        .captures(path)
-                        .map(|caps| {
-                            regex
-                                .capture_names()
-                                .enumerate()
-                                .skip(1)
-                                .filter_map(|(i, name)| {
-                                    caps.get(i).map(|m| Capture {
-                                        name: name.map(str::to_string),
-                                        index: i,
-                                        value: m.as_str().to_string(),
-                                    })
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                    _ => Vec::new(),
-                };
-                let redirect = (req.protocol == Protocol::Http
-                    && !route.protocols.contains(&Protocol::Http)
-                    && route.protocols.contains(&Protocol::Https))
-                .then_some(route.https_redirect_status_code);
-                Match {
-                    matched: Matched::Route(route.clone()),
-                    service,
-                    upstream_path,
-                    upstream_host,
-                    matched_path,
-                    captures,
-                    backend: None,
-                    redirect,
-                    revision: self.revision,
-                }
-            }
+        let base = self
+            .service()
+            .and_then(|s| s.path.as_deref())
+            .unwrap_or("/");
+        let postfix = route.strip_path.then(|| match self.hit.path {
+            Some(_) => &path[self.hit.matched.min(path.len())..],
+            None => path.strip_prefix('/').unwrap_or(path),
+        });
+        match route.path_handling {
+            PathHandling::V0 => upstream_path_v0(out, base, path, postfix),
+            PathHandling::V1 => upstream_path_v1(out, base, path, postfix),
+        }
+    }
+
+    /// The path to send upstream.
+    pub fn upstream_path(&self) -> String {
+        let mut out = String::new();
+        self.write_upstream_path(&mut out);
+        out
+    }
+
+    /// The `Host` to send upstream: the request's with `preserve_host` (and for
+    /// CF routes), else the service's.
+    pub fn upstream_host(&self) -> &'a str {
+        match self.route() {
+            Some(route) if !route.preserve_host => self.service().map_or("", |s| &s.host),
+            _ => self.host,
+        }
+    }
+
+    /// Numbered and named groups of a regex path, in group order.
+    pub fn captures(&self) -> Vec<Capture> {
+        let Some(PathRule::Regex(regex, _)) = self.hit.path.map(|i| &self.hit.route.paths[i])
+        else {
+            return Vec::new();
+        };
+        let Some(caps) = regex.captures(self.path()) else {
+            return Vec::new();
+        };
+        regex
+            .capture_names()
+            .enumerate()
+            .skip(1)
+            .filter_map(|(i, name)| {
+                caps.get(i).map(|m| Capture {
+                    name: name.map(str::to_string),
+                    index: i,
+                    value: m.as_str().to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// The status code to redirect with, when the route accepts only HTTPS and
+    /// the request came over plain HTTP.
+    pub fn redirect(&self) -> Option<u16> {
+        let route = self.route()?;
+        (self.protocol == Protocol::Http
+            && !route.protocols.contains(&Protocol::Http)
+            && route.protocols.contains(&Protocol::Https))
+        .then_some(route.https_redirect_status_code)
+    }
+
+    /// Chooses a live backend, round robin (CF routes).
+    pub fn pick(&self) -> Option<BackendRef<'a>> {
+        let key = self.cf_route()?;
+        let pool = self.published.index.pool(key)?;
+        pool.pick(self.prepared.now()).map(|b| BackendRef {
+            address: &b.route.ip,
+            port: b.route.port,
+        })
+    }
+
+    /// The owned answer; `choose` picks a backend.
+    pub fn to_match(&self, choose: bool) -> Match {
+        Match {
+            matched: self.matched(),
+            service: self.service_arc().cloned(),
+            upstream_path: self.upstream_path(),
+            upstream_host: self.upstream_host().to_string(),
+            matched_path: self.matched_path().to_string(),
+            captures: self.captures(),
+            backend: if choose {
+                self.pick().map(|b| Backend {
+                    address: b.address.into(),
+                    port: b.port,
+                })
+            } else {
+                None
+            },
+            redirect: self.redirect(),
+            revision: self.revision(),
         }
     }
 }
@@ -384,18 +489,22 @@ mod tests {
             ("/srv", "/rou/../x", Some("../x"), "/srv/x"),
         ];
         for (base, request, postfix, want) in table {
-            assert_eq!(
-                upstream_path_v0(base, request, *postfix),
-                *want,
-                "{base} {request} {postfix:?}"
-            );
+            let mut out = String::new();
+            upstream_path_v0(&mut out, base, request, *postfix);
+            assert_eq!(out, *want, "{base} {request} {postfix:?}");
         }
     }
 
     #[test]
     fn upstream_paths_v1() {
-        assert_eq!(upstream_path_v1("/srv", "/roureq", Some("req")), "/srvreq");
-        assert_eq!(upstream_path_v1("/srv/", "/rou/x", Some("/x")), "/srv/x");
-        assert_eq!(upstream_path_v1("/srv", "/rou/x", None), "/srvrou/x");
+        for (base, request, postfix, want) in [
+            ("/srv", "/roureq", Some("req"), "/srvreq"),
+            ("/srv/", "/rou/x", Some("/x"), "/srv/x"),
+            ("/srv", "/rou/x", None, "/srvrou/x"),
+        ] {
+            let mut out = String::new();
+            upstream_path_v1(&mut out, base, request, postfix);
+            assert_eq!(out, want, "{base} {request} {postfix:?}");
+        }
     }
 }
