@@ -12,7 +12,8 @@ Serves a routeyard registry over HTTP in two dialects:
   Cloud Foundry routing-api v1   /routing/v1/routes, /routing/v1/tcp_routes[/create|/delete],
                                  /routing/v1/router_groups[/GUID], /routing/v1/events,
                                  /routing/v1/tcp_routes/events (server-sent events)
-  Kong Admin API                 /services[/ID], /routes[/ID], /services/ID/routes
+  Kong Admin API                 /services[/ID], /routes[/ID], /services/ID/routes[/ID],
+                                 /routes/ID/service
   debugging                      POST /debug/match, GET /debug/stats
 
 Options:

@@ -1,5 +1,6 @@
 //! Kong's Admin API for services and routes: `/services`, `/services/{name or id}`,
-//! `/services/{name or id}/routes`, `/routes`, `/routes/{name or id}`.
+//! `/services/{name or id}/routes[/{name or id}]`, `/routes`, `/routes/{name or id}`
+//! and `/routes/{name or id}/service`.
 //!
 //! Bodies are decoded, patched and checked by the core (`routeyard::dialect::kong`),
 //! which also writes objects, pages and error bodies as Kong does. This module adds
@@ -44,6 +45,14 @@ pub(crate) fn router() -> Router<AppState> {
             "/services/{service}/routes",
             get(list_service_routes).post(create_service_route),
         )
+        .route(
+            "/services/{service}/routes/{route}",
+            get(get_service_route)
+                .put(put_service_route)
+                .patch(patch_service_route)
+                .delete(delete_service_route),
+        )
+        .route("/routes/{route}/service", get(get_route_service))
         .route("/routes", get(list_routes).post(create_route))
         .route(
             "/routes/{route}",
@@ -367,6 +376,94 @@ async fn create_service_route(
     route.service = Some(ServiceRef { id: service.id });
     let route = state.registry.create_route(route)?;
     Ok(created_or_ok(true, kong::encode_route(&route)))
+}
+
+/// The route `route_key` if it leads to the service `service_key`; Kong answers 404
+/// when either is missing or they are not related.
+fn route_of_service(
+    state: &AppState,
+    service_key: &str,
+    route_key: &str,
+) -> Result<Route, KongFail> {
+    let service = state
+        .registry
+        .service(service_key)
+        .ok_or_else(KongFail::not_found)?;
+    state
+        .registry
+        .route(route_key)
+        .filter(|r| r.service.as_ref().is_some_and(|s| s.id == service.id))
+        .ok_or_else(KongFail::not_found)
+}
+
+async fn get_service_route(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((service, route)): Path<(String, String)>,
+) -> Result<Response, KongFail> {
+    authorize(&state, &headers, ROUTES_READ)?;
+    let route = route_of_service(&state, &service, &route)?;
+    Ok(ok(kong::encode_route(&route)))
+}
+
+/// `PUT /services/{service}/routes/{route}`: creates or replaces the route, leading
+/// to that service whatever the body says.
+async fn put_service_route(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((service, key)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response, KongFail> {
+    authorize(&state, &headers, ROUTES_WRITE)?;
+    let service = state
+        .registry
+        .service(&service)
+        .ok_or_else(KongFail::not_found)?;
+    let mut route = kong::decode_route(&body)?;
+    route.service = Some(ServiceRef { id: service.id });
+    let (route, created) = state.registry.put_route(&key, route)?;
+    Ok(created_or_ok(created, kong::encode_route(&route)))
+}
+
+async fn patch_service_route(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((service, key)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response, KongFail> {
+    authorize(&state, &headers, ROUTES_WRITE)?;
+    let existing = route_of_service(&state, &service, &key)?;
+    let patched = kong::patch_route(&existing, &body)?;
+    let route = state.registry.update_route(&existing.id, patched)?;
+    Ok(ok(kong::encode_route(&route)))
+}
+
+/// Unlike the top-level delete, the nested one is 404 for a route that is not
+/// there (or not the service's), as in Kong.
+async fn delete_service_route(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((service, key)): Path<(String, String)>,
+) -> Result<Response, KongFail> {
+    authorize(&state, &headers, ROUTES_WRITE)?;
+    let existing = route_of_service(&state, &service, &key)?;
+    deleted(state.registry.delete_route(&existing.id))
+}
+
+/// `GET /routes/{route}/service`: the service a route leads to.
+async fn get_route_service(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+) -> Result<Response, KongFail> {
+    authorize(&state, &headers, ROUTES_READ)?;
+    let service = state
+        .registry
+        .route(&key)
+        .and_then(|r| r.service)
+        .and_then(|s| state.registry.service(&s.id))
+        .ok_or_else(KongFail::not_found)?;
+    Ok(ok(kong::encode_service(&service)))
 }
 
 // --- Routes -------------------------------------------------------------------

@@ -199,3 +199,22 @@ fn shutdown_ends_open_streams() {
     assert!(rest.contains("routeyard-facade stopped"), "{rest}");
     assert_eq!(reader.join().unwrap(), None, "the stream ended cleanly");
 }
+
+#[test]
+fn a_lapsed_lease_leaves_with_a_delete_event() {
+    let facade = Facade::start(&[]);
+    let mut stream = facade.events(EVENTS, &[]);
+    facade.wait_for_stats("the stream subscribed", |s| s["subscribers"] == 1);
+    let answer = facade.post(
+        ROUTES,
+        r#"[{"route":"brief.example.com","ip":"10.0.0.1","port":80,"ttl":1}]"#,
+    );
+    assert_eq!(answer.status, 201);
+    let upsert = stream.next_event().unwrap();
+    assert_eq!(upsert.event.as_deref(), Some("Upsert"));
+    // The reaper sweeps the lapsed lease and CF calls that a Delete.
+    let gone = stream.next_event().unwrap();
+    assert_eq!(gone.event.as_deref(), Some("Delete"));
+    assert_eq!(gone.data_json()["route"], "brief.example.com");
+    assert_eq!(facade.get(ROUTES).body, "[]");
+}

@@ -328,3 +328,60 @@ fn pages_and_tag_filters() {
     let answer = facade.get("/services?size=0");
     assert_eq!(answer.status, 400);
 }
+
+#[test]
+fn routes_below_their_service() {
+    let facade = Facade::start(&[]);
+    let a = create_service(&facade, json!({"name": "a", "host": "a.internal"}));
+    create_service(&facade, json!({"name": "b", "host": "b.internal"}));
+    assert_eq!(
+        facade
+            .post("/services/a/routes", r#"{"name":"ra","paths":["/a"]}"#)
+            .status,
+        201
+    );
+    assert_eq!(
+        facade
+            .post("/routes", r#"{"name":"free","paths":["/f"]}"#)
+            .status,
+        201
+    );
+
+    let answer = facade.get("/services/a/routes/ra");
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.json()["service"], json!({"id": a["id"]}));
+    // Not this service's route, or no such route: 404.
+    for path in [
+        "/services/b/routes/ra",
+        "/services/a/routes/free",
+        "/services/a/routes/none",
+        "/services/none/routes/ra",
+    ] {
+        let answer = facade.get(path);
+        assert_eq!(answer.status, 404, "{path}");
+        assert_eq!(answer.json(), json!({"message": "Not found"}));
+    }
+    let answer = facade.patch("/services/a/routes/ra", r#"{"methods":["GET"]}"#);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.json()["methods"], json!(["GET"]));
+    assert_eq!(facade.patch("/services/b/routes/ra", "{}").status, 404);
+
+    // PUT below b moves a route to b, or creates one there.
+    let answer = facade.put("/services/b/routes/ra", r#"{"paths":["/a2"]}"#);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let b_id = facade.get("/services/b").json()["id"].clone();
+    assert_eq!(answer.json()["service"], json!({"id": b_id}));
+    let answer = facade.put("/services/b/routes/rb", r#"{"paths":["/b"]}"#);
+    assert_eq!(answer.status, 201, "{}", answer.body);
+
+    let answer = facade.get("/routes/rb/service");
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.json()["name"], "b");
+    assert_eq!(facade.get("/routes/free/service").status, 404);
+    assert_eq!(facade.get("/routes/none/service").status, 404);
+
+    assert_eq!(facade.delete("/services/a/routes/rb", "").status, 404);
+    assert_eq!(facade.delete("/services/b/routes/rb", "").status, 204);
+    assert_eq!(facade.delete("/services/b/routes/rb", "").status, 404);
+    assert_eq!(facade.get("/routes/rb").status, 404);
+}
