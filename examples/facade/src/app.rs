@@ -55,13 +55,17 @@ pub(crate) struct Limits {
 
 /// The router serving every dialect over `state`.
 pub(crate) fn router(state: AppState, limits: Limits) -> Router {
-    let mut debug = crate::debug::router();
-    if let Some(credentials) = limits.debug_credentials.clone() {
-        debug = debug.layer(from_fn_with_state(
+    // The debug endpoints take Basic credentials when configured, else a bearer
+    // token with the routes read scope when JWT authentication is on.
+    let debug = match limits.debug_credentials.clone() {
+        Some(credentials) => crate::debug::router().layer(from_fn_with_state(
             credentials,
             crate::auth::require_basic_auth,
-        ));
-    }
+        )),
+        None => {
+            crate::debug::router().layer(from_fn_with_state(state.clone(), require_routes_read))
+        }
+    };
     let routes = Router::new()
         .merge(crate::cf::router())
         .merge(crate::kong::router())
@@ -69,6 +73,22 @@ pub(crate) fn router(state: AppState, limits: Limits) -> Router {
         .fallback(not_found)
         .with_state(state);
     finish(routes, limits.max_body_bytes)
+}
+
+/// Answers 401 in Kong's shape unless the request's bearer token has the routes
+/// read scope (passes everything when JWT authentication is off).
+async fn require_routes_read(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match state.authorize(request.headers(), crate::auth::ROUTES_READ) {
+        Ok(()) => next.run(request).await,
+        Err(message) => json_response(
+            StatusCode::UNAUTHORIZED,
+            serde_json::json!({ "message": message }).to_string(),
+        ),
+    }
 }
 
 /// Adds the body limit, turns panics into 500s, and renders every error that the

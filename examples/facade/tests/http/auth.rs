@@ -281,7 +281,7 @@ fn a_missing_or_bad_key_file_stops_the_start() {
 }
 
 #[test]
-fn kong_endpoints_need_the_routes_scopes_when_auth_is_on() {
+fn kong_and_debug_endpoints_need_the_routes_scopes_when_auth_is_on() {
     let facade = Facade::start(&["--jwt-hs256-secret", SECRET]);
     let answer = facade.get("/services");
     assert_eq!(answer.status, 401);
@@ -309,6 +309,26 @@ fn kong_endpoints_need_the_routes_scopes_when_auth_is_on() {
         service,
     );
     assert_eq!(answer.status, 201, "{}", answer.body);
+
+    // So do the debug endpoints, when no Basic credentials are configured.
+    let answer = facade.get("/debug/stats");
+    assert_eq!(answer.status, 401);
+    assert_eq!(answer.json(), json!({"message": "Invalid token format"}));
+    let answer = facade.send(
+        "POST",
+        "/debug/match",
+        &[("Authorization", &bearer(&write))],
+        "{}",
+    );
+    assert_eq!(answer.status, 401);
+    let answer = facade.send(
+        "GET",
+        "/debug/stats",
+        &[("Authorization", &bearer(&read))],
+        "",
+    );
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.json()["services"], 1);
 }
 
 #[test]
