@@ -230,6 +230,23 @@ fn decode_offset(text: &str) -> Result<(i64, String), KongFail> {
     serde_json::from_slice::<(i64, String)>(&bytes).map_err(|_| invalid("bad json encoding"))
 }
 
+/// Whether a path key has the shape of a UUID, which Kong takes as an id; any
+/// other key is a name.
+fn is_uuid(key: &str) -> bool {
+    let groups: Vec<&str> = key.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, len)| g.len() == len && g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Kong's PUT by name: the name in the path is the object's name, whatever the body
+/// says (or leaves out), for creation and replacement alike.
+fn name_from_path(key: &str) -> Option<String> {
+    (!is_uuid(key)).then(|| key.to_string())
+}
+
 fn ok(json: String) -> Response {
     json_response(StatusCode::OK, json)
 }
@@ -312,7 +329,10 @@ async fn put_service(
     body: Bytes,
 ) -> Result<Response, KongFail> {
     authorize(&state, &headers, ROUTES_WRITE)?;
-    let service = kong::decode_service(&body)?;
+    let mut service = kong::decode_service(&body)?;
+    if let Some(name) = name_from_path(&key) {
+        service.name = Some(name);
+    }
     let (service, created) = state.registry.put_service(&key, service)?;
     Ok(created_or_ok(created, kong::encode_service(&service)))
 }
@@ -421,6 +441,9 @@ async fn put_service_route(
         .ok_or_else(KongFail::not_found)?;
     let mut route = kong::decode_route(&body)?;
     route.service = Some(ServiceRef { id: service.id });
+    if let Some(name) = name_from_path(&key) {
+        route.name = Some(name);
+    }
     let (route, created) = state.registry.put_route(&key, route)?;
     Ok(created_or_ok(created, kong::encode_route(&route)))
 }
@@ -507,7 +530,10 @@ async fn put_route(
     body: Bytes,
 ) -> Result<Response, KongFail> {
     authorize(&state, &headers, ROUTES_WRITE)?;
-    let route = kong::decode_route(&body)?;
+    let mut route = kong::decode_route(&body)?;
+    if let Some(name) = name_from_path(&key) {
+        route.name = Some(name);
+    }
     let (route, created) = state.registry.put_route(&key, route)?;
     Ok(created_or_ok(created, kong::encode_route(&route)))
 }
@@ -550,6 +576,22 @@ mod tests {
 
     fn tags(t: &Item) -> &Option<Vec<String>> {
         &t.2
+    }
+
+    #[test]
+    fn uuid_keys() {
+        assert!(is_uuid("7c6f5d3e-8a9b-4c1d-9e2f-0a1b2c3d4e5f"));
+        assert!(is_uuid("7C6F5D3E-8A9B-4C1D-9E2F-0A1B2C3D4E5F"));
+        for key in [
+            "users",
+            "7c6f5d3e-8a9b-4c1d-9e2f-0a1b2c3d4e5",
+            "7c6f5d3e8a9b4c1d9e2f0a1b2c3d4e5f",
+            "7c6f5d3e-8a9b-4c1d-9e2f-0a1b2c3d4e5g",
+        ] {
+            assert!(!is_uuid(key), "{key}");
+        }
+        assert_eq!(name_from_path("users"), Some("users".to_string()));
+        assert_eq!(name_from_path("7c6f5d3e-8a9b-4c1d-9e2f-0a1b2c3d4e5f"), None);
     }
 
     #[test]

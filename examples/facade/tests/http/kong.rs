@@ -54,6 +54,8 @@ fn services_crud() {
     );
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(answer.json()["host"], "search2.internal");
+    assert_eq!(answer.json()["name"], "search");
+    assert_eq!(facade.get("/services/search").json()["port"], 81);
 
     let answer = facade.get("/services");
     assert_eq!(answer.status, 200);
@@ -176,6 +178,27 @@ fn routes_crud_and_nesting_under_services() {
     let answer = facade.put("/routes/new-one", r#"{"paths":["/newer"]}"#);
     assert_eq!(answer.status, 200);
     assert_eq!(answer.json()["paths"], json!(["/newer"]));
+    // The path names the route: a replacement keeps that name, whatever the body says.
+    assert_eq!(answer.json()["name"], "new-one");
+    let answer = facade.put(
+        "/routes/new-one",
+        r#"{"name":"renamed","paths":["/newest"]}"#,
+    );
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.json()["name"], "new-one");
+    assert_eq!(
+        facade.get("/routes/new-one").json()["paths"],
+        json!(["/newest"])
+    );
+    // By id, the body's name stands.
+    let id = answer.json()["id"].as_str().unwrap().to_string();
+    let answer = facade.put(
+        &format!("/routes/{id}"),
+        r#"{"name":"renamed","paths":["/x"]}"#,
+    );
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.json()["name"], "renamed");
+    assert_eq!(facade.get("/routes/renamed").json()["id"], json!(id));
 
     // A service with routes cannot go; its routes can.
     let answer = facade.delete("/services/api", "");
