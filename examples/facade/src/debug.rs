@@ -52,6 +52,9 @@ struct MatchRequest {
     source: Option<SocketAddr>,
     #[serde(default)]
     destination: Option<SocketAddr>,
+    /// For a stream request to CF TCP mappings: the router group's guid.
+    #[serde(default)]
+    router_group: Option<String>,
     /// Also choose a live backend (round robin), as a proxy would.
     #[serde(default)]
     pick: bool,
@@ -92,6 +95,7 @@ async fn find(State(state): State<AppState>, body: Bytes) -> Response {
     request.sni = described.sni.as_deref();
     request.source = described.source;
     request.destination = described.destination;
+    request.router_group = described.router_group.as_deref();
     let found = if described.pick {
         state.registry.find_and_pick(&request)
     } else {
@@ -124,6 +128,15 @@ fn describe(m: &Match) -> Value {
     let matched = match &m.matched {
         Matched::Route(route) => json!({ "kind": "route", "route": Wire(&**route) }),
         Matched::CfRoute(route) => json!({ "kind": "cf_route", "route": &**route }),
+        Matched::TcpRoute {
+            router_group_guid,
+            port,
+        } => json!({
+            "kind": "tcp_route",
+            "router_group_guid": &**router_group_guid,
+            "port": port,
+        }),
+        other => json!({ "kind": "other", "route": format!("{other:?}") }),
     };
     json!({
         "matched": matched,
