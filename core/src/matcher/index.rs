@@ -11,6 +11,7 @@ use regex::Regex;
 use crate::lease::{Clock, Timestamp};
 use crate::matcher::normalize;
 use crate::matcher::shard::ShardMap;
+use crate::matcher::slots::Slots;
 use crate::matcher::stream::{StreamRequest, StreamRoute, StreamTable, TcpPool, TcpPools};
 use crate::matcher::trie::Trie;
 use crate::model::cf::HttpRoute;
@@ -81,6 +82,8 @@ pub(crate) enum Target {
 #[derive(Debug)]
 pub(crate) struct Compiled {
     pub(crate) target: Target,
+    /// The slot of the route's service in the index, if it has one.
+    pub(crate) service: Option<u32>,
     methods: Box<[Box<str>]>,
     headers: Box<[HeaderRule]>,
     snis: Box<[Box<str>]>,
@@ -324,7 +327,9 @@ pub(crate) struct Index {
     stream: StreamTable,
     stream_routes: ShardMap<Arc<StreamRoute>>,
     tcp: TcpPools,
-    services: ShardMap<Arc<Service>>,
+    /// Services by slot, and each service id's slot (a slot is never reused).
+    services: Slots<Arc<Service>>,
+    service_slots: ShardMap<u32>,
     pools: ShardMap<Arc<Pool>>,
     seq: u64,
 }
@@ -407,7 +412,11 @@ pub(crate) fn literal_prefix(pattern: &str) -> String {
 }
 
 impl Compiled {
-    pub(crate) fn kong(route: Arc<Route>, seq: u64) -> Result<Compiled, regex::Error> {
+    pub(crate) fn kong(
+        route: Arc<Route>,
+        seq: u64,
+        service: Option<u32>,
+    ) -> Result<Compiled, regex::Error> {
         let mut paths = Vec::new();
         for p in route.paths.iter().flatten() {
             if let Some(pattern) = p.strip_prefix('~') {
@@ -433,6 +442,7 @@ impl Compiled {
             });
         }
         Ok(Compiled {
+            service,
             methods: route
                 .methods
                 .iter()
@@ -463,6 +473,7 @@ impl Compiled {
             None => (key, ""),
         };
         Compiled {
+            service: None,
             methods: Box::new([]),
             headers: Box::new([]),
             snis: Box::new([]),
@@ -930,10 +941,12 @@ impl Index {
             (None, Some(old)) => old.seq(),
             (None, None) => self.next_seq(),
         };
+        let service = route.service.as_ref().map(|s| s.id.clone());
+        let service = service.map(|id| self.service_slot(&id));
         let stream = !route.protocols.is_empty() && route.protocols.iter().all(|p| p.is_stream());
         if stream {
             let id = route.id.clone();
-            let compiled = Arc::new(StreamRoute::new(route, seq));
+            let compiled = Arc::new(StreamRoute::new(route, seq, service));
             self.remove_route(&id);
             self.stream.insert(compiled.clone());
             self.stream_routes.update(
@@ -944,7 +957,7 @@ impl Index {
             );
             return Ok(());
         }
-        let compiled = Arc::new(Compiled::kong(route, seq)?);
+        let compiled = Arc::new(Compiled::kong(route, seq, service)?);
         let Target::Route(r) = &compiled.target else {
             unreachable!("Compiled::kong builds a route target")
         };
@@ -989,18 +1002,32 @@ impl Index {
             .filter(|pool| pool.has_live(sni, now))
     }
 
+    /// The slot of a service id, taken now if the id has none yet (a route may
+    /// name a service the index has not seen).
+    fn service_slot(&mut self, id: &str) -> u32 {
+        if let Some(&slot) = self.service_slots.get(id) {
+            return slot;
+        }
+        let slot = self.services.push();
+        self.service_slots.update(id, || slot, |_| {}, |_| false);
+        slot
+    }
+
     pub(crate) fn upsert_service(&mut self, service: Arc<Service>) {
-        let id = service.id.clone();
-        self.services
-            .update(&id, || service.clone(), |v| *v = service.clone(), |_| false);
+        let slot = self.service_slot(&service.id);
+        self.services.set(slot, Some(service));
     }
 
     pub(crate) fn remove_service(&mut self, id: &str) {
-        self.services.remove(id);
+        if let Some(&slot) = self.service_slots.get(id) {
+            self.services.set(slot, None);
+        }
     }
 
-    pub(crate) fn service(&self, id: &str) -> Option<&Arc<Service>> {
-        self.services.get(id)
+    /// The service in a slot.
+    #[inline]
+    pub(crate) fn service_in(&self, slot: u32) -> Option<&Arc<Service>> {
+        self.services.get(slot)
     }
 
     pub(crate) fn pool(&self, key: &str) -> Option<&Arc<Pool>> {

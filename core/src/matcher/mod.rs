@@ -3,6 +3,7 @@
 mod index;
 mod normalize;
 mod shard;
+mod slots;
 mod stream;
 mod trie;
 
@@ -439,8 +440,12 @@ impl<'a> Found<'a> {
     }
 
     fn service_arc(&self) -> Option<&'a Arc<Service>> {
-        let route = self.route()?;
-        self.published.index.service(&route.service.as_ref()?.id)
+        let slot = match &self.answer {
+            Answer::Http(hit) => hit.route.service,
+            Answer::Stream(stream) => stream.service,
+            Answer::Tcp(_) => None,
+        };
+        self.published.index.service_in(slot?)
     }
 
     /// The (normalised) request path the matcher saw.

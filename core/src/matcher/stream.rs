@@ -43,6 +43,8 @@ struct Rank {
 #[derive(Debug)]
 pub(crate) struct StreamRoute {
     pub(crate) route: Arc<Route>,
+    /// The slot of the route's service in the index, if it has one.
+    pub(crate) service: Option<u32>,
     snis: Box<[Box<str>]>,
     sources: Box<[Peer]>,
     destinations: Box<[Peer]>,
@@ -62,7 +64,7 @@ fn peer_class(peer: &Peer) -> u8 {
 }
 
 impl StreamRoute {
-    pub(crate) fn new(route: Arc<Route>, seq: u64) -> StreamRoute {
+    pub(crate) fn new(route: Arc<Route>, seq: u64, service: Option<u32>) -> StreamRoute {
         let snis: Box<[Box<str>]> = route
             .snis
             .iter()
@@ -91,6 +93,7 @@ impl StreamRoute {
             seq,
         };
         StreamRoute {
+            service,
             protocols: route.protocols.iter().copied().collect(),
             route,
             snis,
