@@ -1,0 +1,319 @@
+//! The JSON forms the C API defines itself: events, snapshots and batches of changes.
+//!
+//! Objects inside them are always in their dialect's wire shape, written and read by
+//! the core's codecs (`routeyard::dialect::cf` and `routeyard::dialect::kong`); this
+//! module only adds the envelope around them.
+
+use std::time::Duration;
+
+use routeyard_core::dialect::{cf, kong};
+use routeyard_core::{Action, Change, Event, Object, Snapshot};
+use serde_json::{Map, Value};
+
+use crate::error::ry_error;
+
+/// An object as its wire JSON value, through the core's encoder (which serializes any
+/// CF object, and Kong objects wrapped in `kong::Wire`). Re-reading the text cannot
+/// fail: the encoder writes valid JSON.
+macro_rules! wire_value {
+    ($object:expr) => {
+        serde_json::from_str::<Value>(&cf::encode($object)).unwrap_or(Value::Null)
+    };
+}
+
+/// A leased CF object's wire JSON with `expires_at` (nanoseconds) added.
+fn with_expiry(mut value: Value, expires_at: u64) -> Value {
+    if let Value::Object(map) = &mut value {
+        map.insert("expires_at".into(), Value::from(expires_at));
+    }
+    value
+}
+
+/// The name an event gives the kind of its object, and the object's wire JSON.
+fn object(object: &Object) -> (&'static str, Value) {
+    match object {
+        Object::HttpRoute(r) => ("http_route", wire_value!(&**r)),
+        Object::TcpRouteMapping(m) => ("tcp_route_mapping", wire_value!(&**m)),
+        Object::RouterGroup(g) => ("router_group", wire_value!(&**g)),
+        Object::PortReservation(r) => ("port_reservation", wire_value!(&**r)),
+        Object::Route(r) => ("route", wire_value!(&kong::Wire(&**r))),
+        Object::Service(s) => ("service", wire_value!(&kong::Wire(&**s))),
+        // A kind added to the core reaches C without its object until it is named here.
+        _ => ("other", Value::Null),
+    }
+}
+
+/// An event as C sees it:
+/// `{"revision": 7, "event": "Delete", "action": "Expire", "kind": "http_route", "object": {...}}`.
+///
+/// `event` is CF's name on the wire (`Upsert`, or `Delete` for deletions and expiries);
+/// `action` tells a deletion from an expiry.
+pub(crate) fn event(event: &Event) -> Value {
+    let action = match event.action {
+        Action::Upsert => "Upsert",
+        Action::Delete => "Delete",
+        Action::Expire => "Expire",
+    };
+    let (kind, object) = object(&event.object);
+    serde_json::json!({
+        "revision": event.revision,
+        "event": event.action.cf_name(),
+        "action": action,
+        "kind": kind,
+        "object": object,
+    })
+}
+
+/// A snapshot as documented on `ry_registry_snapshot_json`.
+pub(crate) fn snapshot(snapshot: &Snapshot) -> Value {
+    let mut services: Vec<_> = snapshot.services.iter().collect();
+    services.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut routes: Vec<_> = snapshot.routes.iter().collect();
+    routes.sort_by(|a, b| a.id.cmp(&b.id));
+    serde_json::json!({
+        "revision": snapshot.revision,
+        "router_groups": wire_value!(&snapshot.router_groups),
+        "http_routes": snapshot
+            .http_routes
+            .iter()
+            .map(|r| with_expiry(wire_value!(r), r.expires_at.as_nanos()))
+            .collect::<Vec<_>>(),
+        "tcp_route_mappings": snapshot
+            .tcp_route_mappings
+            .iter()
+            .map(|m| with_expiry(wire_value!(m), m.expires_at.as_nanos()))
+            .collect::<Vec<_>>(),
+        "port_reservations": wire_value!(&snapshot.port_reservations),
+        "services": services.into_iter().map(|s| wire_value!(&kong::Wire(s))).collect::<Vec<_>>(),
+        "routes": routes.into_iter().map(|r| wire_value!(&kong::Wire(r))).collect::<Vec<_>>(),
+    })
+}
+
+/// The names of the changes a batch may hold, in the order the header lists them.
+const CHANGES: &str = "upsert_http_route, delete_http_route, upsert_tcp_route_mapping, \
+                       delete_tcp_route_mapping, create_router_group, update_router_group, \
+                       delete_router_group, reserve_port, release_port";
+
+/// Decodes a batch as documented on `ry_registry_apply_json`. CF objects go through
+/// the core's CF decoder, so they are read exactly as the CF functions read them.
+pub(crate) fn decode_changes(text: &str) -> Result<Vec<Change>, ry_error> {
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| ry_error::bad_json(format!("the batch is not JSON: {e}")))?;
+    let Value::Array(items) = value else {
+        return Err(ry_error::bad_json(
+            "the batch must be a JSON array of changes",
+        ));
+    };
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            decode_change(item).map_err(|m| ry_error::bad_json(format!("change {i}: {m}")))
+        })
+        .collect()
+}
+
+/// One change; the error is the message without the change's index.
+fn decode_change(item: Value) -> Result<Change, String> {
+    let Value::Object(map) = item else {
+        return Err(format!(
+            "must be an object with one key naming the change ({CHANGES})"
+        ));
+    };
+    if map.len() != 1 {
+        return Err(format!(
+            "must have exactly one key naming the change ({CHANGES}), found {}",
+            map.len()
+        ));
+    }
+    let Some((name, arg)) = map.into_iter().next() else {
+        return Err("empty change".into());
+    };
+    let cf_error = |e: routeyard_core::Error| format!("{name}: {}", e.message());
+    let one = |arg: Value| Value::Array(vec![arg]).to_string();
+    let change = match name.as_str() {
+        "upsert_http_route" | "delete_http_route" => {
+            let route = cf::decode_http_routes(one(arg).as_bytes())
+                .map_err(cf_error)?
+                .pop()
+                .ok_or("the decoder returned no route")?;
+            if name == "upsert_http_route" {
+                Change::UpsertHttpRoute(route)
+            } else {
+                Change::DeleteHttpRoute(route)
+            }
+        }
+        "upsert_tcp_route_mapping" | "delete_tcp_route_mapping" => {
+            let mapping = cf::decode_tcp_route_mappings(one(arg).as_bytes())
+                .map_err(cf_error)?
+                .pop()
+                .ok_or("the decoder returned no mapping")?;
+            if name == "upsert_tcp_route_mapping" {
+                Change::UpsertTcpRouteMapping(mapping)
+            } else {
+                Change::DeleteTcpRouteMapping(mapping)
+            }
+        }
+        "create_router_group" => Change::CreateRouterGroup(
+            cf::decode_router_group(arg.to_string().as_bytes()).map_err(cf_error)?,
+        ),
+        "update_router_group" => {
+            let mut args = Args::new(&name, arg)?;
+            Change::UpdateRouterGroup {
+                guid: args.string("guid")?,
+                reservable_ports: args.string("reservable_ports")?,
+            }
+        }
+        "delete_router_group" => {
+            let mut args = Args::new(&name, arg)?;
+            Change::DeleteRouterGroup {
+                guid: args.string("guid")?,
+            }
+        }
+        "reserve_port" => {
+            let mut args = Args::new(&name, arg)?;
+            Change::ReservePort {
+                router_group_guid: args.string("router_group_guid")?,
+                ttl: args.optional_u64("ttl", u64::MAX)?.map(Duration::from_secs),
+            }
+        }
+        "release_port" => {
+            let mut args = Args::new(&name, arg)?;
+            let port = args
+                .optional_u64("port", u64::from(u16::MAX))?
+                .ok_or_else(|| format!("{name}: `port` is required"))?;
+            Change::ReleasePort {
+                router_group_guid: args.string("router_group_guid")?,
+                port: u16::try_from(port).map_err(|e| e.to_string())?,
+            }
+        }
+        other => {
+            return Err(format!(
+                "unknown change `{other}`; expected one of {CHANGES}"
+            ))
+        }
+    };
+    Ok(change)
+}
+
+/// The argument object of a change that is not a CF object.
+struct Args<'a> {
+    change: &'a str,
+    map: Map<String, Value>,
+}
+
+impl<'a> Args<'a> {
+    fn new(change: &'a str, arg: Value) -> Result<Args<'a>, String> {
+        match arg {
+            Value::Object(map) => Ok(Args { change, map }),
+            _ => Err(format!("{change}: the argument must be a JSON object")),
+        }
+    }
+
+    /// A required string field.
+    fn string(&mut self, field: &str) -> Result<String, String> {
+        match self.map.remove(field) {
+            Some(Value::String(s)) => Ok(s),
+            None | Some(Value::Null) => Err(format!("{}: `{field}` is required", self.change)),
+            Some(_) => Err(format!("{}: `{field}` must be a string", self.change)),
+        }
+    }
+
+    /// An optional integer field in `0..=max`; absent and `null` are `None`.
+    fn optional_u64(&mut self, field: &str, max: u64) -> Result<Option<u64>, String> {
+        match self.map.remove(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => match n.as_u64() {
+                Some(v) if v <= max => Ok(Some(v)),
+                _ => Err(format!(
+                    "{}: `{field}` must be an integer from 0 to {max}",
+                    self.change
+                )),
+            },
+            Some(_) => Err(format!("{}: `{field}` must be an integer", self.change)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ry_status;
+
+    #[test]
+    fn every_change_decodes() {
+        let batch = r#"[
+            {"create_router_group": {"name": "g", "type": "tcp", "reservable_ports": "5000"}},
+            {"update_router_group": {"guid": "x", "reservable_ports": "5000-5001"}},
+            {"delete_router_group": {"guid": "x"}},
+            {"reserve_port": {"router_group_guid": "x", "ttl": 30}},
+            {"reserve_port": {"router_group_guid": "x"}},
+            {"release_port": {"router_group_guid": "x", "port": 5000}},
+            {"upsert_http_route": {"route": "a.com", "ip": "1.2.3.4", "port": 80}},
+            {"delete_http_route": {"route": "a.com", "ip": "1.2.3.4", "port": 80}},
+            {"upsert_tcp_route_mapping": {"router_group_guid": "x", "port": 5000, "backend_ip": "1.2.3.4", "backend_port": 80}},
+            {"delete_tcp_route_mapping": {"router_group_guid": "x", "port": 5000, "backend_ip": "1.2.3.4", "backend_port": 80}}
+        ]"#;
+        let changes = decode_changes(batch).unwrap();
+        assert_eq!(changes.len(), 10);
+        assert_eq!(
+            changes[3],
+            Change::ReservePort {
+                router_group_guid: "x".into(),
+                ttl: Some(Duration::from_secs(30))
+            }
+        );
+        assert_eq!(
+            changes[5],
+            Change::ReleasePort {
+                router_group_guid: "x".into(),
+                port: 5000
+            }
+        );
+    }
+
+    #[test]
+    fn bad_batches_name_the_change() {
+        for (batch, expected) in [
+            ("{}", "the batch must be a JSON array of changes"),
+            ("[1]", "change 0: must be an object"),
+            (r#"[{}]"#, "change 0: must have exactly one key"),
+            (
+                r#"[{"a":{},"b":{}}]"#,
+                "change 0: must have exactly one key",
+            ),
+            (
+                r#"[{"create_router_group":{"name":"g","type":"tcp"}}, {"nope":{}}]"#,
+                "change 1: unknown change `nope`",
+            ),
+            (
+                r#"[{"release_port":{"router_group_guid":"x","port":70000}}]"#,
+                "change 0: release_port: `port` must be an integer from 0 to 65535",
+            ),
+            (
+                r#"[{"release_port":{"router_group_guid":"x"}}]"#,
+                "change 0: release_port: `port` is required",
+            ),
+            (
+                r#"[{"delete_router_group":{"guid":5}}]"#,
+                "change 0: delete_router_group: `guid` must be a string",
+            ),
+            (
+                r#"[{"upsert_http_route":{"port":"80"}}]"#,
+                "change 0: upsert_http_route: invalid type",
+            ),
+            (
+                r#"[{"reserve_port":[]}]"#,
+                "change 0: reserve_port: the argument must be a JSON object",
+            ),
+        ] {
+            let err = decode_changes(batch).unwrap_err();
+            assert_eq!(err.status(), ry_status::RyErrInvalidJson, "{batch}");
+            assert!(
+                err.message_text().starts_with(expected),
+                "{batch}: {}",
+                err.message_text()
+            );
+        }
+    }
+}
