@@ -140,16 +140,17 @@ impl ry_error {
         }
     }
 
-    /// An error the core reported to a Kong-dialect function: the body is Kong's
-    /// `{"code", "name", "message", "fields"}`. A body that is no JSON object (Kong's
+    /// An error the core reported to a Kong-dialect function: the message is Kong's and
+    /// the body Kong's `{"code", "name", "message", "fields"}`. A body that is no JSON object (Kong's
     /// `Cannot parse JSON body`) is reported as `RY_ERR_INVALID_JSON`.
     pub(crate) fn kong(err: CoreError) -> ry_error {
         let status = match err.kind() {
             ErrorKind::ProcessRequest => ry_status::RyErrInvalidJson,
             kind => ry_status::for_kind(kind),
         };
-        let body = KongError::from(&err).body();
-        ry_error::with_body(status, err.cf_name(), err.message().to_owned(), body)
+        let wire = KongError::from(&err);
+        let body = wire.body();
+        ry_error::with_body(status, err.cf_name(), wire.message, body)
     }
 
     /// A JSON argument the C layer decodes itself did not have the documented shape.

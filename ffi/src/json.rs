@@ -2,7 +2,8 @@
 //!
 //! Objects inside them are always in their dialect's wire shape, written and read by
 //! the core's codecs (`routeyard::dialect::cf` and `routeyard::dialect::kong`); this
-//! module only adds the envelope around them.
+//! module only adds the envelope around them. Envelopes are written as text around the
+//! codecs' output, so objects keep the exact bytes (and field order) the codecs write.
 
 use std::time::Duration;
 
@@ -12,81 +13,93 @@ use serde_json::{Map, Value};
 
 use crate::error::ry_error;
 
-/// An object as its wire JSON value, through the core's encoder (which serializes any
-/// CF object, and Kong objects wrapped in `kong::Wire`). Re-reading the text cannot
-/// fail: the encoder writes valid JSON.
-macro_rules! wire_value {
-    ($object:expr) => {
-        serde_json::from_str::<Value>(&cf::encode($object)).unwrap_or(Value::Null)
-    };
-}
-
-/// A leased CF object's wire JSON with `expires_at` (nanoseconds) added.
-fn with_expiry(mut value: Value, expires_at: u64) -> Value {
-    if let Value::Object(map) = &mut value {
-        map.insert("expires_at".into(), Value::from(expires_at));
+/// A leased CF object's wire JSON with `expires_at` (nanoseconds) added as its last
+/// field. The CF encoder always writes a non-empty object, so the text ends in `}`.
+fn with_expiry(mut text: String, expires_at: u64) -> String {
+    if text.ends_with('}') && text.len() > 2 {
+        text.pop();
+        text.push_str(&format!(",\"expires_at\":{expires_at}}}"));
     }
-    value
+    text
 }
 
-/// The name an event gives the kind of its object, and the object's wire JSON.
-fn object(object: &Object) -> (&'static str, Value) {
+/// The name an event gives the kind of its object, and the object's wire JSON as the
+/// core's codec writes it.
+fn object(object: &Object) -> (&'static str, String) {
     match object {
-        Object::HttpRoute(r) => ("http_route", wire_value!(&**r)),
-        Object::TcpRouteMapping(m) => ("tcp_route_mapping", wire_value!(&**m)),
-        Object::RouterGroup(g) => ("router_group", wire_value!(&**g)),
-        Object::PortReservation(r) => ("port_reservation", wire_value!(&**r)),
-        Object::Route(r) => ("route", wire_value!(&kong::Wire(&**r))),
-        Object::Service(s) => ("service", wire_value!(&kong::Wire(&**s))),
+        Object::HttpRoute(r) => ("http_route", cf::encode(&**r)),
+        Object::TcpRouteMapping(m) => ("tcp_route_mapping", cf::encode(&**m)),
+        Object::RouterGroup(g) => ("router_group", cf::encode(&**g)),
+        Object::PortReservation(r) => ("port_reservation", cf::encode(&**r)),
+        Object::Route(r) => ("route", kong::encode_route(r)),
+        Object::Service(s) => ("service", kong::encode_service(s)),
         // A kind added to the core reaches C without its object until it is named here.
-        _ => ("other", Value::Null),
+        _ => ("other", "null".to_owned()),
     }
 }
 
 /// An event as C sees it:
-/// `{"revision": 7, "event": "Delete", "action": "Expire", "kind": "http_route", "object": {...}}`.
+/// `{"revision":7,"event":"Delete","action":"Expire","kind":"http_route","object":{...}}`.
 ///
 /// `event` is CF's name on the wire (`Upsert`, or `Delete` for deletions and expiries);
-/// `action` tells a deletion from an expiry.
-pub(crate) fn event(event: &Event) -> Value {
+/// `action` tells a deletion from an expiry. The object's text is the codec's, byte for
+/// byte, so its fields keep the dialect's order.
+pub(crate) fn event(event: &Event) -> String {
     let action = match event.action {
         Action::Upsert => "Upsert",
         Action::Delete => "Delete",
         Action::Expire => "Expire",
     };
     let (kind, object) = object(&event.object);
-    serde_json::json!({
-        "revision": event.revision,
-        "event": event.action.cf_name(),
-        "action": action,
-        "kind": kind,
-        "object": object,
-    })
+    format!(
+        r#"{{"revision":{},"event":"{}","action":"{action}","kind":"{kind}","object":{object}}}"#,
+        event.revision,
+        event.action.cf_name(),
+    )
+}
+
+/// A JSON array of events.
+pub(crate) fn events(events: &[Event]) -> String {
+    array(events.iter().map(event))
+}
+
+/// A JSON array of JSON texts.
+fn array(items: impl Iterator<Item = String>) -> String {
+    let mut out = String::from("[");
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&item);
+    }
+    out.push(']');
+    out
 }
 
 /// A snapshot as documented on `ry_registry_snapshot_json`.
-pub(crate) fn snapshot(snapshot: &Snapshot) -> Value {
+pub(crate) fn snapshot(snapshot: &Snapshot) -> String {
     let mut services: Vec<_> = snapshot.services.iter().collect();
     services.sort_by(|a, b| a.id.cmp(&b.id));
     let mut routes: Vec<_> = snapshot.routes.iter().collect();
     routes.sort_by(|a, b| a.id.cmp(&b.id));
-    serde_json::json!({
-        "revision": snapshot.revision,
-        "router_groups": wire_value!(&snapshot.router_groups),
-        "http_routes": snapshot
-            .http_routes
-            .iter()
-            .map(|r| with_expiry(wire_value!(r), r.expires_at.as_nanos()))
-            .collect::<Vec<_>>(),
-        "tcp_route_mappings": snapshot
-            .tcp_route_mappings
-            .iter()
-            .map(|m| with_expiry(wire_value!(m), m.expires_at.as_nanos()))
-            .collect::<Vec<_>>(),
-        "port_reservations": wire_value!(&snapshot.port_reservations),
-        "services": services.into_iter().map(|s| wire_value!(&kong::Wire(s))).collect::<Vec<_>>(),
-        "routes": routes.into_iter().map(|r| wire_value!(&kong::Wire(r))).collect::<Vec<_>>(),
-    })
+    let http = snapshot
+        .http_routes
+        .iter()
+        .map(|r| with_expiry(cf::encode(r), r.expires_at.as_nanos()));
+    let tcp = snapshot
+        .tcp_route_mappings
+        .iter()
+        .map(|m| with_expiry(cf::encode(m), m.expires_at.as_nanos()));
+    format!(
+        r#"{{"revision":{},"router_groups":{},"http_routes":{},"tcp_route_mappings":{},"port_reservations":{},"services":{},"routes":{}}}"#,
+        snapshot.revision,
+        cf::encode(&snapshot.router_groups),
+        array(http),
+        array(tcp),
+        cf::encode(&snapshot.port_reservations),
+        array(services.into_iter().map(kong::encode_service)),
+        array(routes.into_iter().map(kong::encode_route)),
+    )
 }
 
 /// The names of the changes a batch may hold, in the order the header lists them.

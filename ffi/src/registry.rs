@@ -409,7 +409,7 @@ pub unsafe extern "C" fn ry_registry_snapshot_json(
         // SAFETY: the caller guarantees `reg` is NULL or a live handle.
         let registry = unsafe { registry(reg) }?;
         let out = StringOut::new(out, out_len)?;
-        let text = json::snapshot(&registry.snapshot()).to_string();
+        let text = json::snapshot(&registry.snapshot());
         // SAFETY: the caller guarantees `out` and `out_len` are writable or NULL.
         unsafe { out.write(text) };
         Ok(())
@@ -489,10 +489,9 @@ pub unsafe extern "C" fn ry_registry_apply_json(
         let changes = json::decode_changes(json)?;
         let events = registry.apply(changes)?;
         if !out.is_null() {
-            let text = serde_json::Value::Array(events.iter().map(json::event).collect());
             // SAFETY: `out` is non-NULL; the caller guarantees it and `out_len` are
             // writable or NULL.
-            unsafe { StringOut::new(out, out_len)?.write(text.to_string()) };
+            unsafe { StringOut::new(out, out_len)?.write(json::events(&events)) };
         }
         Ok(())
     })

@@ -197,7 +197,7 @@ pub unsafe extern "C" fn ry_subscription_poll(
         match received {
             Ok(event) => {
                 // SAFETY: the caller guarantees `out` and `out_len` are writable or NULL.
-                unsafe { out.write(json::event(&event).to_string()) };
+                unsafe { out.write(json::event(&event)) };
                 Ok(ry_status::RyOk)
             }
             Err(RecvError::Timeout) => Ok(ry_status::RyTimeout),
