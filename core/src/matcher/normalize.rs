@@ -9,11 +9,24 @@ use crate::model::url::{is_unreserved, unhex as hex};
 /// removed and repeated slashes merged. Borrowed when nothing changes, which is
 /// the common case.
 pub(crate) fn path(raw: &str) -> Cow<'_, str> {
-    let raw = raw.split_once('?').map_or(raw, |(p, _)| p);
+    // One pass finds the query and whether anything needs normalising.
     let b = raw.as_bytes();
-    let needs_work = b.contains(&b'%')
-        || b.windows(2).any(|w| w == b"//" || w == b"/.")
-        || b.first() == Some(&b'.');
+    let mut end = b.len();
+    let mut needs_work = b.first() == Some(&b'.');
+    let mut prev = 0u8;
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'?' => {
+                end = i;
+                break;
+            }
+            b'%' => needs_work = true,
+            b'/' | b'.' if prev == b'/' => needs_work = true,
+            _ => {}
+        }
+        prev = c;
+    }
+    let raw = &raw[..end];
     if !needs_work {
         return Cow::Borrowed(raw);
     }
@@ -117,6 +130,10 @@ pub(crate) fn host(raw: &str) -> (Cow<'_, str>, Option<u16>) {
 }
 
 fn split_port(raw: &str) -> (&str, Option<u16>) {
+    // The common case, a name without a port, in one short pass.
+    if !raw.as_bytes().contains(&b':') {
+        return (raw, None);
+    }
     if raw.starts_with('[') {
         if let Some(end) = raw.find(']') {
             let port = raw[end + 1..]
@@ -157,6 +174,10 @@ mod tests {
             ("/%zz", "/%zz"),
             ("/a/%2E%2E/b", "/b"),
             ("/é/../x", "/x"),
+            ("/a?b//c/../d", "/a"),
+            ("/a/.hidden", "/a/.hidden"),
+            ("./x", "x"),
+            ("", ""),
         ];
         for (raw, want) in table {
             assert_eq!(path(raw), want, "{raw}");
