@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use routeyard_core::dialect::{cf, kong};
-use routeyard_core::{Action, Change, Event, Object, Snapshot};
+use routeyard_core::{Action, Change, Event, Object, PortReservation, Snapshot, Timestamp};
 use serde_json::{Map, Value};
 
 use crate::error::ry_error;
@@ -78,10 +78,6 @@ fn array(items: impl Iterator<Item = String>) -> String {
 
 /// A snapshot as documented on `ry_registry_snapshot_json`.
 pub(crate) fn snapshot(snapshot: &Snapshot) -> String {
-    let mut services: Vec<_> = snapshot.services.iter().collect();
-    services.sort_by(|a, b| a.id.cmp(&b.id));
-    let mut routes: Vec<_> = snapshot.routes.iter().collect();
-    routes.sort_by(|a, b| a.id.cmp(&b.id));
     let http = snapshot
         .http_routes
         .iter()
@@ -97,15 +93,16 @@ pub(crate) fn snapshot(snapshot: &Snapshot) -> String {
         array(http),
         array(tcp),
         cf::encode(&snapshot.port_reservations),
-        array(services.into_iter().map(kong::encode_service)),
-        array(routes.into_iter().map(kong::encode_route)),
+        array(snapshot.services.iter().map(kong::encode_service)),
+        array(snapshot.routes.iter().map(kong::encode_route)),
     )
 }
 
 /// The names of the changes a batch may hold, in the order the header lists them.
 const CHANGES: &str = "upsert_http_route, delete_http_route, upsert_tcp_route_mapping, \
                        delete_tcp_route_mapping, create_router_group, update_router_group, \
-                       delete_router_group, reserve_port, release_port";
+                       delete_router_group, reserve_port, release_port, upsert_service, \
+                       put_service, delete_service, upsert_route, put_route, delete_route";
 
 /// Decodes a batch as documented on `ry_registry_apply_json`. CF objects go through
 /// the core's CF decoder, so they are read exactly as the CF functions read them.
@@ -200,6 +197,32 @@ fn decode_change(item: Value) -> Result<Change, String> {
                 port: u16::try_from(port).map_err(|e| e.to_string())?,
             }
         }
+        "upsert_service" => Change::UpsertService(kong_service(&name, &arg)?),
+        "upsert_route" => Change::UpsertRoute(kong_route(&name, &arg)?),
+        "put_service" => {
+            let mut args = Args::new(&name, arg)?;
+            let key = args.string("key")?;
+            let service = kong_service(&name, &args.required("service")?)?;
+            Change::PutService { key, service }
+        }
+        "put_route" => {
+            let mut args = Args::new(&name, arg)?;
+            let key = args.string("key")?;
+            let route = kong_route(&name, &args.required("route")?)?;
+            Change::PutRoute { key, route }
+        }
+        "delete_service" => {
+            let mut args = Args::new(&name, arg)?;
+            Change::DeleteService {
+                key: args.string("key")?,
+            }
+        }
+        "delete_route" => {
+            let mut args = Args::new(&name, arg)?;
+            Change::DeleteRoute {
+                key: args.string("key")?,
+            }
+        }
         other => {
             return Err(format!(
                 "unknown change `{other}`; expected one of {CHANGES}"
@@ -207,6 +230,122 @@ fn decode_change(item: Value) -> Result<Change, String> {
         }
     };
     Ok(change)
+}
+
+/// A Kong service read by the core's Kong decoder; the error is Kong's message.
+fn kong_service(context: &str, value: &Value) -> Result<routeyard_core::Service, String> {
+    kong::decode_service(value.to_string().as_bytes())
+        .map_err(|e| format!("{context}: {}", kong::KongError::from(&e).message))
+}
+
+/// A Kong route read by the core's Kong decoder; the error is Kong's message.
+fn kong_route(context: &str, value: &Value) -> Result<routeyard_core::Route, String> {
+    kong::decode_route(value.to_string().as_bytes())
+        .map_err(|e| format!("{context}: {}", kong::KongError::from(&e).message))
+}
+
+/// The keys of a snapshot, as `ry_registry_snapshot_json` writes them.
+const SNAPSHOT_KEYS: [&str; 7] = [
+    "revision",
+    "router_groups",
+    "http_routes",
+    "tcp_route_mappings",
+    "port_reservations",
+    "services",
+    "routes",
+];
+
+/// Decodes a snapshot as `ry_registry_snapshot_json` writes it. Every key is required
+/// (a misspelt list would otherwise restore as empty) and no other is allowed; objects
+/// go through the core's codecs, and `expires_at` is taken from each leased object.
+pub(crate) fn decode_snapshot(text: &str) -> Result<Snapshot, ry_error> {
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| ry_error::bad_json(format!("the snapshot is not JSON: {e}")))?;
+    let mut args = Args::new("snapshot", value).map_err(ry_error::bad_json)?;
+    let snapshot = read_snapshot(&mut args).map_err(ry_error::bad_json)?;
+    if let Some(key) = args.map.keys().next() {
+        return Err(ry_error::bad_json(format!(
+            "snapshot: unknown key `{key}`; expected {}",
+            SNAPSHOT_KEYS.join(", ")
+        )));
+    }
+    Ok(snapshot)
+}
+
+fn read_snapshot(args: &mut Args<'_>) -> Result<Snapshot, String> {
+    let revision = args
+        .optional_u64("revision", u64::MAX)?
+        .ok_or("snapshot: `revision` is required")?;
+    let mut snapshot = Snapshot {
+        revision,
+        ..Snapshot::default()
+    };
+    for (i, item) in args.list("router_groups")?.into_iter().enumerate() {
+        let group = cf::decode_router_group(item.to_string().as_bytes())
+            .map_err(|e| format!("router_groups[{i}]: {}", e.message()))?;
+        snapshot.router_groups.push(group);
+    }
+    for (i, item) in args.list("http_routes")?.into_iter().enumerate() {
+        let context = format!("http_routes[{i}]");
+        let (item, expires_at) = take_expiry(&context, item)?;
+        let mut route = cf::decode_http_routes(Value::Array(vec![item]).to_string().as_bytes())
+            .map_err(|e| format!("{context}: {}", e.message()))?
+            .pop()
+            .ok_or_else(|| format!("{context}: the decoder returned no route"))?;
+        route.expires_at = expires_at;
+        snapshot.http_routes.push(route);
+    }
+    for (i, item) in args.list("tcp_route_mappings")?.into_iter().enumerate() {
+        let context = format!("tcp_route_mappings[{i}]");
+        let (item, expires_at) = take_expiry(&context, item)?;
+        let mut mapping =
+            cf::decode_tcp_route_mappings(Value::Array(vec![item]).to_string().as_bytes())
+                .map_err(|e| format!("{context}: {}", e.message()))?
+                .pop()
+                .ok_or_else(|| format!("{context}: the decoder returned no mapping"))?;
+        mapping.expires_at = expires_at;
+        snapshot.tcp_route_mappings.push(mapping);
+    }
+    for (i, item) in args.list("port_reservations")?.into_iter().enumerate() {
+        let context = format!("port_reservations[{i}]");
+        let mut fields = Args::new(&context, item)?;
+        let router_group_guid = fields.string("router_group_guid")?;
+        let port = fields
+            .optional_u64("port", u64::from(u16::MAX))?
+            .ok_or_else(|| format!("{context}: `port` is required"))?;
+        let expires_at = fields
+            .optional_u64("expires_at", u64::MAX)?
+            .ok_or_else(|| format!("{context}: `expires_at` is required"))?;
+        snapshot.port_reservations.push(PortReservation {
+            router_group_guid: router_group_guid.into(),
+            port: u16::try_from(port).map_err(|e| format!("{context}: {e}"))?,
+            expires_at: Timestamp::from_nanos(expires_at),
+        });
+    }
+    for (i, item) in args.list("services")?.into_iter().enumerate() {
+        let service = kong_service(&format!("services[{i}]"), &item)?;
+        snapshot.services.push(service);
+    }
+    for (i, item) in args.list("routes")?.into_iter().enumerate() {
+        let route = kong_route(&format!("routes[{i}]"), &item)?;
+        snapshot.routes.push(route);
+    }
+    Ok(snapshot)
+}
+
+/// Removes the `expires_at` a snapshot adds to a leased CF object.
+fn take_expiry(context: &str, item: Value) -> Result<(Value, Timestamp), String> {
+    let Value::Object(mut map) = item else {
+        return Err(format!("{context}: must be a JSON object"));
+    };
+    match map.remove("expires_at") {
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(nanos) => Ok((Value::Object(map), Timestamp::from_nanos(nanos))),
+            None => Err(format!("{context}: `expires_at` must be an integer")),
+        },
+        None => Err(format!("{context}: `expires_at` is required")),
+        Some(_) => Err(format!("{context}: `expires_at` must be an integer")),
+    }
 }
 
 /// The argument object of a change that is not a CF object.
@@ -220,6 +359,22 @@ impl<'a> Args<'a> {
         match arg {
             Value::Object(map) => Ok(Args { change, map }),
             _ => Err(format!("{change}: the argument must be a JSON object")),
+        }
+    }
+
+    /// A required field of any type.
+    fn required(&mut self, field: &str) -> Result<Value, String> {
+        match self.map.remove(field) {
+            None | Some(Value::Null) => Err(format!("{}: `{field}` is required", self.change)),
+            Some(value) => Ok(value),
+        }
+    }
+
+    /// A required array field.
+    fn list(&mut self, field: &str) -> Result<Vec<Value>, String> {
+        match self.required(field)? {
+            Value::Array(items) => Ok(items),
+            _ => Err(format!("{}: `{field}` must be an array", self.change)),
         }
     }
 

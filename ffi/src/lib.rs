@@ -64,7 +64,8 @@ pub use reaper::{
 pub use registry::{
     ry_registry, ry_registry_apply_json, ry_registry_compact_index, ry_registry_expire,
     ry_registry_free, ry_registry_new, ry_registry_new_with_config, ry_registry_now,
-    ry_registry_revision, ry_registry_snapshot_json, ry_registry_subscriber_count, ry_version,
+    ry_registry_restore_json, ry_registry_revision, ry_registry_snapshot_json,
+    ry_registry_subscriber_count, ry_version,
 };
 pub use string::ry_string_free;
 pub use subscription::{

@@ -434,6 +434,12 @@ pub unsafe extern "C" fn ry_registry_snapshot_json(
 /// | `delete_router_group` | `{"guid": "..."}` |
 /// | `reserve_port` | `{"router_group_guid": "...", "ttl": 30}`, `ttl` in seconds, optional |
 /// | `release_port` | `{"router_group_guid": "...", "port": 5000}` |
+/// | `upsert_service` | a Kong service object; replaces the service its `id` names, if any |
+/// | `put_service` | `{"key": "name or id", "service": {Kong service}}`, as `ry_registry_put_service_json` |
+/// | `delete_service` | `{"key": "name or id"}` |
+/// | `upsert_route` | a Kong route object; replaces the route its `id` names, if any |
+/// | `put_route` | `{"key": "name or id", "route": {Kong route}}`, as `ry_registry_put_route_json` |
+/// | `delete_route` | `{"key": "name or id"}` |
 ///
 /// For example
 /// `[{"create_router_group": {"name": "g", "type": "tcp", "reservable_ports": "5000"}},
@@ -457,9 +463,11 @@ pub unsafe extern "C" fn ry_registry_snapshot_json(
 ///
 /// - `RY_ERR_NULL_ARG` when `reg` or `json` is NULL.
 /// - `RY_ERR_INVALID_UTF8`, or `RY_ERR_INVALID_JSON` for a batch that is not an array of
-///   the changes above; the message names the change by its index (from 0).
-/// - The first failing change's own status and CF message, as the single-purpose
-///   functions report it (`RY_ERR_INVALID_ROUTE`, `RY_ERR_NOT_FOUND`, ...).
+///   the changes above, or an argument its dialect's decoder refuses (Kong objects that
+///   break Kong's schema included); the message names the change by its index (from 0).
+/// - The first failing change's own status and message, as the single-purpose functions
+///   report it (`RY_ERR_INVALID_ROUTE`, `RY_ERR_NOT_FOUND`, `RY_ERR_UNIQUE_VIOLATION`,
+///   ...); `ry_error_body` gives CF's form for every change.
 ///
 /// # Lifetimes
 ///
@@ -493,6 +501,65 @@ pub unsafe extern "C" fn ry_registry_apply_json(
             // writable or NULL.
             unsafe { StringOut::new(out, out_len)?.write(json::events(&events)) };
         }
+        Ok(())
+    })
+}
+
+/// Makes the registry hold exactly what a snapshot holds, atomically: the state a
+/// replica loads before following the events after the snapshot's revision.
+///
+/// The input is the JSON `ry_registry_snapshot_json` writes (every key required, no
+/// other allowed). Objects keep everything the snapshot gives them: guids, ids,
+/// modification tags, `expires_at`, `created_at`. Only differences are written, each
+/// with its event under a new revision of this registry (the snapshot's own revision is
+/// not taken over: revisions never go back). Leases that lapsed meanwhile are restored
+/// lapsed: never listed, and gone at the next expiry.
+///
+/// # Arguments
+///
+/// - `reg`: the registry.
+/// - `json`, `json_len`: the snapshot, UTF-8.
+/// - `revision`: receives the registry's revision after the restore; may be NULL.
+/// - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+///   NULL.
+///
+/// # Returns
+///
+/// `RY_OK`, or an error status; on failure nothing changed.
+///
+/// # Errors
+///
+/// - `RY_ERR_NULL_ARG` when `reg` or `json` is NULL.
+/// - `RY_ERR_INVALID_UTF8`, or `RY_ERR_INVALID_JSON` for text that is not a snapshot, or
+///   an object its dialect's decoder refuses; the message names the list and index.
+/// - The status of the first inconsistency the core finds, with its message: an object
+///   breaking its kind's rules (`RY_ERR_INVALID_ROUTE`, `RY_ERR_SCHEMA_VIOLATION`, ...),
+///   a repeated id, key or name, or a reference to a router group or service the
+///   snapshot lacks.
+///
+/// # Safety
+///
+/// - `reg` is NULL or a live registry handle.
+/// - `json` is NULL or valid for reading `json_len` bytes.
+/// - `revision` is NULL or valid for writing one `uint64_t`.
+/// - `err` is NULL or valid for writing one `ry_error *`.
+#[no_mangle]
+pub unsafe extern "C" fn ry_registry_restore_json(
+    reg: *const ry_registry,
+    json: *const u8,
+    json_len: usize,
+    revision: *mut u64,
+    err: *mut *mut ry_error,
+) -> ry_status {
+    ffi_boundary!(err, {
+        // SAFETY: the caller guarantees `reg` is NULL or a live handle.
+        let registry = unsafe { registry(reg) }?;
+        // SAFETY: the caller guarantees `json` is NULL or `json_len` readable bytes.
+        let json = unsafe { str_arg(json, json_len, "json") }?;
+        let snapshot = json::decode_snapshot(json)?;
+        let after = registry.restore(snapshot)?;
+        // SAFETY: the caller guarantees `revision` is NULL or writable.
+        unsafe { write_opt(revision, after) };
         Ok(())
     })
 }

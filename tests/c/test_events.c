@@ -1,6 +1,7 @@
 /*
  * Tests of configuration, the manual clock, subscriptions (replay, filters, timeouts,
- * lag, compaction, outliving the registry), snapshots, atomic batches and the reaper.
+ * lag, compaction, outliving the registry), snapshots and their restore, atomic
+ * batches and the reaper.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -9,6 +10,7 @@
 #define SECOND 1000000000ULL
 #define T0 (1000 * SECOND)
 #define ROUTE_A "[{\"route\":\"a.com\",\"ip\":\"1.2.3.4\",\"port\":80,\"ttl\":10}]"
+#define UUID_S "0b1f5c3e-8d2a-4c6b-9e7f-1a2b3c4d5e6f"
 #define TCP_GROUP "{\"name\":\"tcp-1\",\"type\":\"tcp\",\"reservable_ports\":\"5000-5010\"}"
 
 /* A registry on a manual clock at T0 with the given history and subscriber buffer. */
@@ -546,6 +548,214 @@ static void test_apply_batches(void) {
     ry_clock_free(clock);
 }
 
+/* The snapshot's text after its revision: equal states give equal text. */
+static const char *after_revision(const char *snapshot) {
+    const char *comma = snapshot == NULL ? NULL : strchr(snapshot, ',');
+    return comma == NULL ? "" : comma;
+}
+
+static void populate(const ry_registry *reg) {
+    char guid[64];
+    char body[512];
+    char *out = NULL;
+    uint16_t port = 0;
+    ry_error *err = NULL;
+
+    if (OK(ry_registry_create_router_group_json(reg, S(TCP_GROUP), &out, NULL, NULL, &err), err)) {
+        CHECK(json_string(out, "guid", guid, sizeof guid));
+        ry_string_free(out);
+    }
+    upsert(reg, ROUTE_A);
+    upsert(reg, "[{\"route\":\"b.com/x\",\"ip\":\"1.2.3.5\",\"port\":81,\"log_guid\":\"lg\"}]");
+    snprintf(body, sizeof body,
+             "[{\"router_group_guid\":\"%s\",\"port\":5005,\"backend_ip\":\"10.0.0.8\","
+             "\"backend_port\":6000,\"ttl\":30,\"isolation_segment\":\"is1\"}]",
+             guid);
+    CHECK(OK(ry_registry_upsert_tcp_route_mappings_json(reg, S(body), NULL, &err), err));
+    CHECK(OK(ry_registry_reserve_port(reg, S(guid), NULL, &port, NULL, &err), err));
+    if (OK(ry_registry_create_service_json(reg, S("{\"id\":\"" UUID_S "\",\"name\":\"s\",\"host\":\"h\"}"),
+                                           &out, NULL, &err),
+           err)) {
+        ry_string_free(out);
+    }
+    if (OK(ry_registry_create_route_json(
+               reg, S("{\"name\":\"r\",\"paths\":[\"/\"],\"service\":{\"id\":\"" UUID_S "\"}}"), &out,
+               NULL, &err),
+           err)) {
+        ry_string_free(out);
+    }
+}
+
+static void test_restore_a_snapshot(void) {
+    ry_clock *clock_a = NULL;
+    ry_clock *clock_b = NULL;
+    ry_registry *a = registry_with(&clock_a, 1000, 1000);
+    ry_registry *b = registry_with(&clock_b, 1000, 1000);
+    ry_subscription *sub = NULL;
+    char *snap_a = NULL;
+    char *snap_b = NULL;
+    char *event;
+    uint64_t revision = 0;
+    uint64_t before = 0;
+    ry_error *err = NULL;
+
+    populate(a);
+    CHECK(OK(ry_registry_snapshot_json(a, &snap_a, NULL, &err), err));
+
+    /* B holds something A lacks; the restore removes it, with its event. */
+    upsert(b, "[{\"route\":\"zzz.com\",\"ip\":\"1.2.3.4\",\"port\":80}]");
+    CHECK(OK(ry_registry_subscribe(b, RY_KIND_HTTP_ROUTE, NULL, &sub, NULL, &err), err));
+    CHECK(OK(ry_registry_restore_json(b, S(snap_a), &revision, &err), err));
+    CHECK(ry_registry_revision(b, &before, NULL) == RY_OK);
+    CHECK(revision == before && revision > 1);
+    CHECK(OK(ry_registry_snapshot_json(b, &snap_b, NULL, &err), err));
+    CHECK(snap_a != NULL && snap_b != NULL &&
+          strcmp(after_revision(snap_a), after_revision(snap_b)) == 0);
+    event = next_event(sub);
+    CHECK(contains(event, "\"event\":\"Delete\"") && contains(event, "zzz.com"));
+    ry_string_free(event);
+
+    /* Restoring the same state again writes nothing. */
+    CHECK(OK(ry_registry_restore_json(b, S(snap_a), &revision, &err), err));
+    CHECK(revision == before);
+
+    /* Leases run from their own expiry: a.com (ttl 10) lapses 10 s after T0. */
+    CHECK(OK(ry_clock_set(clock_b, T0 + 10 * SECOND, &err), err));
+    ry_string_free(snap_b);
+    CHECK(OK(ry_registry_http_routes_json(b, &snap_b, NULL, &err), err));
+    CHECK(!contains(snap_b, "a.com") && contains(snap_b, "b.com/x"));
+    ry_string_free(snap_b);
+
+    ry_subscription_free(sub);
+    ry_string_free(snap_a);
+    ry_registry_free(a);
+    ry_registry_free(b);
+    ry_clock_free(clock_a);
+    ry_clock_free(clock_b);
+}
+
+static void test_restore_refuses_bad_snapshots(void) {
+    ry_clock *clock = NULL;
+    ry_registry *reg = registry_with(&clock, 1000, 1000);
+    ry_error *err = NULL;
+    uint64_t revision = 0;
+    const char *empty_lists = "\"router_groups\":[],\"tcp_route_mappings\":[],"
+                              "\"port_reservations\":[],\"services\":[],\"routes\":[]";
+    char text[1024];
+
+    upsert(reg, ROUTE_A);
+
+    CHECK(ry_registry_restore_json(reg, S("{}"), NULL, &err) == RY_ERR_INVALID_JSON);
+    CHECK_ERROR(err, "ProcessRequestError", "snapshot: `revision` is required");
+    CHECK(ry_registry_restore_json(reg, S("[]"), NULL, &err) == RY_ERR_INVALID_JSON);
+    CHECK_ERROR(err, "ProcessRequestError", "must be a JSON object");
+    CHECK(ry_registry_restore_json(reg, S("{\"revision\":1,\"http_routes\":[]}"), NULL, &err) ==
+          RY_ERR_INVALID_JSON);
+    CHECK_ERROR(err, "ProcessRequestError", "snapshot: `router_groups` is required");
+
+    snprintf(text, sizeof text, "{\"revision\":1,\"http_routes\":[],%s,\"extra\":[]}",
+             empty_lists);
+    CHECK(ry_registry_restore_json(reg, S(text), NULL, &err) == RY_ERR_INVALID_JSON);
+    CHECK_ERROR(err, "ProcessRequestError", "snapshot: unknown key `extra`");
+
+    snprintf(text, sizeof text,
+             "{\"revision\":1,\"http_routes\":[{\"route\":\"a.com\",\"ip\":\"1.2.3.4\","
+             "\"port\":80}],%s}",
+             empty_lists);
+    CHECK(ry_registry_restore_json(reg, S(text), NULL, &err) == RY_ERR_INVALID_JSON);
+    CHECK_ERROR(err, "ProcessRequestError", "http_routes[0]: `expires_at` is required");
+
+    snprintf(text, sizeof text,
+             "{\"revision\":1,\"http_routes\":[{\"route\":\"a.com\",\"ip\":\"1.2.3.4\","
+             "\"port\":\"80\",\"expires_at\":5}],%s}",
+             empty_lists);
+    CHECK(ry_registry_restore_json(reg, S(text), NULL, &err) == RY_ERR_INVALID_JSON);
+    CHECK_ERROR(err, "ProcessRequestError", "http_routes[0]: invalid type");
+
+    /* Valid JSON, but a mapping on a router group the snapshot lacks. */
+    snprintf(text, sizeof text,
+             "{\"revision\":1,\"router_groups\":[],\"http_routes\":[],"
+             "\"tcp_route_mappings\":[{\"router_group_guid\":\"g\",\"port\":5000,"
+             "\"backend_ip\":\"10.0.0.1\",\"backend_port\":6000,\"expires_at\":5}],"
+             "\"port_reservations\":[],\"services\":[],\"routes\":[]}");
+    CHECK(ry_registry_restore_json(reg, S(text), NULL, &err) == RY_ERR_INVALID_TCP_MAPPING);
+    CHECK_ERROR(err, "TcpRouteMappingInvalidError", "router_group_guid: g not found");
+
+    /* A Kong object its decoder refuses. */
+    snprintf(text, sizeof text,
+             "{\"revision\":1,\"router_groups\":[],\"http_routes\":[],"
+             "\"tcp_route_mappings\":[],\"port_reservations\":[],\"services\":[],"
+             "\"routes\":[{\"paths\":[\"x\"]}]}");
+    CHECK(ry_registry_restore_json(reg, S(text), NULL, &err) == RY_ERR_INVALID_JSON);
+    CHECK_ERROR(err, "ProcessRequestError", "routes[0]: schema violation (paths.1:");
+
+    CHECK(ry_registry_restore_json(reg, (const uint8_t *)"{\"\xff\"}", 4, NULL, &err) ==
+          RY_ERR_INVALID_UTF8);
+    CHECK_ERROR(err, "ProcessRequestError", "UTF-8");
+    CHECK(ry_registry_restore_json(reg, NULL, 0, NULL, &err) == RY_ERR_NULL_ARG);
+    CHECK_ERROR(err, "ProcessRequestError", "json");
+    CHECK(ry_registry_restore_json(NULL, S("{}"), NULL, &err) == RY_ERR_NULL_ARG);
+    CHECK_ERROR(err, "ProcessRequestError", "reg");
+
+    /* Nothing changed. */
+    CHECK(ry_registry_revision(reg, &revision, NULL) == RY_OK);
+    CHECK(revision == 1);
+    ry_registry_free(reg);
+    ry_clock_free(clock);
+}
+
+static void test_apply_kong_changes(void) {
+    ry_registry *reg = ry_registry_new(120);
+    char *out = NULL;
+    uint64_t revision = 0;
+    ry_error *err = NULL;
+    const char *create =
+        "[{\"upsert_service\":{\"id\":\"" UUID_S "\",\"name\":\"s\",\"host\":\"h\"}},"
+        "{\"put_route\":{\"key\":\"r\",\"route\":{\"paths\":[\"/\"],"
+        "\"service\":{\"id\":\"" UUID_S "\"}}}},"
+        "{\"put_service\":{\"key\":\"t\",\"service\":{\"host\":\"t.internal\"}}}";
+
+    /* The last change fails: nothing of the batch stays. */
+    {
+        char batch[1024];
+        snprintf(batch, sizeof batch, "%s,{\"delete_service\":{\"key\":\"nope\"}}]", create);
+        CHECK(ry_registry_apply_json(reg, S(batch), &out, NULL, &err) == RY_ERR_NOT_FOUND);
+        CHECK_ERROR(err, "ResourceNotFoundError", "Not found");
+        CHECK(ry_registry_revision(reg, &revision, NULL) == RY_OK);
+        CHECK(revision == 0);
+        snprintf(batch, sizeof batch, "%s]", create);
+        CHECK(OK(ry_registry_apply_json(reg, S(batch), &out, NULL, &err), err));
+        CHECK(count_of(out, "\"kind\":\"service\"") == 2 && count_of(out, "\"kind\":\"route\"") == 1);
+        CHECK(contains(out, "\"name\":\"r\"") && contains(out, "\"name\":\"t\""));
+        ry_string_free(out);
+        out = NULL;
+    }
+    CHECK(OK(ry_registry_route_json(reg, S("r"), &out, NULL, &err), err));
+    CHECK(contains(out, UUID_S));
+    ry_string_free(out);
+
+    /* Kong's rules apply inside a batch too. */
+    CHECK(ry_registry_apply_json(reg, S("[{\"delete_service\":{\"key\":\"s\"}}]"), NULL, NULL,
+                                 &err) == RY_ERR_FOREIGN_KEY_VIOLATION);
+    CHECK_ERROR(err, "ProcessRequestError", "");
+    CHECK(ry_registry_apply_json(reg, S("[{\"upsert_route\":{\"paths\":[\"x\"]}}]"), NULL, NULL,
+                                 &err) == RY_ERR_INVALID_JSON);
+    CHECK_ERROR(err, "ProcessRequestError", "change 0: upsert_route: schema violation (paths.1:");
+    CHECK(ry_registry_apply_json(reg, S("[{\"put_service\":{\"key\":\"t\"}}]"), NULL, NULL,
+                                 &err) == RY_ERR_INVALID_JSON);
+    CHECK_ERROR(err, "ProcessRequestError", "change 0: put_service: `service` is required");
+
+    CHECK(OK(ry_registry_apply_json(reg,
+                                    S("[{\"delete_route\":{\"key\":\"r\"}},"
+                                      "{\"delete_service\":{\"key\":\"s\"}}]"),
+                                    NULL, NULL, &err),
+             err));
+    CHECK(OK(ry_registry_services_json(reg, &out, NULL, &err), err));
+    CHECK(count_of(out, "\"host\"") == 1 && contains(out, "t.internal"));
+    ry_string_free(out);
+    ry_registry_free(reg);
+}
+
 static void test_reaper_expires_in_the_background(void) {
     ry_clock *clock = NULL;
     ry_registry *reg = registry_with(&clock, 1000, 1000);
@@ -633,6 +843,9 @@ int main(void) {
     RUN(test_subscription_outlives_its_registry);
     RUN(test_snapshot);
     RUN(test_apply_batches);
+    RUN(test_restore_a_snapshot);
+    RUN(test_restore_refuses_bad_snapshots);
+    RUN(test_apply_kong_changes);
     RUN(test_reaper_expires_in_the_background);
     RUN(test_reaper_arguments);
     return REPORT();
