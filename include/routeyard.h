@@ -10,6 +10,17 @@
  * - Strings in are (const uint8_t *ptr, size_t len) UTF-8; strings out are
  *   NUL-terminated, owned by the caller and freed with ry_string_free, never free().
  * - Every free function accepts NULL; call it at most once per object.
+ * - Objects travel as JSON in their dialect's wire shape: Cloud Foundry routing-api's
+ *   for HTTP routes, TCP mappings, router groups and port reservations; Kong's Admin
+ *   API's for services and routes. Events, snapshots and batches wrap those shapes in
+ *   small envelopes documented on ry_subscription_poll, ry_registry_snapshot_json and
+ *   ry_registry_apply_json. ry_error_body gives a failure as the dialect's error body.
+ * - Units: TTLs in seconds (as CF's `ttl`), points in time in nanoseconds on the
+ *   registry's clock, intervals and timeouts in milliseconds.
+ * - Thread-safety: a registry and a clock may be used from any number of threads at
+ *   once (their functions take const pointers). Configurations, subscriptions and
+ *   reapers are used by one thread at a time and may move between threads. Errors and
+ *   strings handed out are immutable and belong to the caller.
  */
 
 #ifndef ROUTEYARD_H

@@ -424,6 +424,21 @@ mod tests {
         ]"#;
         let changes = decode_changes(batch).unwrap();
         assert_eq!(changes.len(), 10);
+        let kong = r#"[
+            {"upsert_service": {"name": "s", "host": "h"}},
+            {"put_service": {"key": "s", "service": {"host": "h"}}},
+            {"delete_service": {"key": "s"}},
+            {"upsert_route": {"paths": ["/"]}},
+            {"put_route": {"key": "r", "route": {"paths": ["/"]}}},
+            {"delete_route": {"key": "r"}}
+        ]"#;
+        let kong = decode_changes(kong).unwrap();
+        assert!(matches!(&kong[0], Change::UpsertService(s) if s.host == "h"));
+        assert!(matches!(&kong[1], Change::PutService { key, .. } if key == "s"));
+        assert_eq!(kong[2], Change::DeleteService { key: "s".into() });
+        assert!(matches!(&kong[3], Change::UpsertRoute(r) if r.paths.is_some()));
+        assert!(matches!(&kong[4], Change::PutRoute { key, .. } if key == "r"));
+        assert_eq!(kong[5], Change::DeleteRoute { key: "r".into() });
         assert_eq!(
             changes[3],
             Change::ReservePort {
@@ -483,5 +498,98 @@ mod tests {
                 err.message_text()
             );
         }
+    }
+
+    /// A registry holding one object of every kind, leases and Kong extras included.
+    fn populated() -> routeyard_core::Registry {
+        use routeyard_core::dialect::{cf, kong};
+        use routeyard_core::{Config, ManualClock, Registry};
+        let clock = ManualClock::new(Timestamp::from_secs(1_000));
+        let registry = Registry::new(Config::new().clock(clock));
+        let group = cf::decode_router_group(
+            br#"{"name":"tcp-a","type":"tcp","reservable_ports":"2000-2010"}"#,
+        )
+        .unwrap();
+        let (group, _) = registry.create_router_group(group).unwrap();
+        let mapping = format!(
+            r#"[{{"router_group_guid":"{}","port":2000,"backend_ip":"10.1.0.1","backend_port":7000,"ttl":30,"backend_sni_hostname":"a.test","isolation_segment":"is1"}}]"#,
+            group.guid
+        );
+        registry
+            .upsert_tcp_route_mappings(cf::decode_tcp_route_mappings(mapping.as_bytes()).unwrap())
+            .unwrap();
+        registry.reserve_port(&group.guid, None).unwrap();
+        let routes = br#"[{"route":"app.example.com/api","ip":"10.0.0.1","port":8080,"ttl":60,"log_guid":"lg","route_service_url":"https://rs.example.com"},{"route":"app.example.com","ip":"10.0.0.2","port":8080}]"#;
+        registry
+            .upsert_http_routes(cf::decode_http_routes(routes).unwrap())
+            .unwrap();
+        let service = registry
+            .create_service(
+                kong::decode_service(
+                    br#"{"name":"billing","url":"https://b.internal:8443/v1","tags":["t"]}"#,
+                )
+                .unwrap(),
+            )
+            .unwrap();
+        let route = format!(
+            r#"{{"name":"invoices","paths":["/invoices"],"hosts":["b.test"],"headers":{{"x-v":["1"]}},"priority":3,"path_mode":"segment","service":{{"id":"{}"}}}}"#,
+            service.id
+        );
+        registry
+            .create_route(kong::decode_route(route.as_bytes()).unwrap())
+            .unwrap();
+        let stream = r#"{"protocols":["tcp"],"sources":[{"ip":"10.0.0.0/8"}],"destinations":[{"port":9000}]}"#;
+        registry
+            .create_route(kong::decode_route(stream.as_bytes()).unwrap())
+            .unwrap();
+        registry
+    }
+
+    #[test]
+    fn a_snapshot_reads_back_as_the_same_snapshot() {
+        let registry = populated();
+        let original = registry.snapshot();
+        let text = snapshot(&original);
+        let mut decoded = decode_snapshot(&text).unwrap();
+        decoded.sort();
+        assert_eq!(decoded, original);
+        // And the text is stable: written again, it is the same bytes.
+        assert_eq!(snapshot(&decoded), text);
+    }
+
+    #[test]
+    fn events_wrap_the_codecs_bytes() {
+        use routeyard_core::dialect::{cf, kong};
+        let registry = populated();
+        let mut events = registry
+            .subscribe(routeyard_core::Filter::all(), Some(0))
+            .unwrap();
+        let snapshot = registry.snapshot();
+        let first = events.try_recv().unwrap().unwrap();
+        assert_eq!(
+            event(&first),
+            format!(
+                r#"{{"revision":1,"event":"Upsert","action":"Upsert","kind":"router_group","object":{}}}"#,
+                cf::encode(&snapshot.router_groups[0])
+            )
+        );
+        let all: Vec<Event> = std::iter::from_fn(|| events.try_recv().ok().flatten()).collect();
+        let last = all.last().unwrap();
+        let stream = snapshot.routes.iter().find(|r| r.name.is_none()).unwrap();
+        assert_eq!(
+            event(last),
+            format!(
+                r#"{{"revision":{},"event":"Upsert","action":"Upsert","kind":"route","object":{}}}"#,
+                last.revision,
+                kong::encode_route(stream)
+            )
+        );
+        assert_eq!(events_text_len(&all), all.len());
+    }
+
+    /// How many events a JSON array of events holds, read back with serde_json.
+    fn events_text_len(all: &[Event]) -> usize {
+        let value: Value = serde_json::from_str(&events(all)).unwrap();
+        value.as_array().unwrap().len()
     }
 }
