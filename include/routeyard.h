@@ -1386,9 +1386,10 @@ enum ry_status ry_registry_create_service_json(const struct ry_registry *reg,
 
 /**
  * Creates or replaces the service named or identified by `key`, as Kong's
- * `PUT /services/{name or id}`: a UUID-shaped key is the id, any other key the name
- * (which then overrides a `name` in the body). The body is a whole service, as for
- * `ry_registry_create_service_json`; fields it lacks take their defaults.
+ * `PUT /services/{name or id}`: a UUID-shaped key is the id, any other key the name,
+ * which the service keeps whatever the body says or leaves out. The body is a whole
+ * service, as for `ry_registry_create_service_json`; fields it lacks take their
+ * defaults.
  *
  * # Arguments
  *
@@ -1646,8 +1647,9 @@ enum ry_status ry_registry_create_route_json(const struct ry_registry *reg,
 
 /**
  * Creates or replaces the route named or identified by `key`, as Kong's
- * `PUT /routes/{name or id}`: a UUID-shaped key is the id, any other key the name.
- * The body is a whole route, as for `ry_registry_create_route_json`.
+ * `PUT /routes/{name or id}`: a UUID-shaped key is the id, any other key the name,
+ * which the route keeps whatever the body says or leaves out. The body is a whole
+ * route, as for `ry_registry_create_route_json`.
  *
  * # Arguments
  *
