@@ -786,13 +786,15 @@ impl Txn<'_> {
             .get(key)
             .map(|s| Arc::<str>::from(s.id.as_str()));
         let created = existing.is_none();
+        // A key that is not an id is the name, kept whatever the body says.
+        let by_name = !kong::is_uuid(key);
+        if by_name {
+            service.name = Some(key.to_string());
+        }
         let id = match existing {
             Some(id) => id,
-            None if kong::is_uuid(key) => key.into(),
-            None => {
-                service.name = Some(key.to_string());
-                self.st.guids.guid()
-            }
+            None if by_name => self.st.guids.guid(),
+            None => key.into(),
         };
         self.put_service(service, Some(id)).map(|s| (s, created))
     }
@@ -870,13 +872,15 @@ impl Txn<'_> {
             .get(key)
             .map(|r| Arc::<str>::from(r.id.as_str()));
         let created = existing.is_none();
+        // A key that is not an id is the name, kept whatever the body says.
+        let by_name = !kong::is_uuid(key);
+        if by_name {
+            route.name = Some(key.to_string());
+        }
         let id = match existing {
             Some(id) => id,
-            None if kong::is_uuid(key) => key.into(),
-            None => {
-                route.name = Some(key.to_string());
-                self.st.guids.guid()
-            }
+            None if by_name => self.st.guids.guid(),
+            None => key.into(),
         };
         self.put_route(route, Some(id)).map(|r| (r, created))
     }

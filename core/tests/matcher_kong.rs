@@ -39,6 +39,7 @@ fn winner(registry: &Registry, req: &Request<'_>) -> Option<String> {
     match registry.find(req)?.matched {
         Matched::Route(r) => r.name.clone(),
         Matched::CfRoute(k) => Some(format!("cf:{k}")),
+        other => panic!("an HTTP request answered by {other:?}"),
     }
 }
 

@@ -294,3 +294,59 @@ fn kong_routes_and_services_in_atomic_batches() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
 }
+
+#[test]
+fn put_by_name_keeps_the_name_whatever_the_body_says() {
+    let (registry, _) = registry();
+    let (first, created) = registry
+        .put_service(
+            "orders",
+            Service {
+                host: "a.internal".into(),
+                ..Service::default()
+            },
+        )
+        .unwrap();
+    assert!(created);
+    assert_eq!(first.name.as_deref(), Some("orders"));
+    // A replacement whose body names nothing, or something else, stays `orders`.
+    for name in [None, Some("renamed".to_string())] {
+        let (again, created) = registry
+            .put_service(
+                "orders",
+                Service {
+                    name,
+                    host: "b.internal".into(),
+                    ..Service::default()
+                },
+            )
+            .unwrap();
+        assert!(!created);
+        assert_eq!(again.id, first.id);
+        assert_eq!(again.name.as_deref(), Some("orders"));
+        assert_eq!(registry.service("orders").unwrap().host, "b.internal");
+    }
+    let (route, _) = registry
+        .put_route(
+            "r1",
+            Route {
+                paths: Some(vec!["/x".into()]),
+                ..Route::default()
+            },
+        )
+        .unwrap();
+    let (replaced, created) = registry
+        .put_route(
+            "r1",
+            Route {
+                paths: Some(vec!["/y".into()]),
+                ..Route::default()
+            },
+        )
+        .unwrap();
+    assert!(!created);
+    assert_eq!(
+        (replaced.id, replaced.name.as_deref()),
+        (route.id, Some("r1"))
+    );
+}
