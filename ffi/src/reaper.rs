@@ -171,3 +171,44 @@ pub unsafe extern "C" fn ry_reaper_free(reaper: *mut ry_reaper) {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::{ry_registry_free, ry_registry_new};
+    use std::ptr;
+
+    #[test]
+    fn start_stop_and_free() {
+        let reg = ry_registry_new(120);
+        let mut reaper: *mut ry_reaper = ptr::null_mut();
+        let mut running = false;
+        // SAFETY: live handles and local destinations; each is freed once below.
+        unsafe {
+            assert_eq!(
+                ry_registry_start_reaper(reg, 0, &mut reaper, ptr::null_mut()),
+                ry_status::RyErrInvalidArgument
+            );
+            assert!(reaper.is_null());
+            assert_eq!(
+                ry_registry_start_reaper(reg, 1, &mut reaper, ptr::null_mut()),
+                ry_status::RyOk
+            );
+            assert_eq!(
+                ry_reaper_is_running(reaper, &mut running, ptr::null_mut()),
+                ry_status::RyOk
+            );
+            assert!(running);
+            // The reaper keeps the registry's state alive after the handle is freed.
+            ry_registry_free(reg);
+            assert_eq!(ry_reaper_stop(reaper, ptr::null_mut()), ry_status::RyOk);
+            assert_eq!(
+                ry_reaper_is_running(reaper, &mut running, ptr::null_mut()),
+                ry_status::RyOk
+            );
+            assert!(!running);
+            ry_reaper_free(reaper);
+            ry_reaper_free(ptr::null_mut());
+        }
+    }
+}

@@ -273,3 +273,93 @@ pub unsafe extern "C" fn ry_subscription_free(sub: *mut ry_subscription) {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cf::ry_registry_upsert_http_routes_json;
+    use crate::error::ry_error_free;
+    use crate::registry::{ry_registry_free, ry_registry_new};
+    use crate::string::ry_string_free;
+    use std::ffi::CStr;
+    use std::ptr;
+
+    #[test]
+    fn a_timeout_is_not_an_error_and_an_event_is_json() {
+        let reg = ry_registry_new(120);
+        let mut sub: *mut ry_subscription = ptr::null_mut();
+        let mut out: *mut c_char = ptr::null_mut();
+        let mut err: *mut ry_error = ptr::NonNull::dangling().as_ptr();
+        // SAFETY: live handles and local destinations; everything is freed below.
+        unsafe {
+            let status = ry_registry_subscribe(
+                reg,
+                RY_KIND_ALL,
+                ptr::null(),
+                &mut sub,
+                ptr::null_mut(),
+                &mut err,
+            );
+            assert_eq!(status, ry_status::RyOk);
+            assert!(err.is_null());
+            err = ptr::NonNull::dangling().as_ptr();
+            let status =
+                ry_subscription_poll(sub, 0, &mut out, ptr::null_mut(), ptr::null_mut(), &mut err);
+            assert_eq!(status, ry_status::RyTimeout);
+            assert!(err.is_null() && out.is_null());
+
+            let routes = br#"[{"route":"a.com","ip":"1.2.3.4","port":80}]"#;
+            let status = ry_registry_upsert_http_routes_json(
+                reg,
+                routes.as_ptr(),
+                routes.len(),
+                ptr::null_mut(),
+                ptr::null_mut(),
+            );
+            assert_eq!(status, ry_status::RyOk);
+            let status =
+                ry_subscription_poll(sub, 0, &mut out, ptr::null_mut(), ptr::null_mut(), &mut err);
+            assert_eq!(status, ry_status::RyOk);
+            let text = CStr::from_ptr(out).to_str().unwrap();
+            let event: serde_json::Value = serde_json::from_str(text).unwrap();
+            assert_eq!(event["revision"], 1);
+            assert_eq!(event["kind"], "http_route");
+            assert_eq!(event["object"]["route"], "a.com");
+            ry_string_free(out);
+
+            // The registry goes: the subscription reports it is closed.
+            ry_registry_free(reg);
+            let status = ry_subscription_poll(
+                sub,
+                10,
+                &mut out,
+                ptr::null_mut(),
+                ptr::null_mut(),
+                &mut err,
+            );
+            assert_eq!(status, ry_status::RyErrClosed);
+            ry_error_free(err);
+            ry_subscription_free(sub);
+        }
+    }
+
+    #[test]
+    fn unknown_kind_bits_are_refused() {
+        let reg = ry_registry_new(120);
+        let mut sub: *mut ry_subscription = ptr::null_mut();
+        // SAFETY: a live handle and a local destination; nothing is handed out.
+        unsafe {
+            let status = ry_registry_subscribe(
+                reg,
+                1 << 6,
+                ptr::null(),
+                &mut sub,
+                ptr::null_mut(),
+                ptr::null_mut(),
+            );
+            assert_eq!(status, ry_status::RyErrInvalidArgument);
+            assert!(sub.is_null());
+            ry_registry_free(reg);
+        }
+    }
+}
