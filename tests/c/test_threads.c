@@ -13,8 +13,8 @@
 #define READERS 3
 #define READS 40
 #define WRITES 40
-/* Each write below commits exactly one change. */
-#define EVENTS (4 * WRITES)
+/* Per write: a route and a service created, a two-change batch, and both removed. */
+#define EVENTS (6 * WRITES)
 
 struct shared {
     const ry_registry *reg;
@@ -78,6 +78,18 @@ static void *reader_main(void *arg) {
         }
         ry_string_free(out);
         out = NULL;
+        if (ry_registry_routes_json(reg, NULL, 0, &out, NULL, NULL) != RY_OK ||
+            !contains(out, "\"data\":[")) {
+            r->failures++;
+        }
+        ry_string_free(out);
+        out = NULL;
+        if (ry_registry_port_reservations_json(reg, &out, NULL, NULL) != RY_OK ||
+            !wrapped(out, '[', ']')) {
+            r->failures++;
+        }
+        ry_string_free(out);
+        out = NULL;
         if (ry_registry_snapshot_json(reg, &out, NULL, NULL) != RY_OK ||
             !contains(out, "\"revision\":") || !wrapped(out, '{', '}')) {
             r->failures++;
@@ -95,7 +107,7 @@ static void *writer_main(void *arg) {
         return NULL;
     }
     for (i = 0; i < WRITES; i++) {
-        char json[160];
+        char json[256];
         char *out = NULL;
         snprintf(json, sizeof json, "[{\"route\":\"r%d.example.com\",\"ip\":\"10.0.0.%d\",\"port\":80}]",
                  i, i % 250);
@@ -104,6 +116,18 @@ static void *writer_main(void *arg) {
         }
         snprintf(json, sizeof json, "{\"name\":\"s%d\",\"host\":\"h%d.internal\"}", i, i);
         if (ry_registry_create_service_json(reg, S(json), &out, NULL, NULL) != RY_OK) {
+            (*failures)++;
+        }
+        ry_string_free(out);
+        out = NULL;
+        /* An atomic batch: its two events get consecutive revisions. */
+        snprintf(json, sizeof json,
+                 "[{\"upsert_http_route\":{\"route\":\"b%d.example.com\",\"ip\":\"10.1.0.1\","
+                 "\"port\":80}},{\"delete_http_route\":{\"route\":\"b%d.example.com\","
+                 "\"ip\":\"10.1.0.1\",\"port\":80}}]",
+                 i, i);
+        if (ry_registry_apply_json(reg, S(json), &out, NULL, NULL) != RY_OK ||
+            count_of(out, "\"revision\":") != 2) {
             (*failures)++;
         }
         ry_string_free(out);
@@ -211,7 +235,7 @@ static void test_readers_writer_and_subscriber(void) {
     /* Every change exactly once, in order, and nothing left over. */
     CHECK(subscriber.failures == 0);
     CHECK(subscriber.received == EVENTS);
-    CHECK(subscriber.http_events == 2 * WRITES && subscriber.service_events == 2 * WRITES);
+    CHECK(subscriber.http_events == 4 * WRITES && subscriber.service_events == 2 * WRITES);
     CHECK(OK(ry_subscription_pending(subscriber.sub, &pending, &err), err));
     CHECK(pending == 0);
     {
