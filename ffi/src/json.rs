@@ -202,21 +202,13 @@ fn decode_change(item: Value) -> Result<Change, String> {
         "put_service" => {
             let mut args = Args::new(&name, arg)?;
             let key = args.string("key")?;
-            let mut service = kong_service(&name, &args.required("service")?)?;
-            // As `ry_registry_put_service_json`: a name key stays the name.
-            if !crate::kong::is_uuid(&key) {
-                service.name = Some(key.clone());
-            }
+            let service = kong_service(&name, &args.required("service")?)?;
             Change::PutService { key, service }
         }
         "put_route" => {
             let mut args = Args::new(&name, arg)?;
             let key = args.string("key")?;
-            let mut route = kong_route(&name, &args.required("route")?)?;
-            // As `ry_registry_put_route_json`: a name key stays the name.
-            if !crate::kong::is_uuid(&key) {
-                route.name = Some(key.clone());
-            }
+            let route = kong_route(&name, &args.required("route")?)?;
             Change::PutRoute { key, route }
         }
         "delete_service" => {
@@ -443,7 +435,7 @@ mod tests {
         let kong = decode_changes(kong).unwrap();
         assert!(matches!(&kong[0], Change::UpsertService(s) if s.host == "h"));
         assert!(
-            matches!(&kong[1], Change::PutService { key, service } if key == "s" && service.name.as_deref() == Some("s"))
+            matches!(&kong[1], Change::PutService { key, service } if key == "s" && service.host == "h")
         );
         assert_eq!(kong[2], Change::DeleteService { key: "s".into() });
         assert!(matches!(&kong[3], Change::UpsertRoute(r) if r.paths.is_some()));

@@ -21,7 +21,6 @@ trait Entity: Sized {
     fn decode(body: &[u8]) -> Result<Self, CoreError>;
     fn patch(existing: &Self, body: &[u8]) -> Result<Self, CoreError>;
     fn encode(&self) -> String;
-    fn set_name(&mut self, name: String);
     fn page(all: &[Self]) -> String;
     fn create(registry: &Registry, entity: Self) -> Result<Self, CoreError>;
     fn put(registry: &Registry, key: &str, entity: Self) -> Result<(Self, bool), CoreError>;
@@ -40,9 +39,6 @@ impl Entity for Service {
     }
     fn encode(&self) -> String {
         kong::encode_service(self)
-    }
-    fn set_name(&mut self, name: String) {
-        self.name = Some(name);
     }
     fn page(all: &[Self]) -> String {
         let wire: Vec<_> = all.iter().map(kong::Wire).collect();
@@ -76,9 +72,6 @@ impl Entity for Route {
     fn encode(&self) -> String {
         kong::encode_route(self)
     }
-    fn set_name(&mut self, name: String) {
-        self.name = Some(name);
-    }
     fn page(all: &[Self]) -> String {
         let wire: Vec<_> = all.iter().map(kong::Wire).collect();
         kong::encode_page(&wire, None, Self::PATH)
@@ -98,17 +91,6 @@ impl Entity for Route {
     fn delete(registry: &Registry, key: &str) -> Result<u64, CoreError> {
         registry.delete_route(key)
     }
-}
-
-/// Whether a key has the shape of a UUID, which Kong takes as an id; any other key is a
-/// name.
-pub(crate) fn is_uuid(key: &str) -> bool {
-    let groups: Vec<&str> = key.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, len)| g.len() == len && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// `POST /{entities}`: decode, create, encode.
@@ -155,12 +137,7 @@ unsafe fn put<E: Entity>(
     // SAFETY: the caller guarantees `json` is NULL or that many readable bytes.
     let json = unsafe { str_arg(json.0, json.1, "json") }?;
     let out = StringOut::new(out, out_len)?;
-    let mut entity = E::decode(json.as_bytes()).map_err(ry_error::kong)?;
-    // Kong's PUT by name: the key is the object's name, whatever the body says or
-    // leaves out, on creation and replacement alike.
-    if !is_uuid(key) {
-        entity.set_name(key.to_owned());
-    }
+    let entity = E::decode(json.as_bytes()).map_err(ry_error::kong)?;
     let (stored, is_new) = E::put(registry, key, entity).map_err(ry_error::kong)?;
     // SAFETY: the caller guarantees `out`, `out_len` and `created` are writable or NULL.
     unsafe {
@@ -847,25 +824,4 @@ pub unsafe extern "C" fn ry_registry_routes_json(
         unsafe { out.write(Route::page(&registry.routes(service))) };
         Ok(())
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn uuid_keys_are_ids_and_others_names() {
-        assert!(is_uuid("7c6f5d3e-8a9b-4c1d-9e2f-0a1b2c3d4e5f"));
-        assert!(is_uuid("7C6F5D3E-8A9B-4C1D-9E2F-0A1B2C3D4E5F"));
-        for key in [
-            "billing",
-            "",
-            "7c6f5d3e-8a9b-4c1d-9e2f-0a1b2c3d4e5",
-            "7c6f5d3e8a9b4c1d9e2f0a1b2c3d4e5f",
-            "7c6f5d3e-8a9b-4c1d-9e2f-0a1b2c3d4e5g",
-            "7c6f5d3e-8a9b-4c1d-9e2f-0a1b-2c3d4e5f",
-        ] {
-            assert!(!is_uuid(key), "{key}");
-        }
-    }
 }
