@@ -631,11 +631,9 @@ thread_local! {
 }
 
 fn thread_seed() -> u64 {
-    use std::hash::{BuildHasher, Hash, Hasher};
+    use std::hash::BuildHasher;
     // RandomState's keys are random per process and differ per instance.
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    std::thread::current().id().hash(&mut h);
-    h.finish()
+    std::collections::hash_map::RandomState::new().hash_one(std::thread::current().id())
 }
 
 /// The pool's source of random bits: wyrand, per thread, or from one shared
