@@ -257,8 +257,10 @@ pub enum Strategy {
     LeastConnections,
     /// Rendezvous hashing of the caller key (else the client IP): a key keeps its
     /// backend while that backend stays, and removing one backend moves only its
-    /// own keys. Weights are honoured (weighted rendezvous) when they differ
-    /// within the tier. Without key or IP, a weighted random draw.
+    /// own keys. Weights are honoured: a backend's score is the best of
+    /// `weight` draws (`u^(1/weight)` above 8), so its share of keys is its
+    /// share of the weight, and its score never depends on the other backends.
+    /// Without key or IP, a weighted random draw.
     #[serde(rename = "hash")]
     ConsistentHash,
     /// gobetween's `iphash`: FNV-1a (32 bit) of the client IP's octets (4 for
@@ -620,6 +622,33 @@ fn score(key: u64, seed: (u64, u64)) -> u64 {
     mum(key ^ seed.0, seed.1)
 }
 
+/// Weights up to this are honoured in rendezvous hashing by taking the best of
+/// `weight` scores; larger ones by `u^(1/weight)`.
+const VIRTUAL_SCORES: u32 = 8;
+
+/// A backend's weighted rendezvous score: a value whose distribution function
+/// is `x^weight` over the `u64` range, so the highest score falls on each
+/// backend in proportion to its weight. It depends only on the key and the
+/// backend's own seeds and weight.
+#[inline(always)]
+fn weighted_score(key: u64, seeds: (u64, u64), weight: u32) -> u64 {
+    if weight <= VIRTUAL_SCORES {
+        let mut best = score(key, seeds);
+        for j in 1..u64::from(weight) {
+            best = best.max(score(
+                key,
+                (seeds.0.wrapping_add(j.wrapping_mul(P0)), seeds.1),
+            ));
+        }
+        best
+    } else {
+        let u = ((score(key, seeds) >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+        let x = (u.ln() / f64::from(weight)).exp();
+        // An `as` cast from float saturates at u64::MAX.
+        (x * 18_446_744_073_709_551_616.0) as u64
+    }
+}
+
 /// A uniform draw below `n` from 64 random bits (Lemire's multiply-shift).
 #[inline(always)]
 fn below(r: u64, n: u64) -> u64 {
@@ -716,8 +745,12 @@ struct Tier {
     weights: Box<[u64]>,
     /// The smooth round-robin sequence: positions in `members`.
     schedule: Box<[u32]>,
-    /// Whether all effective weights are equal (plain rendezvous suffices).
-    uniform: bool,
+    /// Rendezvous seeds, aligned with `members`.
+    hash_seeds: Box<[(u64, u64)]>,
+    /// Rendezvous weights, aligned with `members`: the configured weights (all
+    /// 1 when all are 0), never reduced, so that one backend leaving changes no
+    /// other backend's score.
+    hash_weights: Box<[u32]>,
     /// Whether some member has a connection cap (picks must check room).
     capped: bool,
     cursor: AtomicU64,
@@ -739,11 +772,12 @@ struct Group {
 /// A compiled split: the interleave over versions and the sticky buckets.
 #[derive(Debug)]
 struct SplitPlan {
-    /// Indices into `Pool::versions` of the versions with a share.
+    /// The interleave: positions in `shares`.
     schedule: Box<[u32]>,
     /// For each bucket 0..100, the version index (sticky mode).
     buckets: Box<[u32]>,
-    /// The versions with a share, in label order.
+    /// The versions with a share (indices into `Pool::versions`), in label
+    /// order; at most 100.
     shares: Box<[u32]>,
     sticky: bool,
     cursor: AtomicU64,
@@ -892,7 +926,13 @@ fn build_group(entries: &[Arc<PoolBackend>], version: Option<&str>, old: Option<
                 })
                 .collect();
             let schedule = smooth_schedule(&schedule_weights(&weights));
-            let uniform = weights.windows(2).all(|p| p[0] == p[1]);
+            let hash_seeds: Vec<(u64, u64)> =
+                members.iter().map(|&i| entries[i as usize].seeds).collect();
+            let hash_weights: Vec<u32> = if raw.iter().all(|&w| w == 0) {
+                vec![1; raw.len()]
+            } else {
+                raw.clone()
+            };
             let capped = members
                 .iter()
                 .any(|&i| entries[i as usize].backend.max_connections.is_some());
@@ -905,7 +945,8 @@ fn build_group(entries: &[Arc<PoolBackend>], version: Option<&str>, old: Option<
                 cumulative: cumulative.into(),
                 weights: weights.into(),
                 schedule: schedule.into(),
-                uniform,
+                hash_seeds: hash_seeds.into(),
+                hash_weights: hash_weights.into(),
                 capped,
                 cursor: AtomicU64::new(cursor),
             }
@@ -1244,13 +1285,16 @@ impl Pool {
         }
         let n = plan.schedule.len() as u64;
         let start = plan.cursor.fetch_add(1, Ordering::Relaxed) % n;
+        // Versions found without an eligible backend, by position in `shares`
+        // (at most 100, so two words).
         let mut tried = [0u64; 2];
         for step in 0..n {
-            let v = plan.schedule[((start + step) % n) as usize];
-            let (word, bit) = ((v / 64) as usize % 2, v % 64);
+            let pos = plan.schedule[((start + step) % n) as usize];
+            let (word, bit) = ((pos / 64) as usize, pos % 64);
             if tried[word] & (1 << bit) != 0 {
                 continue;
             }
+            let v = plan.shares[pos as usize];
             if let Some(i) = self.pick_group(&self.versions[v as usize], r) {
                 return Some(i);
             }
@@ -1368,35 +1412,17 @@ impl Pool {
     }
 
     fn rendezvous(&self, t: &Tier, h: u64) -> Option<u32> {
-        if t.uniform {
-            let mut best: Option<(u32, u64)> = None;
-            for &i in t.members.iter() {
-                let e = &self.entries[i as usize];
-                let s = score(h, e.seeds);
-                if best.is_none_or(|(_, b)| s > b) && (!t.capped || e.has_room()) {
-                    best = Some((i, s));
-                }
-            }
-            return best.map(|(i, _)| i);
-        }
-        // Weighted rendezvous: the greatest weight / -ln(u), u uniform in (0, 1).
-        let mut best: Option<(u32, f64)> = None;
-        for (k, &i) in t.members.iter().enumerate() {
-            let w = t.weights[k];
-            if w == 0 {
+        let mut best: Option<(usize, u64)> = None;
+        for (k, (&w, &seeds)) in t.hash_weights.iter().zip(t.hash_seeds.iter()).enumerate() {
+            if w == 0 || (t.capped && !self.room(t.members[k])) {
                 continue;
             }
-            let e = &self.entries[i as usize];
-            if t.capped && !e.has_room() {
-                continue;
-            }
-            let u = ((score(h, e.seeds) >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
-            let s = w as f64 / -u.ln();
+            let s = weighted_score(h, seeds, w);
             if best.is_none_or(|(_, b)| s > b) {
-                best = Some((i, s));
+                best = Some((k, s));
             }
         }
-        best.map(|(i, _)| i)
+        best.map(|(k, _)| t.members[k])
     }
 
     fn ip_hash(&self, t: &Tier, h: u32) -> Option<u32> {
@@ -1462,12 +1488,8 @@ fn plan_split(split: &Split, versions: &[Group], sticky: bool, cursor: u64) -> S
         weights.push(pct as u64);
         buckets.extend(std::iter::repeat_n(v as u32, pct as usize));
     }
-    let schedule = smooth_schedule(&weights)
-        .into_iter()
-        .map(|pos| shares[pos as usize])
-        .collect();
     SplitPlan {
-        schedule,
+        schedule: smooth_schedule(&weights).into(),
         buckets: buckets.into(),
         shares: shares.into(),
         sticky,

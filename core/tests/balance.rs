@@ -177,6 +177,32 @@ fn a_version_without_eligible_backends_yields_to_the_others() {
 }
 
 #[test]
+fn splits_work_among_many_versions() {
+    // 200 labels; the split names two, and the first has no eligible backend.
+    let backends: Vec<Backend> = (0..200)
+        .map(|i| {
+            let b = Backend::new(addr(i), 80).with_version(format!("v{i:03}"));
+            if i == 130 {
+                b.with_state(BackendState::Down)
+            } else {
+                b
+            }
+        })
+        .collect();
+    let pool = Pool::try_new(
+        backends,
+        PoolConfig::new().split(SplitConfig::new(
+            Split::new().with("v130", 40).with("v199", 60),
+        )),
+    )
+    .unwrap();
+    assert!(pool.split_error().is_none());
+    for _ in 0..300 {
+        assert_eq!(version_of(&pool, &PickInput::new()).unwrap(), "v199");
+    }
+}
+
+#[test]
 fn sticky_split_keeps_a_key_on_its_version_and_honours_the_shares() {
     let pool = Pool::try_new(
         versioned(),
@@ -744,7 +770,11 @@ fn consistent_hash_moves_only_the_leaving_backends_keys() {
     for (n, weights) in [(10usize, false), (10, true), (7, false), (50, true)] {
         let backends: Vec<Backend> = (0..n)
             .map(|i| {
-                Backend::new(addr(i), 80).with_weight(if weights { 1 + i as u32 % 3 } else { 1 })
+                Backend::new(addr(i), 80).with_weight(if weights {
+                    [1, 2, 3, 20][i % 4]
+                } else {
+                    1
+                })
             })
             .collect();
         let before_pool = pool(backends.clone(), Strategy::ConsistentHash);
@@ -787,6 +817,21 @@ fn consistent_hash_spreads_keys_by_weight() {
         ("10.0.0.1:80", 0.1),
         ("10.0.0.2:80", 0.2),
         ("10.0.0.3:80", 0.7),
+    ] {
+        let share = a.iter().filter(|x| *x == address).count() as f64 / N as f64;
+        assert!((share - want).abs() <= 0.01, "{address}: {share}");
+    }
+    // Weights above 8 take the other scoring; both scales compare.
+    let heavy = vec![
+        Backend::new("10.0.0.1", 80).with_weight(3),
+        Backend::new("10.0.0.2", 80).with_weight(12),
+        Backend::new("10.0.0.3", 80).with_weight(85),
+    ];
+    let a = assignment(&pool(heavy, Strategy::ConsistentHash), &keys);
+    for (address, want) in [
+        ("10.0.0.1:80", 0.03),
+        ("10.0.0.2:80", 0.12),
+        ("10.0.0.3:80", 0.85),
     ] {
         let share = a.iter().filter(|x| *x == address).count() as f64 / N as f64;
         assert!((share - want).abs() <= 0.01, "{address}: {share}");
