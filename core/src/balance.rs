@@ -931,7 +931,7 @@ fn build_group(entries: &[Arc<PoolBackend>], version: Option<&str>, old: Option<
             let hash_weights: Vec<u32> = if raw.iter().all(|&w| w == 0) {
                 vec![1; raw.len()]
             } else {
-                raw.clone()
+                raw
             };
             let capped = members
                 .iter()
