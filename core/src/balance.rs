@@ -260,7 +260,10 @@ pub enum Strategy {
     /// own keys. Weights are honoured: a backend's score is the best of
     /// `weight` draws (`u^(1/weight)` above 8), so its share of keys is its
     /// share of the weight, and its score never depends on the other backends.
-    /// Without key or IP, a weighted random draw.
+    /// Keys fall on 65,536 slots first; tiers of 16 or more backends keep each
+    /// slot's owner in a table, so a pick is one lookup, and a rebuild rescores
+    /// only the slots that a change touches. Without key or IP, a weighted
+    /// random draw.
     #[serde(rename = "hash")]
     ConsistentHash,
     /// gobetween's `iphash`: FNV-1a (32 bit) of the client IP's octets (4 for
@@ -751,6 +754,9 @@ struct Tier {
     /// 1 when all are 0), never reduced, so that one backend leaving changes no
     /// other backend's score.
     hash_weights: Box<[u32]>,
+    /// For consistent hashing over many members: the owner (a position in
+    /// `members`) of each of the [`HASH_SLOTS`] slots.
+    hash_table: Option<Box<[u32]>>,
     /// Whether some member has a connection cap (picks must check room).
     capped: bool,
     cursor: AtomicU64,
@@ -893,7 +899,12 @@ fn schedule_weights(w: &[u64]) -> Vec<u64> {
         .collect()
 }
 
-fn build_group(entries: &[Arc<PoolBackend>], version: Option<&str>, old: Option<&Pool>) -> Group {
+fn build_group(
+    entries: &[Arc<PoolBackend>],
+    version: Option<&str>,
+    old: Option<&Pool>,
+    hash_table: bool,
+) -> Group {
     let mut by_tier: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
     for (i, e) in entries.iter().enumerate() {
         let b = &e.backend;
@@ -936,9 +947,16 @@ fn build_group(entries: &[Arc<PoolBackend>], version: Option<&str>, old: Option<
             let capped = members
                 .iter()
                 .any(|&i| entries[i as usize].backend.max_connections.is_some());
-            let cursor = old_group
-                .and_then(|g| g.tiers.iter().find(|t| t.tier == tier))
-                .map_or(0, |t| t.cursor.load(Ordering::Relaxed));
+            let old_tier = old_group.and_then(|g| g.tiers.iter().find(|t| t.tier == tier));
+            let cursor = old_tier.map_or(0, |t| t.cursor.load(Ordering::Relaxed));
+            let hash_table = (hash_table && members.len() >= HASH_TABLE_MIN).then(|| {
+                let labels: Vec<&str> = members
+                    .iter()
+                    .map(|&i| entries[i as usize].label.as_str())
+                    .collect();
+                let old = old_tier.zip(old.map(|p| &p.entries[..]));
+                build_hash_table(&labels, &hash_seeds, &hash_weights, old)
+            });
             Tier {
                 tier,
                 members: members.into(),
@@ -947,6 +965,7 @@ fn build_group(entries: &[Arc<PoolBackend>], version: Option<&str>, old: Option<
                 schedule: schedule.into(),
                 hash_seeds: hash_seeds.into(),
                 hash_weights: hash_weights.into(),
+                hash_table,
                 capped,
                 cursor: AtomicU64::new(cursor),
             }
@@ -956,6 +975,97 @@ fn build_group(entries: &[Arc<PoolBackend>], version: Option<&str>, old: Option<
         version: version.map(str::to_owned),
         tiers,
     }
+}
+
+/// Keys are hashed onto `2^HASH_SLOT_BITS` slots, and each slot goes to the
+/// backend with the highest weighted rendezvous score for it: removing a
+/// backend hands only its own slots to others, and a slot's owner never
+/// depends on anything but the backends' identities and weights.
+const HASH_SLOT_BITS: u32 = 16;
+
+/// The number of hash slots.
+const HASH_SLOTS: usize = 1 << HASH_SLOT_BITS;
+
+/// Tiers with at least this many members keep a table of slot owners (256 KiB)
+/// and answer a hashed pick with one lookup; smaller ones compute the scores.
+const HASH_TABLE_MIN: usize = 16;
+
+#[inline(always)]
+fn slot_of(key_hash: u64) -> u32 {
+    (key_hash >> (64 - HASH_SLOT_BITS)) as u32
+}
+
+#[inline(always)]
+fn slot_key(slot: u32) -> u64 {
+    mum(mum(u64::from(slot) ^ P3, P0) ^ P1, P2)
+}
+
+/// The slot owners of a tier. With the same tier of the previous pool, only
+/// what changed is scored: each slot keeps its owner if it stays (unless a
+/// newcomer outscores it), and only the slots of a leaving owner are scored
+/// afresh against every member.
+fn build_hash_table(
+    labels: &[&str],
+    seeds: &[(u64, u64)],
+    weights: &[u32],
+    old: Option<(&Tier, &[Arc<PoolBackend>])>,
+) -> Box<[u32]> {
+    let better = |a: (u64, usize), b: Option<(u64, usize)>| {
+        b.is_none_or(|b| a.0 > b.0 || (a.0 == b.0 && a.1 < b.1))
+    };
+    let best_of = |key: u64, among: &mut dyn Iterator<Item = usize>| -> u32 {
+        let mut best: Option<(u64, usize)> = None;
+        for p in among {
+            if weights[p] == 0 {
+                continue;
+            }
+            let s = (weighted_score(key, seeds[p], weights[p]), p);
+            if better(s, best) {
+                best = Some(s);
+            }
+        }
+        best.map_or(0, |(_, p)| p as u32)
+    };
+    let reusable = old.and_then(|(tier, entries)| {
+        let table = tier.hash_table.as_ref()?;
+        let position: HashMap<&str, usize> =
+            labels.iter().enumerate().map(|(p, &l)| (l, p)).collect();
+        let mut kept = vec![false; labels.len()];
+        // Old position -> new position, for members whose score is unchanged.
+        let map: Vec<Option<usize>> = tier
+            .members
+            .iter()
+            .zip(tier.hash_weights.iter())
+            .map(|(&i, &w)| {
+                let p = *position.get(entries[i as usize].label.as_str())?;
+                (weights[p] == w && w > 0).then(|| {
+                    kept[p] = true;
+                    p
+                })
+            })
+            .collect();
+        let added: Vec<usize> = (0..labels.len()).filter(|&p| !kept[p]).collect();
+        Some((table, map, added))
+    });
+    let mut out = vec![0u32; HASH_SLOTS];
+    match reusable {
+        None => {
+            for (slot, owner) in out.iter_mut().enumerate() {
+                *owner = best_of(slot_key(slot as u32), &mut (0..labels.len()));
+            }
+        }
+        Some((table, map, added)) => {
+            for (slot, owner) in out.iter_mut().enumerate() {
+                let key = slot_key(slot as u32);
+                *owner = match map[table[slot] as usize] {
+                    None => best_of(key, &mut (0..labels.len())),
+                    Some(p) if added.is_empty() => p as u32,
+                    Some(p) => best_of(key, &mut std::iter::once(p).chain(added.iter().copied())),
+                };
+            }
+        }
+    }
+    out.into()
 }
 
 /// A key resolved once per pick.
@@ -1083,7 +1193,8 @@ impl Pool {
             .collect();
         entries.sort_by(|a, b| a.label.cmp(&b.label));
 
-        let all = build_group(&entries, None, old);
+        let table = config.strategy == Strategy::ConsistentHash;
+        let all = build_group(&entries, None, old, table);
         let mut labels: Vec<&str> = entries
             .iter()
             .filter_map(|e| e.backend.version.as_deref())
@@ -1092,7 +1203,7 @@ impl Pool {
         labels.dedup();
         let versions: Box<[Group]> = labels
             .iter()
-            .map(|v| build_group(&entries, Some(v), old))
+            .map(|v| build_group(&entries, Some(v), old, table))
             .collect();
 
         let (split, split_error) = match &config.split {
@@ -1412,12 +1523,25 @@ impl Pool {
     }
 
     fn rendezvous(&self, t: &Tier, h: u64) -> Option<u32> {
+        let slot = slot_of(h);
+        if let Some(table) = &t.hash_table {
+            let first = t.members[table[slot as usize] as usize];
+            if !t.capped || self.room(first) {
+                return Some(first);
+            }
+        }
+        self.rendezvous_scan(t, slot)
+    }
+
+    /// The table's choice computed by a scan, over the members with room.
+    fn rendezvous_scan(&self, t: &Tier, slot: u32) -> Option<u32> {
+        let key = slot_key(slot);
         let mut best: Option<(usize, u64)> = None;
         for (k, (&w, &seeds)) in t.hash_weights.iter().zip(t.hash_seeds.iter()).enumerate() {
             if w == 0 || (t.capped && !self.room(t.members[k])) {
                 continue;
             }
-            let s = weighted_score(h, seeds, w);
+            let s = weighted_score(key, seeds, w);
             if best.is_none_or(|(_, b)| s > b) {
                 best = Some((k, s));
             }
@@ -1574,6 +1698,56 @@ mod tests {
         let big = schedule_weights(&[u64::from(u32::MAX), 1]);
         assert!(big.iter().sum::<u64>() <= MAX_SCHEDULE + 1);
         assert_eq!(big[1], 1);
+    }
+
+    #[test]
+    fn hash_tables_agree_with_the_scan_and_with_fresh_builds() {
+        let backends = |n: usize, bump: Option<usize>| -> Vec<Backend> {
+            (0..n)
+                .map(|i| {
+                    let w = [1, 2, 5, 9, 30][i % 5] + u32::from(bump == Some(i));
+                    Backend::new(format!("10.0.0.{}", i + 1), 80).with_weight(w)
+                })
+                .collect()
+        };
+        let config = PoolConfig::new().strategy(Strategy::ConsistentHash);
+        let fresh = Pool::try_new(backends(40, None), config.clone()).unwrap();
+        let tier = &fresh.all.tiers[0];
+        assert!(tier.hash_table.is_some());
+        for slot in (0..HASH_SLOTS as u32).step_by(7) {
+            let table = tier.members[tier.hash_table.as_ref().unwrap()[slot as usize] as usize];
+            assert_eq!(
+                Some(table),
+                fresh.rendezvous_scan(tier, slot),
+                "slot {slot}"
+            );
+        }
+        let owners = |p: &Pool| p.all.tiers[0].hash_table.as_ref().unwrap().to_vec();
+        let labels = |p: &Pool| -> Vec<String> {
+            let t = &p.all.tiers[0];
+            owners(p)
+                .iter()
+                .map(|&o| p.entries[t.members[o as usize] as usize].label.clone())
+                .collect()
+        };
+        let want = labels(&fresh);
+        let grown = Pool::try_new(backends(39, None), config.clone())
+            .unwrap()
+            .try_rebuild(backends(40, None))
+            .unwrap();
+        assert_eq!(labels(&grown), want);
+        let shrunk = Pool::try_new(backends(42, None), config.clone())
+            .unwrap()
+            .try_rebuild(backends(40, None))
+            .unwrap();
+        assert_eq!(labels(&shrunk), want);
+        for bumped in [0, 3, 4] {
+            let reweighed = Pool::try_new(backends(40, Some(bumped)), config.clone())
+                .unwrap()
+                .try_rebuild(backends(40, None))
+                .unwrap();
+            assert_eq!(labels(&reweighed), want);
+        }
     }
 
     #[test]
