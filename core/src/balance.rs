@@ -727,8 +727,9 @@ impl PoolBackend {
         &self.label
     }
 
-    #[inline]
-    fn has_room(&self) -> bool {
+    /// Whether it holds fewer active connections than its `max_connections`
+    /// (always, without a cap).
+    pub fn has_room(&self) -> bool {
         match self.backend.max_connections {
             None => true,
             Some(cap) => self.stats.active_connections() < u64::from(cap),
@@ -759,12 +760,23 @@ struct Tier {
     hash_table: Option<Box<[u32]>>,
     /// Whether some member has a connection cap (picks must check room).
     capped: bool,
+    /// The members' counters, aligned with `members`.
+    stats: Box<[Arc<BackendStats>]>,
+    /// The members' connection caps (`u64::MAX` for none), aligned with
+    /// `members`.
+    caps: Box<[u64]>,
     cursor: AtomicU64,
 }
 
 impl Tier {
     fn total(&self) -> u64 {
         self.cumulative.last().copied().unwrap_or(0)
+    }
+
+    /// Whether the member at position `k` is under its connection cap.
+    #[inline]
+    fn room(&self, k: usize) -> bool {
+        self.stats[k].active_connections() < self.caps[k]
     }
 }
 
@@ -957,6 +969,19 @@ fn build_group(
                 let old = old_tier.zip(old.map(|p| &p.entries[..]));
                 build_hash_table(&labels, &hash_seeds, &hash_weights, old)
             });
+            let stats = members
+                .iter()
+                .map(|&i| Arc::clone(&entries[i as usize].stats))
+                .collect();
+            let caps = members
+                .iter()
+                .map(|&i| {
+                    entries[i as usize]
+                        .backend
+                        .max_connections
+                        .map_or(u64::MAX, u64::from)
+                })
+                .collect();
             Tier {
                 tier,
                 members: members.into(),
@@ -967,6 +992,8 @@ fn build_group(
                 hash_weights: hash_weights.into(),
                 hash_table,
                 capped,
+                stats,
+                caps,
                 cursor: AtomicU64::new(cursor),
             }
         })
@@ -1419,19 +1446,12 @@ impl Pool {
         g.tiers.iter().find_map(|t| self.pick_tier(t, r))
     }
 
-    #[inline]
-    fn room(&self, i: u32) -> bool {
-        self.entries[i as usize].has_room()
-    }
-
     fn pick_tier(&self, t: &Tier, r: &Resolved<'_>) -> Option<u32> {
         match self.config.strategy {
             Strategy::RoundRobin => self.round_robin(t),
             Strategy::WeightedRandom | Strategy::Weight => self.weighted(t),
-            Strategy::LeastConnections => self.least(t, |e| (e.stats.active_connections(), 0)),
-            Strategy::LeastBandwidth => {
-                self.least(t, |e| (e.stats.bandwidth(), e.stats.active_connections()))
-            }
+            Strategy::LeastConnections => self.least(t, |s| (s.active_connections(), 0)),
+            Strategy::LeastBandwidth => self.least(t, |s| (s.bandwidth(), s.active_connections())),
             Strategy::ConsistentHash => match r
                 .key_hash
                 .or_else(|| r.ip.map(|ip| hash_bytes(ip.as_slice())))
@@ -1456,13 +1476,14 @@ impl Pool {
             return None;
         }
         let start = t.cursor.fetch_add(1, Ordering::Relaxed) % n;
-        let first = t.members[t.schedule[start as usize] as usize];
-        if !t.capped || self.room(first) {
-            return Some(first);
+        let first = t.schedule[start as usize] as usize;
+        if !t.capped || t.room(first) {
+            return Some(t.members[first]);
         }
         (1..n)
-            .map(|step| t.members[t.schedule[((start + step) % n) as usize] as usize])
-            .find(|&i| self.room(i))
+            .map(|step| t.schedule[((start + step) % n) as usize] as usize)
+            .find(|&k| t.room(k))
+            .map(|k| t.members[k])
     }
 
     fn weighted(&self, t: &Tier) -> Option<u32> {
@@ -1471,13 +1492,12 @@ impl Pool {
             return None;
         }
         let draw = below(self.rng.next(), total);
-        let pos = t.cumulative.partition_point(|&c| c <= draw);
-        let first = t.members[pos];
-        if !t.capped || self.room(first) {
-            return Some(first);
+        let first = t.cumulative.partition_point(|&c| c <= draw);
+        if !t.capped || t.room(first) {
+            return Some(t.members[first]);
         }
         // Draw again over the members with room, in exact proportion.
-        let with_room = |k: &usize| self.room(t.members[*k]);
+        let with_room = |k: &usize| t.room(*k);
         let total: u64 = (0..t.members.len())
             .filter(with_room)
             .map(|k| t.weights[k])
@@ -1495,39 +1515,46 @@ impl Pool {
         None
     }
 
-    /// The member with the least `key`, ties uniformly at random (reservoir).
-    fn least(&self, t: &Tier, key: impl Fn(&PoolBackend) -> (u64, u64)) -> Option<u32> {
-        let mut best: Option<(u32, (u64, u64))> = None;
+    /// The member with the least `key`, ties uniformly at random: one pass
+    /// finds the least key and how many share it, a second takes a random one
+    /// of them (or the first, if the counters moved in between).
+    fn least(&self, t: &Tier, key: impl Fn(&BackendStats) -> (u64, u64)) -> Option<u32> {
+        let mut min = (u64::MAX, u64::MAX);
         let mut ties = 0u64;
-        for &i in t.members.iter() {
-            let e = &self.entries[i as usize];
-            if t.capped && !e.has_room() {
+        let mut first = None;
+        for (k, s) in t.stats.iter().enumerate() {
+            if t.capped && !t.room(k) {
                 continue;
             }
-            let k = key(e);
-            match best {
-                Some((_, b)) if k > b => {}
-                Some((_, b)) if k == b => {
-                    ties += 1;
-                    if below(self.rng.next(), ties) == 0 {
-                        best = Some((i, k));
-                    }
-                }
-                _ => {
-                    best = Some((i, k));
-                    ties = 1;
-                }
+            let v = key(s);
+            if first.is_none() || v < min {
+                (min, ties, first) = (v, 1, Some(k));
+            } else if v == min {
+                ties += 1;
             }
         }
-        best.map(|(i, _)| i)
+        let first = first?;
+        if ties > 1 {
+            let mut nth = below(self.rng.next(), ties);
+            for (k, s) in t.stats.iter().enumerate().skip(first) {
+                if (t.capped && !t.room(k)) || key(s) != min {
+                    continue;
+                }
+                if nth == 0 {
+                    return Some(t.members[k]);
+                }
+                nth -= 1;
+            }
+        }
+        Some(t.members[first])
     }
 
     fn rendezvous(&self, t: &Tier, h: u64) -> Option<u32> {
         let slot = slot_of(h);
         if let Some(table) = &t.hash_table {
-            let first = t.members[table[slot as usize] as usize];
-            if !t.capped || self.room(first) {
-                return Some(first);
+            let first = table[slot as usize] as usize;
+            if !t.capped || t.room(first) {
+                return Some(t.members[first]);
             }
         }
         self.rendezvous_scan(t, slot)
@@ -1538,7 +1565,7 @@ impl Pool {
         let key = slot_key(slot);
         let mut best: Option<(usize, u64)> = None;
         for (k, (&w, &seeds)) in t.hash_weights.iter().zip(t.hash_seeds.iter()).enumerate() {
-            if w == 0 || (t.capped && !self.room(t.members[k])) {
+            if w == 0 || (t.capped && !t.room(k)) {
                 continue;
             }
             let s = weighted_score(key, seeds, w);
@@ -1554,31 +1581,29 @@ impl Pool {
         if n == 0 {
             return None;
         }
-        let first = t.members[(h % n) as usize];
+        let first = (h % n) as usize;
         if !t.capped {
-            return Some(first);
+            return Some(t.members[first]);
         }
         // gobetween filters full backends before hashing: the modulus is the
         // number with room.
-        let m = t.members.iter().filter(|&&i| self.room(i)).count() as u32;
+        let m = (0..t.members.len()).filter(|&k| t.room(k)).count() as u32;
         if m == 0 {
             return None;
         }
-        t.members
-            .iter()
-            .copied()
-            .filter(|&i| self.room(i))
+        (0..t.members.len())
+            .filter(|&k| t.room(k))
             .nth((h % m) as usize)
+            .map(|k| t.members[k])
     }
 
     fn ip_hash1(&self, t: &Tier, prefix: u32) -> Option<u32> {
         let mut best: Option<(u32, u32)> = None;
-        for &i in t.members.iter() {
-            let e = &self.entries[i as usize];
-            if t.capped && !e.has_room() {
+        for (k, &i) in t.members.iter().enumerate() {
+            if t.capped && !t.room(k) {
                 continue;
             }
-            let s = fnv1a32(prefix, e.label.as_bytes());
+            let s = fnv1a32(prefix, self.entries[i as usize].label.as_bytes());
             if best.is_none_or(|(_, b)| s > b) {
                 best = Some((i, s));
             }
