@@ -147,14 +147,24 @@ fn splits_and_connections(c: &mut Criterion) {
     });
     group.finish();
 
-    // What a change costs the writer: the next pool from the current one.
+    // What a change costs the writer: the next pool from the current one, with
+    // one backend replaced. Consistent hashing also rescores the slot table
+    // (incrementally), and builds it whole for a new pool.
     let mut group = c.benchmark_group("rebuild");
+    group.sample_size(10);
     for n in [100usize, 1_000] {
-        let pool = Pool::try_new(backends(n), PoolConfig::new()).unwrap();
-        group.throughput(Throughput::Elements(n as u64));
-        group.bench_function(format!("{n}_backends"), |b| {
-            b.iter(|| black_box(pool.try_rebuild(backends(n)).unwrap()))
-        });
+        let mut next = backends(n);
+        next[n / 2].address = "10.8.8.8".into();
+        for strategy in [Strategy::RoundRobin, Strategy::ConsistentHash] {
+            let config = PoolConfig::new().strategy(strategy);
+            let pool = Pool::try_new(backends(n), config.clone()).unwrap();
+            group.bench_function(format!("{}_{n}_one_changed", strategy.name()), |b| {
+                b.iter(|| black_box(pool.try_rebuild(next.clone()).unwrap()))
+            });
+            group.bench_function(format!("{}_{n}_new_pool", strategy.name()), |b| {
+                b.iter(|| black_box(Pool::try_new(next.clone(), config.clone()).unwrap()))
+            });
+        }
     }
     group.finish();
 }

@@ -823,6 +823,9 @@ pub struct Pool {
     split: Option<SplitPlan>,
     split_error: Option<Error>,
     rng: Rng,
+    /// Whether a pick uses the caller key's hash (consistent hashing or a
+    /// sticky split).
+    hashes_keys: bool,
 }
 
 fn gcd(a: u64, b: u64) -> u64 {
@@ -1265,7 +1268,10 @@ impl Pool {
             }
         };
 
+        let hashes_keys = config.strategy == Strategy::ConsistentHash
+            || config.split.as_ref().is_some_and(|s| s.sticky);
         Pool {
+            hashes_keys,
             entries: entries.into(),
             config,
             all,
@@ -1326,7 +1332,11 @@ impl Pool {
     #[inline]
     pub fn pick(&self, input: &PickInput<'_>) -> Option<&Arc<PoolBackend>> {
         let r = Resolved {
-            key_hash: input.key.map(hash_bytes),
+            key_hash: if self.hashes_keys {
+                input.key.map(hash_bytes)
+            } else {
+                None
+            },
             ip: input.client_ip.map(IpOctets::of),
             key: input.key,
         };
