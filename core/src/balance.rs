@@ -1040,22 +1040,22 @@ fn build_hash_table(
     weights: &[u32],
     old: Option<(&Tier, &[Arc<PoolBackend>])>,
 ) -> Box<[u32]> {
-    let better = |a: (u64, usize), b: Option<(u64, usize)>| {
-        b.is_none_or(|b| a.0 > b.0 || (a.0 == b.0 && a.1 < b.1))
-    };
-    let best_of = |key: u64, among: &mut dyn Iterator<Item = usize>| -> u32 {
+    // The highest score among `among` (positions), ties to the lowest position.
+    let best_of = |key: u64, among: &[usize]| -> u32 {
         let mut best: Option<(u64, usize)> = None;
-        for p in among {
-            if weights[p] == 0 {
+        for &p in among {
+            let w = weights[p];
+            if w == 0 {
                 continue;
             }
-            let s = (weighted_score(key, seeds[p], weights[p]), p);
-            if better(s, best) {
-                best = Some(s);
+            let s = weighted_score(key, seeds[p], w);
+            if best.is_none_or(|(b, bp)| s > b || (s == b && p < bp)) {
+                best = Some((s, p));
             }
         }
         best.map_or(0, |(_, p)| p as u32)
     };
+    let everyone: Vec<usize> = (0..labels.len()).collect();
     let reusable = old.and_then(|(tier, entries)| {
         let table = tier.hash_table.as_ref()?;
         let position: HashMap<&str, usize> =
@@ -1081,16 +1081,20 @@ fn build_hash_table(
     match reusable {
         None => {
             for (slot, owner) in out.iter_mut().enumerate() {
-                *owner = best_of(slot_key(slot as u32), &mut (0..labels.len()));
+                *owner = best_of(slot_key(slot as u32), &everyone);
             }
         }
-        Some((table, map, added)) => {
+        Some((table, map, mut added)) => {
+            // The kept owner first, then the newcomers.
+            added.insert(0, 0);
             for (slot, owner) in out.iter_mut().enumerate() {
-                let key = slot_key(slot as u32);
                 *owner = match map[table[slot] as usize] {
-                    None => best_of(key, &mut (0..labels.len())),
-                    Some(p) if added.is_empty() => p as u32,
-                    Some(p) => best_of(key, &mut std::iter::once(p).chain(added.iter().copied())),
+                    None => best_of(slot_key(slot as u32), &everyone),
+                    Some(p) if added.len() == 1 => p as u32,
+                    Some(p) => {
+                        added[0] = p;
+                        best_of(slot_key(slot as u32), &added)
+                    }
                 };
             }
         }
