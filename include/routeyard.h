@@ -10,6 +10,17 @@
  * - Strings in are (const uint8_t *ptr, size_t len) UTF-8; strings out are
  *   NUL-terminated, owned by the caller and freed with ry_string_free, never free().
  * - Every free function accepts NULL; call it at most once per object.
+ * - Objects travel as JSON in their dialect's wire shape: Cloud Foundry routing-api's
+ *   for HTTP routes, TCP mappings, router groups and port reservations; Kong's Admin
+ *   API's for services and routes. Events, snapshots and batches wrap those shapes in
+ *   small envelopes documented on ry_subscription_poll, ry_registry_snapshot_json and
+ *   ry_registry_apply_json. ry_error_body gives a failure as the dialect's error body.
+ * - Units: TTLs in seconds (as CF's `ttl`), points in time in nanoseconds on the
+ *   registry's clock, intervals and timeouts in milliseconds.
+ * - Thread-safety: a registry and a clock may be used from any number of threads at
+ *   once (their functions take const pointers). Configurations, subscriptions and
+ *   reapers are used by one thread at a time and may move between threads. Errors and
+ *   strings handed out are immutable and belong to the caller.
  */
 
 #ifndef ROUTEYARD_H
@@ -24,10 +35,46 @@
 #include <stdlib.h>
 
 /**
+ * Kind bit: Cloud Foundry HTTP routes (`"kind": "http_route"` in events).
+ */
+#define RY_KIND_HTTP_ROUTE (1 << 0)
+
+/**
+ * Kind bit: Cloud Foundry TCP route mappings (`"tcp_route_mapping"`).
+ */
+#define RY_KIND_TCP_ROUTE_MAPPING (1 << 1)
+
+/**
+ * Kind bit: router groups (`"router_group"`).
+ */
+#define RY_KIND_ROUTER_GROUP (1 << 2)
+
+/**
+ * Kind bit: port reservations (`"port_reservation"`).
+ */
+#define RY_KIND_PORT_RESERVATION (1 << 3)
+
+/**
+ * Kind bit: Kong routes (`"route"`).
+ */
+#define RY_KIND_ROUTE (1 << 4)
+
+/**
+ * Kind bit: Kong services (`"service"`).
+ */
+#define RY_KIND_SERVICE (1 << 5)
+
+/**
+ * Every kind bit.
+ */
+#define RY_KIND_ALL ((1 << 6) - 1)
+
+/**
  * The outcome of a fallible call.
  *
  * `RY_OK` is zero and every error is non-zero, so `if (status) { ... }` tests for
- * failure. The values are stable: new codes may be added in later versions, existing
+ * failure; the one exception is `RY_TIMEOUT`, which only `ry_subscription_poll`
+ * returns and which means "nothing yet". The values are stable: new codes may be added in later versions, existing
  * ones never change meaning, so treat an unknown code as a generic failure.
  */
 typedef enum ry_status {
@@ -89,6 +136,36 @@ typedef enum ry_status {
    */
   RY_ERR_INVALID_REQUEST = 13,
   /**
+   * A Kong route or service broke Kong's schema (Kong's `schema violation`, code 2).
+   * `ry_error_body` gives Kong's body, whose `fields` name every offending field.
+   */
+  RY_ERR_SCHEMA_VIOLATION = 14,
+  /**
+   * A Kong route or service reuses a unique value, such as a name or an id (Kong's
+   * `unique constraint violation`, code 5).
+   */
+  RY_ERR_UNIQUE_VIOLATION = 15,
+  /**
+   * A Kong route refers to a service that does not exist, or a service still
+   * referred to by routes was to be deleted (Kong's `foreign key violation`, code 4).
+   */
+  RY_ERR_FOREIGN_KEY_VIOLATION = 16,
+  /**
+   * No event arrived within the timeout. Not a failure: `*err` is set to NULL.
+   */
+  RY_TIMEOUT = 17,
+  /**
+   * The subscriber fell behind and its buffer overflowed; the subscription is
+   * closed. Every event up to the reported `resume_from` revision was delivered:
+   * subscribe again from there (or load a snapshot) to continue.
+   */
+  RY_ERR_LAGGED = 18,
+  /**
+   * The subscription is closed: it already reported `RY_ERR_LAGGED`, or its
+   * registry was freed and every buffered event has been delivered.
+   */
+  RY_ERR_CLOSED = 19,
+  /**
    * A failure of a kind this version of the C API has no dedicated code for.
    */
   RY_ERR_OTHER = 99,
@@ -100,7 +177,39 @@ typedef enum ry_status {
 } ry_status;
 
 /**
- * The details of a failed call: its status, the Cloud Foundry error name and a message.
+ * A manual clock: a time in nanoseconds that moves only when `ry_clock_advance` or
+ * `ry_clock_set` moves it. Give it to a registry through `ry_config_set_clock` to
+ * drive every TTL decision (leases, reservations, expiry) from a test or a simulation
+ * without sleeping.
+ *
+ * Thread-safety: may be shared across threads; every function takes a
+ * `const ry_clock *` and may be called concurrently, with a registry reading it.
+ *
+ * Lifetime: created by `ry_clock_new` and freed by `ry_clock_free`, once. Registries
+ * and configurations it was given to hold their own reference to the same time, so
+ * the handle may be freed while they still use it; a freed handle can no longer move
+ * their time.
+ */
+typedef struct ry_clock ry_clock;
+
+/**
+ * The options of a registry to create with `ry_registry_new_with_config`. Unset
+ * options take their defaults: `max_ttl` 120 s, history 65,536 events, subscriber
+ * buffer 1,024 events, reservation TTL equal to `max_ttl`, no reserved ports, the
+ * system clock.
+ *
+ * Thread-safety: a configuration may be read (`ry_registry_new_with_config`) from
+ * several threads at once, but not while a setter runs on it.
+ *
+ * Lifetime: created by `ry_config_new` and freed by `ry_config_free`, once. A registry
+ * created from it copies the options, so the configuration may be freed or changed
+ * right after, and reused for other registries.
+ */
+typedef struct ry_config ry_config;
+
+/**
+ * The details of a failed call: its status, the Cloud Foundry error name, a message,
+ * and the error body in the wire shape of the dialect the failing function speaks.
  *
  * Thread-safety: immutable once created, so it may be read from any thread.
  *
@@ -111,151 +220,56 @@ typedef enum ry_status {
 typedef struct ry_error ry_error;
 
 /**
- * A route registry: routes, backends, router groups and their revision counter.
+ * A background thread that, every interval, expires the registry's lapsed leases at
+ * the registry clock's time (`ry_registry_expire`) and then compacts the matcher's
+ * index (`ry_registry_compact_index`).
+ *
+ * Thread-safety: not for concurrent use: stop or free it from one thread at a time.
+ *
+ * Lifetime: created by `ry_registry_start_reaper` and freed by `ry_reaper_free`, once,
+ * which stops the thread first. It holds its own reference to the registry's state, so
+ * `ry_registry_free` may come before or after it; the state is released when both are
+ * freed.
+ */
+typedef struct ry_reaper ry_reaper;
+
+/**
+ * A route registry: Cloud Foundry HTTP routes and TCP route mappings with TTL
+ * leases, router groups and port reservations, Kong-style routes and services, and
+ * the revisioned change log that subscriptions follow.
  *
  * Thread-safety: may be shared across threads. Every function that takes a
  * `const ry_registry *` may be called on the same registry from several threads at
- * once.
+ * once; readers never wait for writers to finish a batch.
  *
- * Lifetime: created by `ry_registry_new` and freed by `ry_registry_free`, once, after
- * every other call on it has returned. Strings and errors it hands out do not borrow
- * from it.
+ * Lifetime: created by `ry_registry_new` or `ry_registry_new_with_config` and freed
+ * by `ry_registry_free`, once, after every other call on it has returned. Strings,
+ * errors and subscriptions it hands out do not borrow from it; a reaper started on it
+ * keeps it alive until the reaper is freed.
  */
 typedef struct ry_registry ry_registry;
+
+/**
+ * A stream of a registry's events: first the kept history after a revision, then
+ * every change as it commits, with no gap and no repeat.
+ *
+ * Each subscription has a bounded buffer (`ry_config_set_subscriber_buffer`); writers
+ * never wait for it. One that overflows is told so once (`RY_ERR_LAGGED`, with the
+ * revision to resume from) and closed.
+ *
+ * Thread-safety: not for concurrent use. It may be polled from any thread, but from
+ * one at a time; polling it from two threads at once is undefined behaviour. Other
+ * threads may keep writing to the registry meanwhile.
+ *
+ * Lifetime: created by `ry_registry_subscribe` and freed by `ry_subscription_free`,
+ * once. It does not borrow the registry: it may outlive it, and then delivers what it
+ * buffered before reporting `RY_ERR_CLOSED`.
+ */
+typedef struct ry_subscription ry_subscription;
 
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
-
-/**
- * Returns the message of an error, as NUL-terminated UTF-8.
- *
- * # Arguments
- *
- * - `err`: the error, or NULL.
- *
- * # Returns
- *
- * The message, or NULL when `err` is NULL.
- *
- * # Lifetimes
- *
- * The string is owned by `err` and stays valid until `ry_error_free(err)`. Do not pass
- * it to `ry_string_free` or `free`.
- *
- * # Safety
- *
- * - `err` is NULL or an error handle from this library that has not been freed.
- */
-const char *ry_error_message(const struct ry_error *err);
-
-/**
- * Returns the Cloud Foundry routing-api name of an error, such as
- * `"ProcessRequestError"` or `"ResourceNotFoundError"`.
- *
- * Failures detected by the C layer itself (NULL pointers, invalid UTF-8 or JSON) are
- * named `"ProcessRequestError"`; a panic is named `"ResponseError"`.
- *
- * # Arguments
- *
- * - `err`: the error, or NULL.
- *
- * # Returns
- *
- * The name as NUL-terminated ASCII, or NULL when `err` is NULL.
- *
- * # Lifetimes
- *
- * The string is owned by `err` and stays valid until `ry_error_free(err)`.
- *
- * # Safety
- *
- * - `err` is NULL or an error handle from this library that has not been freed.
- */
-const char *ry_error_name(const struct ry_error *err);
-
-/**
- * Frees an error handle. Passing NULL does nothing.
- *
- * # Arguments
- *
- * - `err`: the error to free, or NULL.
- *
- * # Safety
- *
- * - `err` is NULL or an error handle from this library; call this at most once per
- *   handle, and use neither the handle nor strings borrowed from it afterwards.
- */
-void ry_error_free(struct ry_error *err);
-
-/**
- * Returns the version of the library, such as `"0.1.0"`.
- *
- * # Returns
- *
- * A static NUL-terminated string; never NULL.
- *
- * # Lifetimes
- *
- * The string lives as long as the library is loaded. Do not free it.
- */
-const char *ry_version(void);
-
-/**
- * Creates an empty registry.
- *
- * # Arguments
- *
- * - `max_ttl_seconds`: the longest lease, in seconds, that a registration may ask for.
- *   Cloud Foundry's routing-api uses 120.
- *
- * # Returns
- *
- * A new registry, to be freed with `ry_registry_free`, or NULL if the library panicked.
- */
-struct ry_registry *ry_registry_new(uint64_t max_ttl_seconds);
-
-/**
- * Frees a registry. Passing NULL does nothing.
- *
- * # Arguments
- *
- * - `reg`: the registry to free, or NULL.
- *
- * # Safety
- *
- * - `reg` is NULL or a handle from `ry_registry_new`; call this at most once per
- *   handle, after every other call on it has returned, and do not use it afterwards.
- */
-void ry_registry_free(struct ry_registry *reg);
-
-/**
- * Reads the registry's revision: a counter that every committed change advances.
- *
- * # Arguments
- *
- * - `reg`: the registry.
- * - `revision`: receives the revision; a new registry is at revision 0.
- * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
- *   NULL if the caller does not want details.
- *
- * # Returns
- *
- * `RY_OK`, or `RY_ERR_NULL_ARG`.
- *
- * # Errors
- *
- * - `RY_ERR_NULL_ARG` when `reg` or `revision` is NULL.
- *
- * # Safety
- *
- * - `reg` is NULL or a live registry handle.
- * - `revision` is NULL or valid for writing one `uint64_t`.
- * - `err` is NULL or valid for writing one `ry_error *`.
- */
-enum ry_status ry_registry_revision(const struct ry_registry *reg,
-                                    uint64_t *revision,
-                                    struct ry_error **err);
 
 /**
  * Lists the router groups as a JSON array in Cloud Foundry's shape:
@@ -352,6 +366,1975 @@ enum ry_status ry_registry_create_router_group_json(const struct ry_registry *re
                                                     struct ry_error **err);
 
 /**
+ * Finds a router group by name, as routing-api's `GET /routing/v1/router_groups?name=`.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `name`, `name_len`: the group's name, UTF-8.
+ * - `out`: receives the group as a CF JSON object, NUL-terminated.
+ * - `out_len`: receives the length of that text in bytes; may be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or an error status; nothing is written to `out` on failure.
+ *
+ * # Errors
+ *
+ * - `RY_ERR_NULL_ARG` when `reg`, `name` or `out` is NULL.
+ * - `RY_ERR_INVALID_UTF8` when `name` is not UTF-8.
+ * - `RY_ERR_NOT_FOUND` (`ResourceNotFoundError`, "router group 'NAME' not found").
+ *
+ * # Lifetimes
+ *
+ * `*out` is owned by the caller and freed with `ry_string_free`.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `name` is NULL or valid for reading `name_len` bytes.
+ * - `out` is NULL or valid for writing one `char *`.
+ * - `out_len` is NULL or valid for writing one `size_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_router_group_by_name_json(const struct ry_registry *reg,
+                                                     const uint8_t *name,
+                                                     size_t name_len,
+                                                     char **out,
+                                                     size_t *out_len,
+                                                     struct ry_error **err);
+
+/**
+ * Finds a router group by guid.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `guid`, `guid_len`: the group's guid, UTF-8.
+ * - `out`: receives the group as a CF JSON object, NUL-terminated.
+ * - `out_len`: receives the length of that text in bytes; may be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or an error status; nothing is written to `out` on failure.
+ *
+ * # Errors
+ *
+ * - `RY_ERR_NULL_ARG` when `reg`, `guid` or `out` is NULL.
+ * - `RY_ERR_INVALID_UTF8` when `guid` is not UTF-8.
+ * - `RY_ERR_NOT_FOUND` (`ResourceNotFoundError`, "router group 'GUID' does not exist").
+ *
+ * # Lifetimes
+ *
+ * `*out` is owned by the caller and freed with `ry_string_free`.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `guid` is NULL or valid for reading `guid_len` bytes.
+ * - `out` is NULL or valid for writing one `char *`.
+ * - `out_len` is NULL or valid for writing one `size_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_router_group_json(const struct ry_registry *reg,
+                                             const uint8_t *guid,
+                                             size_t guid_len,
+                                             char **out,
+                                             size_t *out_len,
+                                             struct ry_error **err);
+
+/**
+ * Replaces the reservable ports of a router group, as routing-api's
+ * `PUT /routing/v1/router_groups/:guid`: the body is a CF router group object of which
+ * only `reservable_ports` is used (name and type cannot change). An unchanged value
+ * commits nothing.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `guid`, `guid_len`: the group's guid, UTF-8.
+ * - `json`, `json_len`: the body, such as `{"reservable_ports": "5000-5010"}`.
+ * - `out`: receives the updated group as a CF JSON object; may be NULL.
+ * - `out_len`: receives the length of that text in bytes; may be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or an error status; on failure nothing changed and nothing is written.
+ *
+ * # Errors
+ *
+ * - `RY_ERR_NULL_ARG` when `reg`, `guid` or `json` is NULL.
+ * - `RY_ERR_INVALID_UTF8`, `RY_ERR_INVALID_JSON` for a body that is not a CF object.
+ * - `RY_ERR_NOT_FOUND` for an unknown guid ("router group 'GUID' does not exist").
+ * - `RY_ERR_INVALID_ROUTER_GROUP` for ports CF refuses, with CF's message.
+ *
+ * # Lifetimes
+ *
+ * `*out` is owned by the caller and freed with `ry_string_free`.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `guid` is NULL or valid for reading `guid_len` bytes.
+ * - `json` is NULL or valid for reading `json_len` bytes.
+ * - `out` is NULL or valid for writing one `char *`.
+ * - `out_len` is NULL or valid for writing one `size_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_update_router_group_json(const struct ry_registry *reg,
+                                                    const uint8_t *guid,
+                                                    size_t guid_len,
+                                                    const uint8_t *json,
+                                                    size_t json_len,
+                                                    char **out,
+                                                    size_t *out_len,
+                                                    struct ry_error **err);
+
+/**
+ * Deletes a router group and its port reservations. Its TCP mappings stay, as in
+ * Cloud Foundry.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `guid`, `guid_len`: the group's guid, UTF-8.
+ * - `revision`: receives the registry's revision after the delete; may be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or an error status; on failure nothing changed.
+ *
+ * # Errors
+ *
+ * - `RY_ERR_NULL_ARG` when `reg` or `guid` is NULL.
+ * - `RY_ERR_INVALID_UTF8` when `guid` is not UTF-8.
+ * - `RY_ERR_NOT_FOUND` for an unknown guid.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `guid` is NULL or valid for reading `guid_len` bytes.
+ * - `revision` is NULL or valid for writing one `uint64_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_delete_router_group(const struct ry_registry *reg,
+                                               const uint8_t *guid,
+                                               size_t guid_len,
+                                               uint64_t *revision,
+                                               struct ry_error **err);
+
+/**
+ * Creates or renews Cloud Foundry HTTP routes, all or none, as routing-api's
+ * `POST /routing/v1/routes`.
+ *
+ * The body is a JSON array of route objects,
+ * `[{"route": "myapp.com/path", "ip": "10.0.0.1", "port": 8080, "ttl": 60,
+ * "log_guid": "...", "route_service_url": "https://..."}]`. The whole array is
+ * validated with CF's rules in CF's order before anything applies; a route without
+ * `ttl` gets the `max_ttl`. A new key (route, ip, port, route_service_url) gets a new
+ * modification tag; renewing one bumps its index and restarts its lease.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `json`, `json_len`: the JSON array, UTF-8.
+ * - `revision`: receives the registry's revision after the call; may be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or an error status; on failure nothing changed.
+ *
+ * # Errors
+ *
+ * - `RY_ERR_NULL_ARG` when `reg` or `json` is NULL.
+ * - `RY_ERR_INVALID_UTF8`, or `RY_ERR_INVALID_JSON` for a body that is not an array of
+ *   route objects (routing-api's `ProcessRequestError`, with the decoder's message).
+ * - `RY_ERR_INVALID_ROUTE` (`RouteInvalidError`), such as "Each route request requires
+ *   a port greater than 0" or "Max ttl is 120".
+ * - `RY_ERR_INVALID_ROUTE_SERVICE_URL` (`RouteServiceUrlInvalidError`), such as
+ *   "Route service url must use HTTPS.".
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `json` is NULL or valid for reading `json_len` bytes.
+ * - `revision` is NULL or valid for writing one `uint64_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_upsert_http_routes_json(const struct ry_registry *reg,
+                                                   const uint8_t *json,
+                                                   size_t json_len,
+                                                   uint64_t *revision,
+                                                   struct ry_error **err);
+
+/**
+ * Removes Cloud Foundry HTTP routes by key (route, ip, port, route_service_url), as
+ * routing-api's `DELETE /routing/v1/routes`; routes that do not exist are skipped.
+ * The body is a JSON array of route objects, validated whole first (TTLs are not
+ * checked).
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `json`, `json_len`: the JSON array, UTF-8.
+ * - `revision`: receives the registry's revision after the call; may be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or an error status; on failure nothing changed.
+ *
+ * # Errors
+ *
+ * As `ry_registry_upsert_http_routes_json`, without the TTL rules.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `json` is NULL or valid for reading `json_len` bytes.
+ * - `revision` is NULL or valid for writing one `uint64_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_delete_http_routes_json(const struct ry_registry *reg,
+                                                   const uint8_t *json,
+                                                   size_t json_len,
+                                                   uint64_t *revision,
+                                                   struct ry_error **err);
+
+/**
+ * Lists the live Cloud Foundry HTTP routes as routing-api's `GET /routing/v1/routes`
+ * does: a JSON array of route objects with their `ttl` and `modification_tag`, in no
+ * particular order. Lapsed routes never appear, expired or not.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `out`: receives the JSON text, NUL-terminated.
+ * - `out_len`: receives its length in bytes; may be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or `RY_ERR_NULL_ARG` when `reg` or `out` is NULL.
+ *
+ * # Lifetimes
+ *
+ * `*out` is owned by the caller and freed with `ry_string_free`.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `out` is NULL or valid for writing one `char *`.
+ * - `out_len` is NULL or valid for writing one `size_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_http_routes_json(const struct ry_registry *reg,
+                                            char **out,
+                                            size_t *out_len,
+                                            struct ry_error **err);
+
+/**
+ * Creates or renews Cloud Foundry TCP route mappings, all or none, as routing-api's
+ * `POST /routing/v1/tcp_routes/create`.
+ *
+ * The body is a JSON array of mapping objects,
+ * `[{"router_group_guid": "...", "port": 5000, "backend_ip": "10.0.0.1",
+ * "backend_port": 6000, "ttl": 60}]`. Each mapping passes CF's rules, must name an
+ * existing router group, and must agree on `terminate_frontend_tls` with live mappings
+ * sharing its SNI host name and port. A new mapping claims the reservation of its
+ * port, if any.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `json`, `json_len`: the JSON array, UTF-8.
+ * - `revision`: receives the registry's revision after the call; may be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or an error status; on failure nothing changed.
+ *
+ * # Errors
+ *
+ * - `RY_ERR_NULL_ARG` when `reg` or `json` is NULL.
+ * - `RY_ERR_INVALID_UTF8`, or `RY_ERR_INVALID_JSON` for a body that is not an array of
+ *   mapping objects.
+ * - `RY_ERR_INVALID_TCP_MAPPING` with CF's message, such as "Each tcp mapping requires
+ *   a positive backend port. RouteMapping=[...]" or "router_group_guid: X not found";
+ *   `ry_error_body` gives it as routing-api sends it (`ProcessRequestError`,
+ *   "Cannot process request: ...").
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `json` is NULL or valid for reading `json_len` bytes.
+ * - `revision` is NULL or valid for writing one `uint64_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_upsert_tcp_route_mappings_json(const struct ry_registry *reg,
+                                                          const uint8_t *json,
+                                                          size_t json_len,
+                                                          uint64_t *revision,
+                                                          struct ry_error **err);
+
+/**
+ * Removes Cloud Foundry TCP route mappings by key, as routing-api's
+ * `POST /routing/v1/tcp_routes/delete`; mappings that do not exist are skipped.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `json`, `json_len`: the JSON array of mapping objects, UTF-8.
+ * - `revision`: receives the registry's revision after the call; may be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or an error status; on failure nothing changed.
+ *
+ * # Errors
+ *
+ * As `ry_registry_upsert_tcp_route_mappings_json`, without the TTL and router group
+ * checks.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `json` is NULL or valid for reading `json_len` bytes.
+ * - `revision` is NULL or valid for writing one `uint64_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_delete_tcp_route_mappings_json(const struct ry_registry *reg,
+                                                          const uint8_t *json,
+                                                          size_t json_len,
+                                                          uint64_t *revision,
+                                                          struct ry_error **err);
+
+/**
+ * Lists the live Cloud Foundry TCP route mappings as routing-api's
+ * `GET /routing/v1/tcp_routes` does: a JSON array of mapping objects, in no
+ * particular order.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `out`: receives the JSON text, NUL-terminated.
+ * - `out_len`: receives its length in bytes; may be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or `RY_ERR_NULL_ARG` when `reg` or `out` is NULL.
+ *
+ * # Lifetimes
+ *
+ * `*out` is owned by the caller and freed with `ry_string_free`.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `out` is NULL or valid for writing one `char *`.
+ * - `out_len` is NULL or valid for writing one `size_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_tcp_route_mappings_json(const struct ry_registry *reg,
+                                                   char **out,
+                                                   size_t *out_len,
+                                                   struct ry_error **err);
+
+/**
+ * Lists the live TCP route mappings in any of the given isolation segments, as
+ * routing-api's `GET /routing/v1/tcp_routes?isolation_segment=A&isolation_segment=B`.
+ * An empty string selects mappings without a segment.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `segments`, `segments_len`: a JSON array of strings, such as `["is1", ""]`.
+ * - `out`: receives the JSON array of mappings, NUL-terminated.
+ * - `out_len`: receives its length in bytes; may be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or an error status; nothing is written to `out` on failure.
+ *
+ * # Errors
+ *
+ * - `RY_ERR_NULL_ARG` when `reg`, `segments` or `out` is NULL.
+ * - `RY_ERR_INVALID_UTF8`, or `RY_ERR_INVALID_JSON` when `segments` is not an array of
+ *   strings.
+ *
+ * # Lifetimes
+ *
+ * `*out` is owned by the caller and freed with `ry_string_free`.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `segments` is NULL or valid for reading `segments_len` bytes.
+ * - `out` is NULL or valid for writing one `char *`.
+ * - `out_len` is NULL or valid for writing one `size_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_tcp_route_mappings_in_json(const struct ry_registry *reg,
+                                                      const uint8_t *segments,
+                                                      size_t segments_len,
+                                                      char **out,
+                                                      size_t *out_len,
+                                                      struct ry_error **err);
+
+/**
+ * Reserves the lowest port of a router group's reservable ports that no TCP mapping
+ * and no live reservation holds. Concurrent callers never get the same port. The
+ * reservation lapses after its TTL unless a TCP mapping on that port claims it first.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `guid`, `guid_len`: the router group's guid, UTF-8.
+ * - `ttl_seconds`: the reservation's lifetime in seconds, or NULL for the configured
+ *   reservation TTL.
+ * - `port`: receives the reserved port.
+ * - `expires_at_nanos`: receives when the reservation lapses, on the registry's clock;
+ *   may be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or an error status; on failure nothing is reserved nor written.
+ *
+ * # Errors
+ *
+ * - `RY_ERR_NULL_ARG` when `reg`, `guid` or `port` is NULL.
+ * - `RY_ERR_INVALID_UTF8` when `guid` is not UTF-8.
+ * - `RY_ERR_NOT_FOUND` for an unknown group.
+ * - `RY_ERR_INVALID_ARGUMENT` for a zero TTL.
+ * - `RY_ERR_INVALID_REQUEST` for a group without reservable ports.
+ * - `RY_ERR_PORT_RANGE_EXHAUSTED` (`PortRangeExhaustedError`, "There are no free ports
+ *   in range: ...") when every port is held.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `guid` is NULL or valid for reading `guid_len` bytes.
+ * - `ttl_seconds` is NULL or valid for reading one `uint64_t`.
+ * - `port` is NULL or valid for writing one `uint16_t`.
+ * - `expires_at_nanos` is NULL or valid for writing one `uint64_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_reserve_port(const struct ry_registry *reg,
+                                        const uint8_t *guid,
+                                        size_t guid_len,
+                                        const uint64_t *ttl_seconds,
+                                        uint16_t *port,
+                                        uint64_t *expires_at_nanos,
+                                        struct ry_error **err);
+
+/**
+ * Releases a port reservation.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `guid`, `guid_len`: the router group's guid, UTF-8.
+ * - `port`: the reserved port.
+ * - `revision`: receives the registry's revision after the call; may be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or an error status; on failure nothing changed.
+ *
+ * # Errors
+ *
+ * - `RY_ERR_NULL_ARG` when `reg` or `guid` is NULL.
+ * - `RY_ERR_INVALID_UTF8` when `guid` is not UTF-8.
+ * - `RY_ERR_NOT_FOUND` when the port is not reserved (a lapsed reservation is not,
+ *   even before it is expired).
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `guid` is NULL or valid for reading `guid_len` bytes.
+ * - `revision` is NULL or valid for writing one `uint64_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_release_port(const struct ry_registry *reg,
+                                        const uint8_t *guid,
+                                        size_t guid_len,
+                                        uint16_t port,
+                                        uint64_t *revision,
+                                        struct ry_error **err);
+
+/**
+ * Lists the live port reservations as a JSON array,
+ * `[{"router_group_guid": "...", "port": 5000, "expires_at": 1700000000000000000}]`
+ * (`expires_at` in nanoseconds on the registry's clock), in no particular order.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `out`: receives the JSON text, NUL-terminated.
+ * - `out_len`: receives its length in bytes; may be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or `RY_ERR_NULL_ARG` when `reg` or `out` is NULL.
+ *
+ * # Lifetimes
+ *
+ * `*out` is owned by the caller and freed with `ry_string_free`.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `out` is NULL or valid for writing one `char *`.
+ * - `out_len` is NULL or valid for writing one `size_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_port_reservations_json(const struct ry_registry *reg,
+                                                  char **out,
+                                                  size_t *out_len,
+                                                  struct ry_error **err);
+
+/**
+ * Cloud Foundry's client-side `ReservePort(name, "a-b")`, done atomically: picks the
+ * first port of `a..=b` that no router group's ranges contain, then narrows the group
+ * called `name` to that single port, creating it as a `tcp` group if needed.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `name`, `name_len`: the router group's name, UTF-8.
+ * - `range`, `range_len`: the port range, such as `"1024-2000"`, UTF-8.
+ * - `port`: receives the chosen port.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or an error status; on failure nothing changed and nothing is written.
+ *
+ * # Errors
+ *
+ * - `RY_ERR_NULL_ARG` when `reg`, `name`, `range` or `port` is NULL.
+ * - `RY_ERR_INVALID_UTF8` when `name` or `range` is not UTF-8.
+ * - `RY_ERR_INVALID_ROUTER_GROUP` for a range CF cannot parse, with CF's message.
+ * - `RY_ERR_INVALID_REQUEST` for several ranges ("multiple port ranges are not
+ *   supported") or a single port ("single port is not supported").
+ * - `RY_ERR_PORT_RANGE_EXHAUSTED` ("There are no free ports in range: [a-b]").
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `name` is NULL or valid for reading `name_len` bytes.
+ * - `range` is NULL or valid for reading `range_len` bytes.
+ * - `port` is NULL or valid for writing one `uint16_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_reserve_port_in_range(const struct ry_registry *reg,
+                                                 const uint8_t *name,
+                                                 size_t name_len,
+                                                 const uint8_t *range,
+                                                 size_t range_len,
+                                                 uint16_t *port,
+                                                 struct ry_error **err);
+
+/**
+ * Creates a manual clock showing `start_nanos`.
+ *
+ * # Arguments
+ *
+ * - `start_nanos`: the initial time, in nanoseconds since an epoch of the caller's
+ *   choosing (the Unix epoch keeps it comparable with the system clock).
+ *
+ * # Returns
+ *
+ * A new clock, to be freed with `ry_clock_free`, or NULL if the library panicked.
+ */
+struct ry_clock *ry_clock_new(uint64_t start_nanos);
+
+/**
+ * Frees a clock handle. Passing NULL does nothing. Registries using the clock keep
+ * their current time.
+ *
+ * # Arguments
+ *
+ * - `clock`: the clock, or NULL.
+ *
+ * # Safety
+ *
+ * - `clock` is NULL or a handle from `ry_clock_new`; call this at most once, after
+ *   every other call on it has returned.
+ */
+void ry_clock_free(struct ry_clock *clock);
+
+/**
+ * Reads the clock's time.
+ *
+ * # Arguments
+ *
+ * - `clock`: the clock.
+ * - `now_nanos`: receives the time in nanoseconds.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or `RY_ERR_NULL_ARG` when `clock` or `now_nanos` is NULL.
+ *
+ * # Safety
+ *
+ * - `clock` is NULL or a live clock handle.
+ * - `now_nanos` is NULL or valid for writing one `uint64_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_clock_now(const struct ry_clock *clock,
+                            uint64_t *now_nanos,
+                            struct ry_error **err);
+
+/**
+ * Moves the clock forward, saturating at the largest time.
+ *
+ * # Arguments
+ *
+ * - `clock`: the clock.
+ * - `nanos`: how far to move it, in nanoseconds.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or `RY_ERR_NULL_ARG` when `clock` is NULL.
+ *
+ * # Safety
+ *
+ * - `clock` is NULL or a live clock handle.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_clock_advance(const struct ry_clock *clock,
+                                uint64_t nanos,
+                                struct ry_error **err);
+
+/**
+ * Sets the clock to a time, which may be earlier than its current one.
+ *
+ * # Arguments
+ *
+ * - `clock`: the clock.
+ * - `now_nanos`: the new time, in nanoseconds.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or `RY_ERR_NULL_ARG` when `clock` is NULL.
+ *
+ * # Safety
+ *
+ * - `clock` is NULL or a live clock handle.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_clock_set(const struct ry_clock *clock,
+                            uint64_t now_nanos,
+                            struct ry_error **err);
+
+/**
+ * Creates a configuration with every option unset.
+ *
+ * # Returns
+ *
+ * A new configuration, to be freed with `ry_config_free`, or NULL if the library
+ * panicked.
+ */
+struct ry_config *ry_config_new(void);
+
+/**
+ * Frees a configuration. Passing NULL does nothing; registries created from it are
+ * not affected.
+ *
+ * # Arguments
+ *
+ * - `config`: the configuration, or NULL.
+ *
+ * # Safety
+ *
+ * - `config` is NULL or a handle from `ry_config_new`; call this at most once, after
+ *   every other call on it has returned.
+ */
+void ry_config_free(struct ry_config *config);
+
+/**
+ * Sets the longest lease a registration may ask for, which is also the lease of one
+ * that asks for none (Cloud Foundry's `max_ttl`; default 120 s).
+ *
+ * # Arguments
+ *
+ * - `config`: the configuration.
+ * - `seconds`: the TTL in seconds.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or `RY_ERR_NULL_ARG` when `config` is NULL.
+ *
+ * # Safety
+ *
+ * - `config` is NULL or a live configuration handle no other thread uses during the
+ *   call.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_config_set_max_ttl(struct ry_config *config,
+                                     uint64_t seconds,
+                                     struct ry_error **err);
+
+/**
+ * Sets how many past events are kept for subscriptions to replay (default 65,536).
+ * Subscribing from a revision whose events are no longer kept fails with
+ * `RY_ERR_COMPACTED`.
+ *
+ * # Arguments
+ *
+ * - `config`: the configuration.
+ * - `events`: the number of events kept.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or `RY_ERR_NULL_ARG` when `config` is NULL.
+ *
+ * # Safety
+ *
+ * - `config` is NULL or a live configuration handle no other thread uses during the
+ *   call.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_config_set_history(struct ry_config *config,
+                                     size_t events,
+                                     struct ry_error **err);
+
+/**
+ * Sets how many undelivered events one subscription may hold before it is told it
+ * lagged (`RY_ERR_LAGGED`) and closed (default 1,024, as Cloud Foundry's).
+ *
+ * # Arguments
+ *
+ * - `config`: the configuration.
+ * - `events`: the buffer size, in events.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or `RY_ERR_NULL_ARG` when `config` is NULL.
+ *
+ * # Safety
+ *
+ * - `config` is NULL or a live configuration handle no other thread uses during the
+ *   call.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_config_set_subscriber_buffer(struct ry_config *config,
+                                               size_t events,
+                                               struct ry_error **err);
+
+/**
+ * Sets how long a port reservation lives unless a TCP mapping on its port claims it
+ * first (default: the `max_ttl`).
+ *
+ * # Arguments
+ *
+ * - `config`: the configuration.
+ * - `seconds`: the reservation TTL in seconds.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or `RY_ERR_NULL_ARG` when `config` is NULL.
+ *
+ * # Safety
+ *
+ * - `config` is NULL or a live configuration handle no other thread uses during the
+ *   call.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_config_set_reservation_ttl(struct ry_config *config,
+                                             uint64_t seconds,
+                                             struct ry_error **err);
+
+/**
+ * Sets the ports no router group may make reservable (Cloud Foundry's
+ * `reserved_system_component_ports` with `fail_on_router_port_conflicts`). Replaces
+ * any list set before; default none.
+ *
+ * # Arguments
+ *
+ * - `config`: the configuration.
+ * - `ports`, `count`: the ports; `ports` may be NULL when `count` is 0.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or `RY_ERR_NULL_ARG` when `config` is NULL, or `ports` is NULL with a
+ * non-zero `count`.
+ *
+ * # Lifetimes
+ *
+ * The ports are copied; the array is only read during the call.
+ *
+ * # Safety
+ *
+ * - `config` is NULL or a live configuration handle no other thread uses during the
+ *   call.
+ * - `ports` is NULL or valid for reading `count` `uint16_t` values.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_config_set_reserved_ports(struct ry_config *config,
+                                            const uint16_t *ports,
+                                            size_t count,
+                                            struct ry_error **err);
+
+/**
+ * Makes registries created from this configuration read a manual clock instead of
+ * the system clock. They share the clock's time: `ry_clock_advance` moves theirs.
+ *
+ * # Arguments
+ *
+ * - `config`: the configuration.
+ * - `clock`: the clock; the configuration keeps its own reference, so the handle may
+ *   be freed afterwards.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or `RY_ERR_NULL_ARG` when `config` or `clock` is NULL.
+ *
+ * # Safety
+ *
+ * - `config` is NULL or a live configuration handle no other thread uses during the
+ *   call.
+ * - `clock` is NULL or a live clock handle.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_config_set_clock(struct ry_config *config,
+                                   const struct ry_clock *clock,
+                                   struct ry_error **err);
+
+/**
+ * Returns the message of an error, as NUL-terminated UTF-8.
+ *
+ * # Arguments
+ *
+ * - `err`: the error, or NULL.
+ *
+ * # Returns
+ *
+ * The message, or NULL when `err` is NULL.
+ *
+ * # Lifetimes
+ *
+ * The string is owned by `err` and stays valid until `ry_error_free(err)`. Do not pass
+ * it to `ry_string_free` or `free`.
+ *
+ * # Safety
+ *
+ * - `err` is NULL or an error handle from this library that has not been freed.
+ */
+const char *ry_error_message(const struct ry_error *err);
+
+/**
+ * Returns the Cloud Foundry routing-api name of an error, such as
+ * `"ProcessRequestError"` or `"ResourceNotFoundError"`.
+ *
+ * Failures detected by the C layer itself (NULL pointers, invalid UTF-8 or JSON) are
+ * named `"ProcessRequestError"`; a panic is named `"ResponseError"`.
+ *
+ * # Arguments
+ *
+ * - `err`: the error, or NULL.
+ *
+ * # Returns
+ *
+ * The name as NUL-terminated ASCII, or NULL when `err` is NULL.
+ *
+ * # Lifetimes
+ *
+ * The string is owned by `err` and stays valid until `ry_error_free(err)`.
+ *
+ * # Safety
+ *
+ * - `err` is NULL or an error handle from this library that has not been freed.
+ */
+const char *ry_error_name(const struct ry_error *err);
+
+/**
+ * Returns the error as the body the failing function's dialect sends over HTTP.
+ *
+ * Functions of the Cloud Foundry dialect (routes, TCP mappings, router groups, ports,
+ * batches, subscriptions) give CF routing-api's `{"name": ..., "message": ...}`, with
+ * CF's `Cannot process request: ` prefix where routing-api adds one; functions of the
+ * Kong dialect (`ry_registry_*_service*`, `ry_registry_*_route*` other than the CF HTTP
+ * route ones) give Kong's `{"code": 2, "name": "schema violation", "message": ...,
+ * "fields": {...}}`, or `{"message": "Not found"}`. Failures found before the call
+ * reached a dialect (NULL pointers, invalid UTF-8) use CF's form.
+ *
+ * # Arguments
+ *
+ * - `err`: the error, or NULL.
+ *
+ * # Returns
+ *
+ * The JSON text, NUL-terminated, or NULL when `err` is NULL.
+ *
+ * # Lifetimes
+ *
+ * The string is owned by `err` and stays valid until `ry_error_free(err)`.
+ *
+ * # Safety
+ *
+ * - `err` is NULL or an error handle from this library that has not been freed.
+ */
+const char *ry_error_body(const struct ry_error *err);
+
+/**
+ * Frees an error handle. Passing NULL does nothing.
+ *
+ * # Arguments
+ *
+ * - `err`: the error to free, or NULL.
+ *
+ * # Safety
+ *
+ * - `err` is NULL or an error handle from this library; call this at most once per
+ *   handle, and use neither the handle nor strings borrowed from it afterwards.
+ */
+void ry_error_free(struct ry_error *err);
+
+/**
+ * Creates a Kong service from a JSON object in Kong's shape, as Kong's
+ * `POST /services`: `{"name": "shop", "url": "http://10.0.0.5:8080/api"}` or with
+ * `protocol`, `host`, `port` and `path` given one by one. The registry assigns the
+ * `id` unless the body has one, and sets `created_at` and `updated_at`.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `json`, `json_len`: the service object, UTF-8.
+ * - `out`: receives the stored service as Kong writes it (every field present).
+ * - `out_len`: receives the length of that text in bytes; may be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL. `ry_error_body` gives Kong's error body.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or an error status; on failure nothing changed and nothing is written.
+ *
+ * # Errors
+ *
+ * - `RY_ERR_NULL_ARG` when `reg`, `json` or `out` is NULL.
+ * - `RY_ERR_INVALID_UTF8` when `json` is not UTF-8.
+ * - `RY_ERR_INVALID_JSON` when `json` is not a JSON object ("Cannot parse JSON body").
+ * - `RY_ERR_SCHEMA_VIOLATION` for unknown fields, wrong types or broken schema rules,
+ *   all listed in Kong's message and `fields`.
+ * - `RY_ERR_UNIQUE_VIOLATION` for a name or id in use.
+ *
+ * # Lifetimes
+ *
+ * `*out` is owned by the caller and freed with `ry_string_free`.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `json` is NULL or valid for reading `json_len` bytes.
+ * - `out` is NULL or valid for writing one `char *`.
+ * - `out_len` is NULL or valid for writing one `size_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_create_service_json(const struct ry_registry *reg,
+                                               const uint8_t *json,
+                                               size_t json_len,
+                                               char **out,
+                                               size_t *out_len,
+                                               struct ry_error **err);
+
+/**
+ * Creates or replaces the service named or identified by `key`, as Kong's
+ * `PUT /services/{name or id}`: a UUID-shaped key is the id, any other key the name,
+ * which the service keeps whatever the body says or leaves out. The body is a whole
+ * service, as for `ry_registry_create_service_json`; fields it lacks take their
+ * defaults.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `key`, `key_len`: the service's name or id, UTF-8.
+ * - `json`, `json_len`: the service object, UTF-8.
+ * - `out`: receives the stored service in Kong's shape.
+ * - `out_len`: receives the length of that text in bytes; may be NULL.
+ * - `created`: receives true when the service is new, false when it was replaced; may
+ *   be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL. `ry_error_body` gives Kong's error body.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or an error status; on failure nothing changed and nothing is written.
+ *
+ * # Errors
+ *
+ * As `ry_registry_create_service_json`; `RY_ERR_NULL_ARG` also for a NULL `key`.
+ *
+ * # Lifetimes
+ *
+ * `*out` is owned by the caller and freed with `ry_string_free`.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `key` is NULL or valid for reading `key_len` bytes.
+ * - `json` is NULL or valid for reading `json_len` bytes.
+ * - `out` is NULL or valid for writing one `char *`.
+ * - `out_len` is NULL or valid for writing one `size_t`.
+ * - `created` is NULL or valid for writing one `bool`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_put_service_json(const struct ry_registry *reg,
+                                            const uint8_t *key,
+                                            size_t key_len,
+                                            const uint8_t *json,
+                                            size_t json_len,
+                                            char **out,
+                                            size_t *out_len,
+                                            bool *created,
+                                            struct ry_error **err);
+
+/**
+ * Updates some fields of a service, as Kong's `PATCH /services/{name or id}`: each
+ * field in the body replaces the stored one, `null` resets a field, fields the body
+ * lacks are kept, and the merged service is checked whole. `id` and `created_at` stay.
+ *
+ * The read and the replacement are two steps: of two patches of the same service
+ * running at once, both apply but the later replacement wins whole.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `key`, `key_len`: the service's name or id, UTF-8.
+ * - `json`, `json_len`: the fields to change, as a JSON object.
+ * - `out`: receives the stored service in Kong's shape.
+ * - `out_len`: receives the length of that text in bytes; may be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL. `ry_error_body` gives Kong's error body.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or an error status; on failure nothing changed and nothing is written.
+ *
+ * # Errors
+ *
+ * - `RY_ERR_NOT_FOUND` for an unknown key (Kong's `{"message":"Not found"}`).
+ * - Otherwise as `ry_registry_put_service_json`; a `null` for a field Kong requires is
+ *   `RY_ERR_SCHEMA_VIOLATION` ("required field missing").
+ *
+ * # Lifetimes
+ *
+ * `*out` is owned by the caller and freed with `ry_string_free`.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `key` is NULL or valid for reading `key_len` bytes.
+ * - `json` is NULL or valid for reading `json_len` bytes.
+ * - `out` is NULL or valid for writing one `char *`.
+ * - `out_len` is NULL or valid for writing one `size_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_patch_service_json(const struct ry_registry *reg,
+                                              const uint8_t *key,
+                                              size_t key_len,
+                                              const uint8_t *json,
+                                              size_t json_len,
+                                              char **out,
+                                              size_t *out_len,
+                                              struct ry_error **err);
+
+/**
+ * Reads the service named or identified by `key`, as Kong's
+ * `GET /services/{name or id}`.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `key`, `key_len`: the service's name or id, UTF-8.
+ * - `out`: receives the service in Kong's shape.
+ * - `out_len`: receives the length of that text in bytes; may be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or an error status; nothing is written to `out` on failure.
+ *
+ * # Errors
+ *
+ * - `RY_ERR_NULL_ARG` when `reg`, `key` or `out` is NULL.
+ * - `RY_ERR_INVALID_UTF8` when `key` is not UTF-8.
+ * - `RY_ERR_NOT_FOUND` for an unknown key (Kong's `{"message":"Not found"}`).
+ *
+ * # Lifetimes
+ *
+ * `*out` is owned by the caller and freed with `ry_string_free`.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `key` is NULL or valid for reading `key_len` bytes.
+ * - `out` is NULL or valid for writing one `char *`.
+ * - `out_len` is NULL or valid for writing one `size_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_service_json(const struct ry_registry *reg,
+                                        const uint8_t *key,
+                                        size_t key_len,
+                                        char **out,
+                                        size_t *out_len,
+                                        struct ry_error **err);
+
+/**
+ * Deletes the service named or identified by `key`, as Kong's
+ * `DELETE /services/{name or id}`.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `key`, `key_len`: the service's name or id, UTF-8.
+ * - `revision`: receives the registry's revision after the delete; may be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL. `ry_error_body` gives Kong's error body.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or an error status; on failure nothing changed.
+ *
+ * # Errors
+ *
+ * - `RY_ERR_NULL_ARG` when `reg` or `key` is NULL.
+ * - `RY_ERR_INVALID_UTF8` when `key` is not UTF-8.
+ * - `RY_ERR_NOT_FOUND` for an unknown key.
+ * - `RY_ERR_FOREIGN_KEY_VIOLATION` while routes still lead to the service ("an
+ *   existing 'routes' entity references this 'services' entity").
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `key` is NULL or valid for reading `key_len` bytes.
+ * - `revision` is NULL or valid for writing one `uint64_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_delete_service(const struct ry_registry *reg,
+                                          const uint8_t *key,
+                                          size_t key_len,
+                                          uint64_t *revision,
+                                          struct ry_error **err);
+
+/**
+ * Lists every service, oldest first, as one page of Kong's `GET /services`:
+ * `{"data": [service, ...], "next": null}`.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `out`: receives the JSON text, NUL-terminated.
+ * - `out_len`: receives its length in bytes; may be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or `RY_ERR_NULL_ARG` when `reg` or `out` is NULL.
+ *
+ * # Lifetimes
+ *
+ * `*out` is owned by the caller and freed with `ry_string_free`.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `out` is NULL or valid for writing one `char *`.
+ * - `out_len` is NULL or valid for writing one `size_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_services_json(const struct ry_registry *reg,
+                                         char **out,
+                                         size_t *out_len,
+                                         struct ry_error **err);
+
+/**
+ * Creates a Kong route from a JSON object in Kong's shape, as Kong's `POST /routes`:
+ * `{"name": "api", "paths": ["/api"], "hosts": ["shop.test"], "service": {"id": "..."}}`,
+ * plus routeyard's `priority` and `path_mode` (`prefix`, `segment`, `exact`). The
+ * registry assigns the `id` unless the body has one.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `json`, `json_len`: the route object, UTF-8.
+ * - `out`: receives the stored route as Kong writes it (every field present).
+ * - `out_len`: receives the length of that text in bytes; may be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL. `ry_error_body` gives Kong's error body.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or an error status; on failure nothing changed and nothing is written.
+ *
+ * # Errors
+ *
+ * - `RY_ERR_NULL_ARG` when `reg`, `json` or `out` is NULL.
+ * - `RY_ERR_INVALID_UTF8` when `json` is not UTF-8.
+ * - `RY_ERR_INVALID_JSON` when `json` is not a JSON object ("Cannot parse JSON body").
+ * - `RY_ERR_SCHEMA_VIOLATION` for unknown fields, wrong types or broken schema rules,
+ *   such as "schema violation (paths.1: should start with: / (fixed path) or ~/ (regex
+ *   path))".
+ * - `RY_ERR_UNIQUE_VIOLATION` for a name or id in use.
+ * - `RY_ERR_FOREIGN_KEY_VIOLATION` for a service that does not exist.
+ *
+ * # Lifetimes
+ *
+ * `*out` is owned by the caller and freed with `ry_string_free`.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `json` is NULL or valid for reading `json_len` bytes.
+ * - `out` is NULL or valid for writing one `char *`.
+ * - `out_len` is NULL or valid for writing one `size_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_create_route_json(const struct ry_registry *reg,
+                                             const uint8_t *json,
+                                             size_t json_len,
+                                             char **out,
+                                             size_t *out_len,
+                                             struct ry_error **err);
+
+/**
+ * Creates or replaces the route named or identified by `key`, as Kong's
+ * `PUT /routes/{name or id}`: a UUID-shaped key is the id, any other key the name,
+ * which the route keeps whatever the body says or leaves out. The body is a whole
+ * route, as for `ry_registry_create_route_json`.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `key`, `key_len`: the route's name or id, UTF-8.
+ * - `json`, `json_len`: the route object, UTF-8.
+ * - `out`: receives the stored route in Kong's shape.
+ * - `out_len`: receives the length of that text in bytes; may be NULL.
+ * - `created`: receives true when the route is new, false when it was replaced; may
+ *   be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL. `ry_error_body` gives Kong's error body.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or an error status; on failure nothing changed and nothing is written.
+ *
+ * # Errors
+ *
+ * As `ry_registry_create_route_json`; `RY_ERR_NULL_ARG` also for a NULL `key`.
+ *
+ * # Lifetimes
+ *
+ * `*out` is owned by the caller and freed with `ry_string_free`.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `key` is NULL or valid for reading `key_len` bytes.
+ * - `json` is NULL or valid for reading `json_len` bytes.
+ * - `out` is NULL or valid for writing one `char *`.
+ * - `out_len` is NULL or valid for writing one `size_t`.
+ * - `created` is NULL or valid for writing one `bool`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_put_route_json(const struct ry_registry *reg,
+                                          const uint8_t *key,
+                                          size_t key_len,
+                                          const uint8_t *json,
+                                          size_t json_len,
+                                          char **out,
+                                          size_t *out_len,
+                                          bool *created,
+                                          struct ry_error **err);
+
+/**
+ * Updates some fields of a route, as Kong's `PATCH /routes/{name or id}`; see
+ * `ry_registry_patch_service_json` for the merge rules and their concurrency.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `key`, `key_len`: the route's name or id, UTF-8.
+ * - `json`, `json_len`: the fields to change, as a JSON object.
+ * - `out`: receives the stored route in Kong's shape.
+ * - `out_len`: receives the length of that text in bytes; may be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL. `ry_error_body` gives Kong's error body.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or an error status; on failure nothing changed and nothing is written.
+ *
+ * # Errors
+ *
+ * - `RY_ERR_NOT_FOUND` for an unknown key.
+ * - Otherwise as `ry_registry_put_route_json`.
+ *
+ * # Lifetimes
+ *
+ * `*out` is owned by the caller and freed with `ry_string_free`.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `key` is NULL or valid for reading `key_len` bytes.
+ * - `json` is NULL or valid for reading `json_len` bytes.
+ * - `out` is NULL or valid for writing one `char *`.
+ * - `out_len` is NULL or valid for writing one `size_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_patch_route_json(const struct ry_registry *reg,
+                                            const uint8_t *key,
+                                            size_t key_len,
+                                            const uint8_t *json,
+                                            size_t json_len,
+                                            char **out,
+                                            size_t *out_len,
+                                            struct ry_error **err);
+
+/**
+ * Reads the route named or identified by `key`, as Kong's `GET /routes/{name or id}`.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `key`, `key_len`: the route's name or id, UTF-8.
+ * - `out`: receives the route in Kong's shape.
+ * - `out_len`: receives the length of that text in bytes; may be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or an error status; nothing is written to `out` on failure.
+ *
+ * # Errors
+ *
+ * - `RY_ERR_NULL_ARG` when `reg`, `key` or `out` is NULL.
+ * - `RY_ERR_INVALID_UTF8` when `key` is not UTF-8.
+ * - `RY_ERR_NOT_FOUND` for an unknown key (Kong's `{"message":"Not found"}`).
+ *
+ * # Lifetimes
+ *
+ * `*out` is owned by the caller and freed with `ry_string_free`.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `key` is NULL or valid for reading `key_len` bytes.
+ * - `out` is NULL or valid for writing one `char *`.
+ * - `out_len` is NULL or valid for writing one `size_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_route_json(const struct ry_registry *reg,
+                                      const uint8_t *key,
+                                      size_t key_len,
+                                      char **out,
+                                      size_t *out_len,
+                                      struct ry_error **err);
+
+/**
+ * Deletes the route named or identified by `key`, as Kong's
+ * `DELETE /routes/{name or id}`.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `key`, `key_len`: the route's name or id, UTF-8.
+ * - `revision`: receives the registry's revision after the delete; may be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or an error status; on failure nothing changed.
+ *
+ * # Errors
+ *
+ * - `RY_ERR_NULL_ARG` when `reg` or `key` is NULL.
+ * - `RY_ERR_INVALID_UTF8` when `key` is not UTF-8.
+ * - `RY_ERR_NOT_FOUND` for an unknown key.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `key` is NULL or valid for reading `key_len` bytes.
+ * - `revision` is NULL or valid for writing one `uint64_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_delete_route(const struct ry_registry *reg,
+                                        const uint8_t *key,
+                                        size_t key_len,
+                                        uint64_t *revision,
+                                        struct ry_error **err);
+
+/**
+ * Lists routes, oldest first, as one page of Kong's `GET /routes`, or of
+ * `GET /services/{name or id}/routes` when `service` is given:
+ * `{"data": [route, ...], "next": null}`.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `service`, `service_len`: a service's name or id, UTF-8, to list only the routes
+ *   leading to it; NULL for every route.
+ * - `out`: receives the JSON text, NUL-terminated.
+ * - `out_len`: receives its length in bytes; may be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or an error status; nothing is written to `out` on failure.
+ *
+ * # Errors
+ *
+ * - `RY_ERR_NULL_ARG` when `reg` or `out` is NULL.
+ * - `RY_ERR_INVALID_UTF8` when `service` is not UTF-8.
+ * - `RY_ERR_NOT_FOUND` when `service` names no service, as Kong answers 404.
+ *
+ * # Lifetimes
+ *
+ * `*out` is owned by the caller and freed with `ry_string_free`.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `service` is NULL or valid for reading `service_len` bytes.
+ * - `out` is NULL or valid for writing one `char *`.
+ * - `out_len` is NULL or valid for writing one `size_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_routes_json(const struct ry_registry *reg,
+                                       const uint8_t *service,
+                                       size_t service_len,
+                                       char **out,
+                                       size_t *out_len,
+                                       struct ry_error **err);
+
+/**
+ * Starts a reaper on a registry.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `interval_ms`: the time between sweeps, in milliseconds, on the system's monotonic
+ *   clock (a manual clock decides what has lapsed, not when sweeps run).
+ * - `out`: receives the reaper, to be freed with `ry_reaper_free`.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or an error status; nothing is written to `out` on failure.
+ *
+ * # Errors
+ *
+ * - `RY_ERR_NULL_ARG` when `reg` or `out` is NULL.
+ * - `RY_ERR_INVALID_ARGUMENT` for a zero interval.
+ * - `RY_ERR_OTHER` when the operating system refused to start a thread.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `out` is NULL or valid for writing one `ry_reaper *`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_start_reaper(const struct ry_registry *reg,
+                                        uint64_t interval_ms,
+                                        struct ry_reaper **out,
+                                        struct ry_error **err);
+
+/**
+ * Stops the reaper's thread and waits for its current sweep to finish. Stopping a
+ * stopped reaper does nothing. The handle stays valid and must still be freed.
+ *
+ * # Arguments
+ *
+ * - `reaper`: the reaper.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or `RY_ERR_NULL_ARG` when `reaper` is NULL.
+ *
+ * # Safety
+ *
+ * - `reaper` is NULL or a live reaper handle no other thread uses during the call.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_reaper_stop(struct ry_reaper *reaper, struct ry_error **err);
+
+/**
+ * Tells whether the reaper's thread is running (it is until stopped).
+ *
+ * # Arguments
+ *
+ * - `reaper`: the reaper.
+ * - `running`: receives true while the thread runs.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or `RY_ERR_NULL_ARG` when `reaper` or `running` is NULL.
+ *
+ * # Safety
+ *
+ * - `reaper` is NULL or a live reaper handle.
+ * - `running` is NULL or valid for writing one `bool`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_reaper_is_running(const struct ry_reaper *reaper,
+                                    bool *running,
+                                    struct ry_error **err);
+
+/**
+ * Stops the reaper if it runs, then frees it. Passing NULL does nothing.
+ *
+ * # Arguments
+ *
+ * - `reaper`: the reaper, or NULL.
+ *
+ * # Safety
+ *
+ * - `reaper` is NULL or a handle from `ry_registry_start_reaper`; call this at most
+ *   once, after every other call on it has returned.
+ */
+void ry_reaper_free(struct ry_reaper *reaper);
+
+/**
+ * Returns the version of the library, such as `"0.1.0"`.
+ *
+ * Thread-safety: may be called from any thread.
+ *
+ * # Returns
+ *
+ * A static NUL-terminated string; never NULL.
+ *
+ * # Lifetimes
+ *
+ * The string lives as long as the library is loaded. Do not free it.
+ */
+const char *ry_version(void);
+
+/**
+ * Creates an empty registry on the system clock, every other option at its default
+ * (see `ry_config_new`).
+ *
+ * # Arguments
+ *
+ * - `max_ttl_seconds`: the longest lease, in seconds, that a registration may ask for,
+ *   and the lease of one that asks for none. Cloud Foundry's routing-api uses 120.
+ *
+ * # Returns
+ *
+ * A new registry, to be freed with `ry_registry_free`, or NULL if the library panicked.
+ */
+struct ry_registry *ry_registry_new(uint64_t max_ttl_seconds);
+
+/**
+ * Creates an empty registry with the options of a configuration.
+ *
+ * # Arguments
+ *
+ * - `config`: the options; only read during the call, so it may be freed or changed
+ *   afterwards without affecting the registry. A manual clock set on it is shared:
+ *   moving the clock moves the registry's time.
+ * - `out`: receives the new registry, to be freed with `ry_registry_free`.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or an error status; nothing is written to `out` on failure.
+ *
+ * # Errors
+ *
+ * - `RY_ERR_NULL_ARG` when `config` or `out` is NULL.
+ *
+ * # Safety
+ *
+ * - `config` is NULL or a live configuration handle.
+ * - `out` is NULL or valid for writing one `ry_registry *`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_new_with_config(const struct ry_config *config,
+                                           struct ry_registry **out,
+                                           struct ry_error **err);
+
+/**
+ * Frees a registry. Passing NULL does nothing.
+ *
+ * Open subscriptions stay valid: they deliver what they buffered, then report
+ * `RY_ERR_CLOSED`. A running reaper keeps the registry's state alive until the reaper
+ * is freed.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry to free, or NULL.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a handle from `ry_registry_new` or `ry_registry_new_with_config`;
+ *   call this at most once per handle, after every other call on it has returned, and
+ *   do not use it afterwards.
+ */
+void ry_registry_free(struct ry_registry *reg);
+
+/**
+ * Reads the registry's revision: a counter that every committed change advances.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `revision`: receives the revision; a new registry is at revision 0.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL if the caller does not want details.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or `RY_ERR_NULL_ARG`.
+ *
+ * # Errors
+ *
+ * - `RY_ERR_NULL_ARG` when `reg` or `revision` is NULL.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `revision` is NULL or valid for writing one `uint64_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_revision(const struct ry_registry *reg,
+                                    uint64_t *revision,
+                                    struct ry_error **err);
+
+/**
+ * Reads the registry's clock: nanoseconds since the Unix epoch for the system clock,
+ * or the time of the manual clock it was configured with.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `now_nanos`: receives the time in nanoseconds.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or `RY_ERR_NULL_ARG` when `reg` or `now_nanos` is NULL.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `now_nanos` is NULL or valid for writing one `uint64_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_now(const struct ry_registry *reg,
+                               uint64_t *now_nanos,
+                               struct ry_error **err);
+
+/**
+ * Removes every lease (CF HTTP route, TCP mapping, port reservation) that lapsed at
+ * or before `now_nanos` and publishes one event per removal, action `Expire`.
+ *
+ * A lapsed lease is never listed, matched or counted as held, even before it is
+ * removed: this only reclaims memory and publishes the events. The work runs in
+ * chunks, so other threads wait for one chunk at most.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `now_nanos`: the time to expire at, on the registry's clock (see
+ *   `ry_registry_now`).
+ * - `removed`: receives how many leases were removed; may be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or `RY_ERR_NULL_ARG` when `reg` is NULL.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `removed` is NULL or valid for writing one `size_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_expire(const struct ry_registry *reg,
+                                  uint64_t now_nanos,
+                                  size_t *removed,
+                                  struct ry_error **err);
+
+/**
+ * Drops every lapsed CF backend still held by the matcher's index. Lapsed backends
+ * are never matched, and each commit drops a few anyway: this finishes the job, for
+ * example after a large `ry_registry_expire`. A reaper does it after every sweep.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `removed`: receives how many backends were dropped; may be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or `RY_ERR_NULL_ARG` when `reg` is NULL.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `removed` is NULL or valid for writing one `size_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_compact_index(const struct ry_registry *reg,
+                                         size_t *removed,
+                                         struct ry_error **err);
+
+/**
+ * Reads how many subscriptions of the registry are open.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `count`: receives the number of open subscriptions.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or `RY_ERR_NULL_ARG` when `reg` or `count` is NULL.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `count` is NULL or valid for writing one `size_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_subscriber_count(const struct ry_registry *reg,
+                                            size_t *count,
+                                            struct ry_error **err);
+
+/**
+ * Writes everything the registry holds, and the revision it shows, as one JSON
+ * object:
+ *
+ * ```text
+ * {"revision": 12,
+ *  "router_groups": [CF router group, ...],
+ *  "http_routes": [CF HTTP route + "expires_at", ...],
+ *  "tcp_route_mappings": [CF TCP mapping + "expires_at", ...],
+ *  "port_reservations": [{"router_group_guid", "port", "expires_at"}, ...],
+ *  "services": [Kong service, ...],
+ *  "routes": [Kong route, ...]}
+ * ```
+ *
+ * Objects are in their dialect's wire shape (as the list functions write them);
+ * leased ones also carry `expires_at`, in nanoseconds on the registry's clock. Leases
+ * that lapsed but were not yet expired are included: they are part of the state until
+ * the event that removes them. Lists are sorted by key (Kong objects by id), so equal
+ * states give equal text. The snapshot at revision `r` plus the events after `r`
+ * (`ry_registry_subscribe` from `r`) is exactly the current state.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `out`: receives the JSON text, NUL-terminated.
+ * - `out_len`: receives its length in bytes, without the NUL; may be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or `RY_ERR_NULL_ARG` when `reg` or `out` is NULL.
+ *
+ * # Lifetimes
+ *
+ * `*out` is owned by the caller and freed with `ry_string_free`.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `out` is NULL or valid for writing one `char *`.
+ * - `out_len` is NULL or valid for writing one `size_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_snapshot_json(const struct ry_registry *reg,
+                                         char **out,
+                                         size_t *out_len,
+                                         struct ry_error **err);
+
+/**
+ * Applies a batch of changes atomically: each change is validated and applied in
+ * order, seeing the ones before it; if any fails, none is kept and the registry is
+ * exactly as before. The committed events have consecutive revisions.
+ *
+ * The batch is a JSON array; each change is an object with exactly one key, naming
+ * the change, whose value is its argument:
+ *
+ * | change | argument |
+ * |---|---|
+ * | `upsert_http_route` | a CF HTTP route object |
+ * | `delete_http_route` | a CF HTTP route object |
+ * | `upsert_tcp_route_mapping` | a CF TCP route mapping object |
+ * | `delete_tcp_route_mapping` | a CF TCP route mapping object |
+ * | `create_router_group` | a CF router group object |
+ * | `update_router_group` | `{"guid": "...", "reservable_ports": "..."}` |
+ * | `delete_router_group` | `{"guid": "..."}` |
+ * | `reserve_port` | `{"router_group_guid": "...", "ttl": 30}`, `ttl` in seconds, optional |
+ * | `release_port` | `{"router_group_guid": "...", "port": 5000}` |
+ * | `upsert_service` | a Kong service object; replaces the service its `id` names, if any |
+ * | `put_service` | `{"key": "name or id", "service": {Kong service}}`, as `ry_registry_put_service_json` |
+ * | `delete_service` | `{"key": "name or id"}` |
+ * | `upsert_route` | a Kong route object; replaces the route its `id` names, if any |
+ * | `put_route` | `{"key": "name or id", "route": {Kong route}}`, as `ry_registry_put_route_json` |
+ * | `delete_route` | `{"key": "name or id"}` |
+ *
+ * For example
+ * `[{"create_router_group": {"name": "g", "type": "tcp", "reservable_ports": "5000"}},
+ *   {"upsert_http_route": {"route": "a.example.com", "ip": "10.0.0.1", "port": 80}}]`.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `json`, `json_len`: the batch, UTF-8.
+ * - `out`: receives the committed events as a JSON array of event objects (the shape
+ *   `ry_subscription_poll` writes); `[]` when nothing changed. May be NULL.
+ * - `out_len`: receives the length of that text; may be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or an error status; on failure nothing was applied and nothing is written.
+ *
+ * # Errors
+ *
+ * - `RY_ERR_NULL_ARG` when `reg` or `json` is NULL.
+ * - `RY_ERR_INVALID_UTF8`, or `RY_ERR_INVALID_JSON` for a batch that is not an array of
+ *   the changes above, or an argument its dialect's decoder refuses (Kong objects that
+ *   break Kong's schema included); the message names the change by its index (from 0).
+ * - The first failing change's own status and message, as the single-purpose functions
+ *   report it (`RY_ERR_INVALID_ROUTE`, `RY_ERR_NOT_FOUND`, `RY_ERR_UNIQUE_VIOLATION`,
+ *   ...); `ry_error_body` gives CF's form for every change.
+ *
+ * # Lifetimes
+ *
+ * `*out` is owned by the caller and freed with `ry_string_free`.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `json` is NULL or valid for reading `json_len` bytes.
+ * - `out` is NULL or valid for writing one `char *`.
+ * - `out_len` is NULL or valid for writing one `size_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_apply_json(const struct ry_registry *reg,
+                                      const uint8_t *json,
+                                      size_t json_len,
+                                      char **out,
+                                      size_t *out_len,
+                                      struct ry_error **err);
+
+/**
+ * Makes the registry hold exactly what a snapshot holds, atomically: the state a
+ * replica loads before following the events after the snapshot's revision.
+ *
+ * The input is the JSON `ry_registry_snapshot_json` writes (every key required, no
+ * other allowed). Objects keep everything the snapshot gives them: guids, ids,
+ * modification tags, `expires_at`, `created_at`. Only differences are written, each
+ * with its event under a new revision of this registry (the snapshot's own revision is
+ * not taken over: revisions never go back). Leases that lapsed meanwhile are restored
+ * lapsed: never listed, and gone at the next expiry.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `json`, `json_len`: the snapshot, UTF-8.
+ * - `revision`: receives the registry's revision after the restore; may be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or an error status; on failure nothing changed.
+ *
+ * # Errors
+ *
+ * - `RY_ERR_NULL_ARG` when `reg` or `json` is NULL.
+ * - `RY_ERR_INVALID_UTF8`, or `RY_ERR_INVALID_JSON` for text that is not a snapshot, or
+ *   an object its dialect's decoder refuses; the message names the list and index.
+ * - The status of the first inconsistency the core finds, with its message: an object
+ *   breaking its kind's rules (`RY_ERR_INVALID_ROUTE`, `RY_ERR_SCHEMA_VIOLATION`, ...),
+ *   a repeated id, key or name, or a reference to a router group or service the
+ *   snapshot lacks.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `json` is NULL or valid for reading `json_len` bytes.
+ * - `revision` is NULL or valid for writing one `uint64_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_restore_json(const struct ry_registry *reg,
+                                        const uint8_t *json,
+                                        size_t json_len,
+                                        uint64_t *revision,
+                                        struct ry_error **err);
+
+/**
  * Frees a string returned by this library. Passing NULL does nothing.
  *
  * # Arguments
@@ -365,6 +2348,140 @@ enum ry_status ry_registry_create_router_group_json(const struct ry_registry *re
  *   borrowed from a handle (such as `ry_error_message`'s) here.
  */
 void ry_string_free(char *s);
+
+/**
+ * Subscribes to a registry's events of some kinds.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `kinds`: the kinds of object wanted, an OR of `RY_KIND_*` bits (`RY_KIND_ALL` for
+ *   every kind).
+ * - `from`: NULL to receive only changes committed from now on; otherwise a revision
+ *   `r`: the subscription first replays every kept event after `r`, then continues
+ *   live. A snapshot at revision `r` plus these events is exactly the current state.
+ * - `out`: receives the subscription, to be freed with `ry_subscription_free`.
+ * - `oldest_revision`: receives, on `RY_ERR_COMPACTED`, the oldest revision whose
+ *   events are still kept (subscribing from one less replays everything kept);
+ *   untouched otherwise. May be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or an error status; nothing is written to `out` on failure.
+ *
+ * # Errors
+ *
+ * - `RY_ERR_NULL_ARG` when `reg` or `out` is NULL.
+ * - `RY_ERR_INVALID_ARGUMENT` for bits outside `RY_KIND_ALL`, or a `from` newer than
+ *   the registry's revision.
+ * - `RY_ERR_COMPACTED` when the events after `from` are no longer all kept; load a
+ *   snapshot instead, or subscribe from `oldest_revision - 1`.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `from` is NULL or valid for reading one `uint64_t`.
+ * - `out` is NULL or valid for writing one `ry_subscription *`.
+ * - `oldest_revision` is NULL or valid for writing one `uint64_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_subscribe(const struct ry_registry *reg,
+                                     uint32_t kinds,
+                                     const uint64_t *from,
+                                     struct ry_subscription **out,
+                                     uint64_t *oldest_revision,
+                                     struct ry_error **err);
+
+/**
+ * Takes the next event, waiting up to `timeout_ms` for one.
+ *
+ * The event is a JSON object:
+ * `{"revision": 7, "event": "Upsert", "action": "Upsert", "kind": "http_route",
+ * "object": {...}}`. `revision` is the registry's revision once the change applied;
+ * `event` is Cloud Foundry's name on its event stream (`Upsert`, or `Delete` for both
+ * deletions and expiries); `action` is `Upsert`, `Delete` or `Expire`; `kind` is one of
+ * `http_route`, `tcp_route_mapping`, `router_group`, `port_reservation`, `route`,
+ * `service`; `object` is the object in its dialect's shape, as it was after an upsert or
+ * just before a delete or expiry.
+ *
+ * # Arguments
+ *
+ * - `sub`: the subscription.
+ * - `timeout_ms`: how long to wait, in milliseconds; 0 returns at once.
+ * - `out`: receives the event's JSON text on `RY_OK`; untouched otherwise.
+ * - `out_len`: receives its length in bytes; may be NULL.
+ * - `resume_from`: receives, on `RY_ERR_LAGGED`, the last revision whose events were
+ *   all delivered; untouched otherwise. May be NULL.
+ * - `err`: receives NULL on `RY_OK` and `RY_TIMEOUT`, or an error to free with
+ *   `ry_error_free`; may be NULL.
+ *
+ * # Returns
+ *
+ * - `RY_OK` with an event in `*out`.
+ * - `RY_TIMEOUT` when no event arrived in time; not a failure, poll again.
+ * - `RY_ERR_LAGGED` once when the buffer overflowed; the subscription is then closed.
+ * - `RY_ERR_CLOSED` after a lag, or once the registry is freed and the buffered
+ *   events are delivered.
+ * - `RY_ERR_NULL_ARG` when `sub` or `out` is NULL.
+ *
+ * # Lifetimes
+ *
+ * `*out` is owned by the caller and freed with `ry_string_free`.
+ *
+ * # Safety
+ *
+ * - `sub` is NULL or a live subscription handle no other thread uses during the call.
+ * - `out` is NULL or valid for writing one `char *`.
+ * - `out_len` is NULL or valid for writing one `size_t`.
+ * - `resume_from` is NULL or valid for writing one `uint64_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_subscription_poll(struct ry_subscription *sub,
+                                    uint32_t timeout_ms,
+                                    char **out,
+                                    size_t *out_len,
+                                    uint64_t *resume_from,
+                                    struct ry_error **err);
+
+/**
+ * Reads how many events can be taken without waiting.
+ *
+ * # Arguments
+ *
+ * - `sub`: the subscription.
+ * - `pending`: receives the number of events ready.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or `RY_ERR_NULL_ARG` when `sub` or `pending` is NULL.
+ *
+ * # Safety
+ *
+ * - `sub` is NULL or a live subscription handle no other thread uses during the call.
+ * - `pending` is NULL or valid for writing one `size_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_subscription_pending(const struct ry_subscription *sub,
+                                       size_t *pending,
+                                       struct ry_error **err);
+
+/**
+ * Closes a subscription and frees it. Passing NULL does nothing.
+ *
+ * # Arguments
+ *
+ * - `sub`: the subscription, or NULL.
+ *
+ * # Safety
+ *
+ * - `sub` is NULL or a handle from `ry_registry_subscribe`; call this at most once,
+ *   after every other call on it has returned.
+ */
+void ry_subscription_free(struct ry_subscription *sub);
 
 #ifdef __cplusplus
 }  // extern "C"

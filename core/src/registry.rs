@@ -13,7 +13,7 @@ use parking_lot::RwLock;
 use crate::error::{Error, ErrorKind};
 use crate::events::{Action, Event, EventLog, Filter, Object, Subscription};
 use crate::lease::{Clock, LeaseQueue, SystemClock, Timestamp};
-use crate::matcher::{Index, Match, Published, Request};
+use crate::matcher::{Found, Index, Match, Published, Request};
 use crate::model::cf::{
     validate_http_route, validate_router_group, validate_tcp_mapping, HttpKey, HttpRoute,
     ModificationTag, PortReservation, RouterGroup, TcpKey, TcpRouteMapping,
@@ -155,6 +155,36 @@ pub enum Change {
         router_group_guid: String,
         /// The reserved port.
         port: u16,
+    },
+    /// Create a service, or replace the one its `id` names.
+    UpsertService(Service),
+    /// Create or replace the service named or identified by `key`, as
+    /// [`Registry::put_service`].
+    PutService {
+        /// A UUID-shaped id, or a name.
+        key: String,
+        /// The service.
+        service: Service,
+    },
+    /// Delete a service by name or id (it must exist and have no routes).
+    DeleteService {
+        /// A name or an id.
+        key: String,
+    },
+    /// Create a route, or replace the one its `id` names.
+    UpsertRoute(Route),
+    /// Create or replace the route named or identified by `key`, as
+    /// [`Registry::put_route`].
+    PutRoute {
+        /// A UUID-shaped id, or a name.
+        key: String,
+        /// The route.
+        route: Route,
+    },
+    /// Delete a route by name or id (it must exist).
+    DeleteRoute {
+        /// A name or an id.
+        key: String,
     },
 }
 
@@ -742,6 +772,39 @@ impl Txn<'_> {
         Ok(service)
     }
 
+    /// Creates or replaces the service named or identified by `key`: a
+    /// UUID-shaped key is the id, anything else the name. Returns the service
+    /// and whether it was created.
+    fn put_service_at(
+        &mut self,
+        key: &str,
+        mut service: Service,
+    ) -> Result<(Arc<Service>, bool), Error> {
+        let existing = self
+            .st
+            .services
+            .get(key)
+            .map(|s| Arc::<str>::from(s.id.as_str()));
+        let created = existing.is_none();
+        // A key that is not an id is the name, kept whatever the body says.
+        let by_name = !kong::is_uuid(key);
+        if by_name {
+            service.name = Some(key.to_string());
+        }
+        let id = match existing {
+            Some(id) => id,
+            None if by_name => self.st.guids.guid(),
+            None => key.into(),
+        };
+        self.put_service(service, Some(id)).map(|s| (s, created))
+    }
+
+    /// Creates a service, or replaces the one its `id` names.
+    fn upsert_service(&mut self, service: Service) -> Result<Arc<Service>, Error> {
+        let id = (!service.id.is_empty()).then(|| Arc::<str>::from(service.id.as_str()));
+        self.put_service(service, id)
+    }
+
     fn delete_service(&mut self, key: &str) -> Result<(), Error> {
         let Some(service) = self.st.services.get(key).cloned() else {
             return Err(not_found());
@@ -799,6 +862,33 @@ impl Txn<'_> {
         self.route(id, Some(route.clone()));
         self.emit(Action::Upsert, Object::Route(route.clone()));
         Ok(route)
+    }
+
+    /// As [`Txn::put_service_at`], for routes.
+    fn put_route_at(&mut self, key: &str, mut route: Route) -> Result<(Arc<Route>, bool), Error> {
+        let existing = self
+            .st
+            .routes
+            .get(key)
+            .map(|r| Arc::<str>::from(r.id.as_str()));
+        let created = existing.is_none();
+        // A key that is not an id is the name, kept whatever the body says.
+        let by_name = !kong::is_uuid(key);
+        if by_name {
+            route.name = Some(key.to_string());
+        }
+        let id = match existing {
+            Some(id) => id,
+            None if by_name => self.st.guids.guid(),
+            None => key.into(),
+        };
+        self.put_route(route, Some(id)).map(|r| (r, created))
+    }
+
+    /// Creates a route, or replaces the one its `id` names.
+    fn upsert_route(&mut self, route: Route) -> Result<Arc<Route>, Error> {
+        let id = (!route.id.is_empty()).then(|| Arc::<str>::from(route.id.as_str()));
+        self.put_route(route, id)
     }
 
     fn delete_route(&mut self, key: &str) -> Result<(), Error> {
@@ -1135,6 +1225,185 @@ impl Txn<'_> {
         }
     }
 
+    // -- Restore -----------------------------------------------------------
+
+    /// Removes every object `snap` lacks, dependents before what they depend on.
+    fn remove_missing(&mut self, snap: &Snapshot) {
+        let groups: HashSet<&str> = snap.router_groups.iter().map(|g| &*g.guid).collect();
+        let http: HashSet<HttpKey> = snap.http_routes.iter().map(HttpRoute::key).collect();
+        let tcp: HashSet<TcpKey> = snap
+            .tcp_route_mappings
+            .iter()
+            .map(TcpRouteMapping::key)
+            .collect();
+        let reservations: HashSet<(&str, u16)> = snap
+            .port_reservations
+            .iter()
+            .map(|r| (&*r.router_group_guid, r.port))
+            .collect();
+        let services: HashSet<&str> = snap.services.iter().map(|s| s.id.as_str()).collect();
+        let routes: HashSet<&str> = snap.routes.iter().map(|r| r.id.as_str()).collect();
+
+        let gone: Vec<Arc<Route>> = sorted_values(&self.st.routes.by_id, |id| !routes.contains(id));
+        for route in gone {
+            self.route(route.id.as_str().into(), None);
+            self.emit(Action::Delete, Object::Route(route));
+        }
+        let gone: Vec<Arc<Service>> =
+            sorted_values(&self.st.services.by_id, |id| !services.contains(id));
+        for service in gone {
+            self.service(service.id.as_str().into(), None);
+            self.emit(Action::Delete, Object::Service(service));
+        }
+        let gone: Vec<HttpKey> = self
+            .st
+            .http
+            .keys()
+            .filter(|k| !http.contains(*k))
+            .cloned()
+            .collect();
+        for key in gone {
+            if let Some(old) = self.http(key, None) {
+                self.emit(Action::Delete, Object::HttpRoute(old.route));
+            }
+        }
+        let gone: Vec<TcpKey> = self
+            .st
+            .tcp
+            .keys()
+            .filter(|k| !tcp.contains(*k))
+            .cloned()
+            .collect();
+        for key in gone {
+            if let Some(old) = self.tcp(key, None) {
+                self.emit(Action::Delete, Object::TcpRouteMapping(old));
+            }
+        }
+        let gone: Vec<ReservationKey> = self
+            .st
+            .reservations
+            .keys()
+            .filter(|(g, p)| !reservations.contains(&(&**g, *p)))
+            .cloned()
+            .collect();
+        for key in gone {
+            if let Some(old) = self.reservation(key, None) {
+                self.emit(Action::Delete, Object::PortReservation(old));
+            }
+        }
+        let gone: Vec<Arc<str>> = self
+            .st
+            .groups
+            .keys()
+            .filter(|g| !groups.contains(&***g))
+            .cloned()
+            .collect();
+        for guid in gone {
+            if let Some(old) = self.group(guid, None) {
+                self.emit(Action::Delete, Object::RouterGroup(old.group));
+            }
+        }
+    }
+
+    /// Makes the state equal to `snap`: checks it whole, removes what it lacks,
+    /// then stores what differs, publishing one event per object changed.
+    fn restore(&mut self, snap: Snapshot, reserved: &[u16]) -> Result<(), Error> {
+        let ranges = check_snapshot(&snap, reserved)?;
+        self.remove_missing(&snap);
+        // Then what is new or different, what others depend on first.
+        for (group, ranges) in snap.router_groups.into_iter().zip(ranges) {
+            if self
+                .st
+                .groups
+                .get(&group.guid)
+                .is_some_and(|e| *e.group == group)
+            {
+                continue;
+            }
+            let group = Arc::new(group);
+            self.group(
+                group.guid.clone(),
+                Some(GroupEntry {
+                    group: group.clone(),
+                    ranges: ranges.into(),
+                }),
+            );
+            self.emit(Action::Upsert, Object::RouterGroup(group));
+        }
+        for service in snap.services {
+            if self
+                .st
+                .services
+                .by_id
+                .get(service.id.as_str())
+                .is_some_and(|s| **s == service)
+            {
+                continue;
+            }
+            let service = Arc::new(service);
+            self.service(service.id.as_str().into(), Some(service.clone()));
+            self.emit(Action::Upsert, Object::Service(service));
+        }
+        for route in snap.routes {
+            if self
+                .st
+                .routes
+                .by_id
+                .get(route.id.as_str())
+                .is_some_and(|r| **r == route)
+            {
+                continue;
+            }
+            let route = Arc::new(route);
+            self.route(route.id.as_str().into(), Some(route.clone()));
+            self.emit(Action::Upsert, Object::Route(route));
+        }
+        for route in snap.http_routes {
+            let key = route.key();
+            let lease = match self.st.http.get(&key) {
+                Some(e) if *e.route == route => continue,
+                Some(e) => Some(e.lease.clone()),
+                None => None,
+            };
+            let route = Arc::new(route);
+            let expires_at = route.expires_at;
+            let (lease, op) = match lease {
+                Some(lease) => (lease.clone(), IndexOp::RenewCf(lease, expires_at)),
+                None => {
+                    let lease = Arc::new(AtomicU64::new(expires_at.as_nanos()));
+                    (lease.clone(), IndexOp::CreateCf(lease))
+                }
+            };
+            self.http(
+                key,
+                Some(HttpEntry {
+                    route: route.clone(),
+                    lease,
+                }),
+            );
+            self.emit_cf(Action::Upsert, route, op);
+        }
+        for mapping in snap.tcp_route_mappings {
+            let key = mapping.key();
+            if self.st.tcp.get(&key).is_some_and(|m| **m == mapping) {
+                continue;
+            }
+            let mapping = Arc::new(mapping);
+            self.tcp(key, Some(mapping.clone()));
+            self.emit(Action::Upsert, Object::TcpRouteMapping(mapping));
+        }
+        for r in snap.port_reservations {
+            let key: ReservationKey = (r.router_group_guid.clone(), r.port);
+            if self.st.reservations.get(&key).is_some_and(|c| **c == r) {
+                continue;
+            }
+            let r = Arc::new(r);
+            self.reservation(key, Some(r.clone()));
+            self.emit(Action::Upsert, Object::PortReservation(r));
+        }
+        Ok(())
+    }
+
     // -- Expiry ------------------------------------------------------------
 
     /// Removes up to `limit` lapsed leases; returns how many it removed and whether
@@ -1193,6 +1462,108 @@ impl Txn<'_> {
         }
         (removed, true)
     }
+}
+
+/// The values of `map` whose keys `keep` accepts, in key order.
+fn sorted_values<T>(map: &HashMap<Arc<str>, Arc<T>>, keep: impl Fn(&str) -> bool) -> Vec<Arc<T>> {
+    let mut found: Vec<(&Arc<str>, &Arc<T>)> = map.iter().filter(|(k, _)| keep(k)).collect();
+    found.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    found.into_iter().map(|(_, v)| v.clone()).collect()
+}
+
+/// Checks that a snapshot holds a consistent state: every object valid, ids and
+/// keys and names unique, every reference resolved. Returns each router group's
+/// port ranges, in the snapshot's order.
+fn check_snapshot(snap: &Snapshot, reserved: &[u16]) -> Result<Vec<Vec<PortRange>>, Error> {
+    fn duplicate(what: &str, key: impl fmt::Display) -> Error {
+        Error::new(
+            ErrorKind::InvalidArgument,
+            format!("snapshot holds {what} {key} twice"),
+        )
+    }
+    let mut ranges = Vec::with_capacity(snap.router_groups.len());
+    let mut guids = HashSet::new();
+    let mut names = HashSet::new();
+    for group in &snap.router_groups {
+        if group.guid.is_empty() {
+            return Err(Error::new(
+                ErrorKind::RouterGroupInvalid,
+                "a restored router group needs its guid",
+            ));
+        }
+        ranges.push(validate_router_group(group, reserved)?);
+        if !guids.insert(&*group.guid) {
+            return Err(duplicate("router group", &group.guid));
+        }
+        if !names.insert(&*group.name) {
+            return Err(duplicate("router group name", &group.name));
+        }
+    }
+    let mut keys = HashSet::new();
+    for route in &snap.http_routes {
+        validate_http_route(route, None)?;
+        if !keys.insert(route.key()) {
+            return Err(duplicate("HTTP route", &route.route));
+        }
+    }
+    let mut keys = HashSet::new();
+    for mapping in &snap.tcp_route_mappings {
+        validate_tcp_mapping(mapping, None)?;
+        if !guids.contains(&*mapping.router_group_guid) {
+            return Err(Error::new(
+                ErrorKind::TcpRouteMappingInvalid,
+                format!("router_group_guid: {} not found", mapping.router_group_guid),
+            ));
+        }
+        if !keys.insert(mapping.key()) {
+            return Err(duplicate("TCP route mapping on port", mapping.port));
+        }
+    }
+    let mut keys = HashSet::new();
+    for r in &snap.port_reservations {
+        if !guids.contains(&*r.router_group_guid) {
+            return Err(group_does_not_exist(&r.router_group_guid));
+        }
+        if !keys.insert((&*r.router_group_guid, r.port)) {
+            return Err(duplicate("port reservation of port", r.port));
+        }
+    }
+    let mut ids = HashSet::new();
+    let mut names = HashSet::new();
+    for service in &snap.services {
+        kong::validate_service(service)?;
+        if service.id.is_empty() || !ids.insert(service.id.as_str()) {
+            return Err(duplicate("service", &service.id));
+        }
+        if let Some(name) = &service.name {
+            if !names.insert(name.as_str()) {
+                return Err(unique_name(name));
+            }
+        }
+    }
+    let services = ids;
+    let mut ids = HashSet::new();
+    let mut names = HashSet::new();
+    for route in &snap.routes {
+        kong::validate_route(route)?;
+        if route.id.is_empty() || !ids.insert(route.id.as_str()) {
+            return Err(duplicate("route", &route.id));
+        }
+        if let Some(name) = &route.name {
+            if !names.insert(name.as_str()) {
+                return Err(unique_name(name));
+            }
+        }
+        if let Some(service) = &route.service {
+            if !services.contains(service.id.as_str()) {
+                return Err(Error::with_fields(
+                    ErrorKind::ForeignKeyViolation,
+                    vec![("service.id".to_string(), service.id.clone())],
+                ));
+            }
+        }
+    }
+    Ok(ranges)
 }
 
 fn ttl_duration(ttl: i64) -> Duration {
@@ -1333,6 +1704,38 @@ impl Registry {
     /// The route for a request and a live backend of it, chosen round robin.
     pub fn find_and_pick(&self, request: &Request<'_>) -> Option<Match> {
         self.published.load().find(request, &*self.clock, true)
+    }
+
+    /// Matches a request and hands the answer, borrowed from the index, to `f`:
+    /// the allocation-free form of [`Registry::find`], for the hot path.
+    ///
+    /// ```
+    /// use routeyard::{Config, Registry, Request, Route, Service, ServiceRef};
+    ///
+    /// let registry = Registry::new(Config::new());
+    /// let service = registry.create_service(Service {
+    ///     host: "orders.internal".into(),
+    ///     ..Service::default()
+    /// })?;
+    /// registry.create_route(Route {
+    ///     paths: Some(vec!["/orders".into()]),
+    ///     strip_path: true,
+    ///     service: Some(ServiceRef { id: service.id }),
+    ///     ..Route::default()
+    /// })?;
+    /// let mut upstream = String::new();
+    /// let host = registry.lookup(&Request::new("GET", "shop", "/orders/7"), |found| {
+    ///     found.write_upstream_path(&mut upstream);
+    ///     found.upstream_host().len()
+    /// });
+    /// assert_eq!(host, Some("orders.internal".len()));
+    /// assert_eq!(upstream, "/7");
+    /// # Ok::<(), routeyard::Error>(())
+    /// ```
+    pub fn lookup<R>(&self, request: &Request<'_>, f: impl FnOnce(&Found<'_>) -> R) -> Option<R> {
+        let published = self.published.load();
+        let found = published.found(request, &*self.clock)?;
+        Some(f(&found))
     }
 
     /// Runs `f` as one transaction at the current time: commits if it succeeds,
@@ -1704,25 +2107,9 @@ impl Registry {
     /// # Errors
     ///
     /// [`ErrorKind::UniqueViolation`] for a name in use by another service.
-    pub fn put_service(&self, key: &str, mut service: Service) -> Result<(Service, bool), Error> {
-        self.write(|txn| {
-            let existing = txn
-                .st
-                .services
-                .get(key)
-                .map(|s| Arc::<str>::from(s.id.as_str()));
-            let created = existing.is_none();
-            let id = match existing {
-                Some(id) => id,
-                None if kong::is_uuid(key) => key.into(),
-                None => {
-                    service.name = Some(key.to_string());
-                    txn.st.guids.guid()
-                }
-            };
-            txn.put_service(service, Some(id))
-                .map(|s| ((*s).clone(), created))
-        })
+    pub fn put_service(&self, key: &str, service: Service) -> Result<(Service, bool), Error> {
+        self.write(|txn| txn.put_service_at(key, service))
+            .map(|(s, created)| ((*s).clone(), created))
     }
 
     /// Replaces an existing service (the caller merged a PATCH into it).
@@ -1794,25 +2181,9 @@ impl Registry {
     /// # Errors
     ///
     /// As [`Registry::create_route`].
-    pub fn put_route(&self, key: &str, mut route: Route) -> Result<(Route, bool), Error> {
-        self.write(|txn| {
-            let existing = txn
-                .st
-                .routes
-                .get(key)
-                .map(|r| Arc::<str>::from(r.id.as_str()));
-            let created = existing.is_none();
-            let id = match existing {
-                Some(id) => id,
-                None if kong::is_uuid(key) => key.into(),
-                None => {
-                    route.name = Some(key.to_string());
-                    txn.st.guids.guid()
-                }
-            };
-            txn.put_route(route, Some(id))
-                .map(|r| ((*r).clone(), created))
-        })
+    pub fn put_route(&self, key: &str, route: Route) -> Result<(Route, bool), Error> {
+        self.write(|txn| txn.put_route_at(key, route))
+            .map(|(r, created)| ((*r).clone(), created))
     }
 
     /// Replaces an existing route (the caller merged a PATCH into it).
@@ -1923,6 +2294,20 @@ impl Registry {
                         router_group_guid,
                         port,
                     } => txn.release(&router_group_guid, port)?,
+                    Change::UpsertService(service) => {
+                        txn.upsert_service(service)?;
+                    }
+                    Change::PutService { key, service } => {
+                        txn.put_service_at(&key, service)?;
+                    }
+                    Change::DeleteService { key } => txn.delete_service(&key)?,
+                    Change::UpsertRoute(route) => {
+                        txn.upsert_route(route)?;
+                    }
+                    Change::PutRoute { key, route } => {
+                        txn.put_route_at(&key, route)?;
+                    }
+                    Change::DeleteRoute { key } => txn.delete_route(&key)?,
                 }
             }
             let events: Vec<(Action, Object)> = txn
@@ -1942,6 +2327,24 @@ impl Registry {
                 object,
             })
             .collect())
+    }
+
+    /// Makes the registry hold exactly what `snapshot` holds, atomically.
+    ///
+    /// Objects keep everything the snapshot gives them: guids, ids, modification
+    /// tags, `expires_at`, `created_at`. Only differences are written, each with
+    /// its event under a new revision (the snapshot's own revision is not taken
+    /// over: revisions never go back). Leases that lapsed in the meantime are
+    /// restored lapsed, never listed, and leave at the next sweep.
+    ///
+    /// # Errors
+    ///
+    /// The snapshot is checked whole first: every object as its kind's rules
+    /// say, unique ids, keys and names, every router group and service that
+    /// objects refer to present in the snapshot. On error nothing changes.
+    pub fn restore(&self, snapshot: Snapshot) -> Result<u64, Error> {
+        self.write(|txn| txn.restore(snapshot, &self.reserved_ports))?;
+        Ok(self.revision())
     }
 
     // -- Leases ------------------------------------------------------------
@@ -2104,6 +2507,8 @@ impl Snapshot {
         });
         self.port_reservations
             .sort_by(|a, b| (&a.router_group_guid, a.port).cmp(&(&b.router_group_guid, b.port)));
+        self.routes.sort_by(|a, b| a.id.cmp(&b.id));
+        self.services.sort_by(|a, b| a.id.cmp(&b.id));
     }
 
     /// Applies one event to this snapshot, as a replica following the registry

@@ -22,6 +22,7 @@ fn answer(registry: &Registry, host: &str, path: &str) -> Option<String> {
     match m.matched {
         Matched::CfRoute(key) => Some(key.to_string()),
         Matched::Route(r) => Some(format!("kong:{}", r.id)),
+        other => panic!("an HTTP request answered by {other:?}"),
     }
 }
 

@@ -39,6 +39,7 @@ fn winner(registry: &Registry, req: &Request<'_>) -> Option<String> {
     match registry.find(req)?.matched {
         Matched::Route(r) => r.name.clone(),
         Matched::CfRoute(k) => Some(format!("cf:{k}")),
+        other => panic!("an HTTP request answered by {other:?}"),
     }
 }
 
@@ -196,4 +197,88 @@ fn updates_and_deletes_reach_the_matcher() {
     r.delete_route("a").unwrap();
     assert_eq!(winner(&r, &Request::new("GET", "h", "/b")), None);
     assert!(r.delete_service("svc").is_ok());
+}
+
+#[test]
+fn borrowed_lookup_agrees_with_the_owned_answer() {
+    let r = registry();
+    route(&r, "strip", |x| x.paths = strings(&["/route"]));
+    route(&r, "host", |x| {
+        x.hosts = strings(&["*.example.com"]);
+        x.preserve_host = true;
+        x.strip_path = false;
+    });
+    route(&r, "regex", |x| {
+        x.paths = strings(&["~/users/(?<id>\\d+)/(\\w+)"])
+    });
+    // One buffer serves every lookup: the hot path allocates nothing for it.
+    let mut upstream = String::with_capacity(64);
+    for (host, path) in [
+        ("h.com", "/routereq"),
+        ("api.example.com", "/x/y"),
+        ("h.com", "/users/7/profile"),
+        ("h.com", "/nothing"),
+    ] {
+        let req = Request::new("GET", host, path);
+        let owned = r.find(&req);
+        let borrowed = r.lookup(&req, |found| {
+            found.write_upstream_path(&mut upstream);
+            assert_eq!(found.upstream_path(), upstream);
+            (
+                found.route().and_then(|route| route.name.clone()),
+                found.service().map(|s| s.host.clone()),
+                upstream.clone(),
+                found.upstream_host().to_string(),
+                found.matched_path().to_string(),
+                found.captures(),
+                found.revision(),
+                found.to_match(false),
+            )
+        });
+        match (owned, borrowed) {
+            (None, None) => {}
+            (Some(m), Some((name, service, path, host, matched, captures, revision, copy))) => {
+                let Matched::Route(route) = &m.matched else {
+                    panic!("a Kong route answers {req:?}");
+                };
+                assert_eq!(route.name, name);
+                assert_eq!(m.service.as_ref().map(|s| s.host.clone()), service);
+                assert_eq!(m.upstream_path, path);
+                assert_eq!(m.upstream_host, host);
+                assert_eq!(m.matched_path, matched);
+                assert_eq!(m.captures, captures);
+                assert_eq!(m.revision, revision);
+                assert_eq!(m, copy);
+            }
+            (owned, borrowed) => panic!("{req:?}: find {owned:?}, lookup {borrowed:?}"),
+        }
+    }
+}
+
+#[test]
+fn buckets_past_the_flat_limit_keep_their_order() {
+    // Forty paths under one host: the host's bucket turns into a tree, and the
+    // longest path still wins; removing most of them again keeps answers right.
+    let r = registry();
+    for i in 0..40 {
+        route(&r, &format!("r{i}"), |x| {
+            x.hosts = strings(&["many.example.com"]);
+            x.paths = Some(vec![format!("/p/{}", "x".repeat(i))]);
+        });
+    }
+    for i in [0usize, 1, 17, 39] {
+        let path = format!("/p/{}/tail", "x".repeat(i));
+        assert_eq!(
+            winner(&r, &Request::new("GET", "many.example.com", &path)),
+            Some(format!("r{i}")),
+            "{path}"
+        );
+    }
+    for i in 1..40 {
+        r.delete_route(&format!("r{i}")).unwrap();
+    }
+    assert_eq!(
+        winner(&r, &Request::new("GET", "many.example.com", "/p/xxxx")).as_deref(),
+        Some("r0")
+    );
 }

@@ -448,6 +448,7 @@ fn registry_answer(registry: &Registry, r: &Req) -> Option<String> {
     match registry.find(&req)?.matched {
         Matched::Route(route) => route.name.clone(),
         Matched::CfRoute(key) => Some(format!("cf:{key}")),
+        other => panic!("an HTTP request answered by {other:?}"),
     }
 }
 

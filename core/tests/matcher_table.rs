@@ -187,6 +187,7 @@ fn name_of(m: &Match) -> String {
     match &m.matched {
         Matched::Route(r) => r.name.clone().unwrap_or_else(|| r.id.clone()),
         Matched::CfRoute(key) => format!("cf:{key}"),
+        other => panic!("an HTTP request answered by {other:?}"),
     }
 }
 

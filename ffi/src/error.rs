@@ -4,12 +4,15 @@ use std::any::Any;
 use std::ffi::{c_char, CString};
 use std::ptr;
 
+use routeyard_core::dialect::cf;
+use routeyard_core::dialect::kong::KongError;
 use routeyard_core::{Error as CoreError, ErrorKind};
 
 /// The outcome of a fallible call.
 ///
 /// `RY_OK` is zero and every error is non-zero, so `if (status) { ... }` tests for
-/// failure. The values are stable: new codes may be added in later versions, existing
+/// failure; the one exception is `RY_TIMEOUT`, which only `ry_subscription_poll`
+/// returns and which means "nothing yet". The values are stable: new codes may be added in later versions, existing
 /// ones never change meaning, so treat an unknown code as a generic failure.
 /// cbindgen:prefix-with-name=false
 #[allow(non_camel_case_types)]
@@ -45,6 +48,24 @@ pub enum ry_status {
     RyErrInvalidArgument = 12,
     /// The registry could not process the request (CF `ProcessRequestError`).
     RyErrInvalidRequest = 13,
+    /// A Kong route or service broke Kong's schema (Kong's `schema violation`, code 2).
+    /// `ry_error_body` gives Kong's body, whose `fields` name every offending field.
+    RyErrSchemaViolation = 14,
+    /// A Kong route or service reuses a unique value, such as a name or an id (Kong's
+    /// `unique constraint violation`, code 5).
+    RyErrUniqueViolation = 15,
+    /// A Kong route refers to a service that does not exist, or a service still
+    /// referred to by routes was to be deleted (Kong's `foreign key violation`, code 4).
+    RyErrForeignKeyViolation = 16,
+    /// No event arrived within the timeout. Not a failure: `*err` is set to NULL.
+    RyTimeout = 17,
+    /// The subscriber fell behind and its buffer overflowed; the subscription is
+    /// closed. Every event up to the reported `resume_from` revision was delivered:
+    /// subscribe again from there (or load a snapshot) to continue.
+    RyErrLagged = 18,
+    /// The subscription is closed: it already reported `RY_ERR_LAGGED`, or its
+    /// registry was freed and every buffered event has been delivered.
+    RyErrClosed = 19,
     /// A failure of a kind this version of the C API has no dedicated code for.
     RyErrOther = 99,
     /// The library panicked. The registry involved can still be freed; the error message
@@ -66,6 +87,9 @@ impl ry_status {
             ErrorKind::Conflict => ry_status::RyErrConflict,
             ErrorKind::Compacted => ry_status::RyErrCompacted,
             ErrorKind::InvalidArgument => ry_status::RyErrInvalidArgument,
+            ErrorKind::SchemaViolation => ry_status::RyErrSchemaViolation,
+            ErrorKind::UniqueViolation => ry_status::RyErrUniqueViolation,
+            ErrorKind::ForeignKeyViolation => ry_status::RyErrForeignKeyViolation,
             // `ErrorKind` is non-exhaustive: a kind added to the core reaches C as a
             // generic failure until it gets its own code here.
             _ => ry_status::RyErrOther,
@@ -73,7 +97,8 @@ impl ry_status {
     }
 }
 
-/// The details of a failed call: its status, the Cloud Foundry error name and a message.
+/// The details of a failed call: its status, the Cloud Foundry error name, a message,
+/// and the error body in the wire shape of the dialect the failing function speaks.
 ///
 /// Thread-safety: immutable once created, so it may be read from any thread.
 ///
@@ -86,6 +111,7 @@ pub struct ry_error {
     status: ry_status,
     name: CString,
     message: CString,
+    body: CString,
 }
 
 /// The CF name given to failures the C layer detects itself (NULL pointers, bad UTF-8),
@@ -94,18 +120,74 @@ const PROCESS_REQUEST: &str = "ProcessRequestError";
 
 impl ry_error {
     /// A new error. NUL bytes, which a C string cannot hold, are replaced by U+FFFD.
-    pub(crate) fn new(status: ry_status, name: &str, message: impl Into<String>) -> ry_error {
+    pub(crate) fn new(
+        status: ry_status,
+        name: &'static str,
+        message: impl Into<String>,
+    ) -> ry_error {
+        let message = message.into();
+        // Cloud Foundry's error body, `{"name": ..., "message": ...}`.
+        let body = serde_json::json!({ "name": name, "message": message }).to_string();
+        ry_error::with_body(status, name, message, body)
+    }
+
+    fn with_body(status: ry_status, name: &str, message: String, body: String) -> ry_error {
         ry_error {
             status,
             name: c_string_lossy(name.to_owned()),
-            message: c_string_lossy(message.into()),
+            message: c_string_lossy(message),
+            body: c_string_lossy(body),
         }
+    }
+
+    /// An error the core reported to a Kong-dialect function: the message is Kong's and
+    /// the body Kong's `{"code", "name", "message", "fields"}`. A body that is no JSON object (Kong's
+    /// `Cannot parse JSON body`) is reported as `RY_ERR_INVALID_JSON`.
+    pub(crate) fn kong(err: CoreError) -> ry_error {
+        let status = match err.kind() {
+            ErrorKind::ProcessRequest => ry_status::RyErrInvalidJson,
+            kind => ry_status::for_kind(kind),
+        };
+        let wire = KongError::from(&err);
+        let body = wire.body();
+        ry_error::with_body(status, err.cf_name(), wire.message, body)
+    }
+
+    /// A JSON argument the C layer decodes itself did not have the documented shape.
+    pub(crate) fn bad_json(message: impl Into<String>) -> ry_error {
+        ry_error::new(ry_status::RyErrInvalidJson, PROCESS_REQUEST, message)
+    }
+
+    /// An argument outside its documented domain, such as a zero interval.
+    pub(crate) fn invalid_argument(message: impl Into<String>) -> ry_error {
+        ry_error::new(ry_status::RyErrInvalidArgument, PROCESS_REQUEST, message)
+    }
+
+    /// An object named by the call does not exist; `message` in the dialect's words.
+    pub(crate) fn not_found(message: impl Into<String>) -> ry_error {
+        ry_error::new(ry_status::RyErrNotFound, "ResourceNotFoundError", message)
+    }
+
+    /// A Kong object named by the call does not exist: Kong's `{"message":"Not found"}`.
+    pub(crate) fn kong_not_found() -> ry_error {
+        ry_error::with_body(
+            ry_status::RyErrNotFound,
+            "ResourceNotFoundError",
+            "Not found".to_owned(),
+            r#"{"message":"Not found"}"#.to_owned(),
+        )
     }
 
     /// The status this error is reported with.
     #[cfg(test)]
     pub(crate) fn status(&self) -> ry_status {
         self.status
+    }
+
+    /// The message this error carries.
+    #[cfg(test)]
+    pub(crate) fn message_text(&self) -> &str {
+        self.message.to_str().unwrap_or_default()
     }
 
     /// A required pointer argument was NULL.
@@ -128,10 +210,12 @@ impl ry_error {
 
     /// A JSON argument could not be decoded; `cause` is the core decoder's error.
     pub(crate) fn invalid_json(cause: CoreError) -> ry_error {
-        ry_error::new(
+        let body = cf::encode(&cf::WireError::from(&cause));
+        ry_error::with_body(
             ry_status::RyErrInvalidJson,
             cause.cf_name(),
-            cause.message(),
+            cause.message().to_owned(),
+            body,
         )
     }
 
@@ -150,12 +234,17 @@ impl ry_error {
     }
 }
 
+/// An error the core reported to a Cloud Foundry-dialect function: the body is CF's
+/// `{"name", "message"}` as routing-api sends it (with its `Cannot process request: `
+/// prefix where CF adds one).
 impl From<CoreError> for ry_error {
     fn from(err: CoreError) -> ry_error {
-        ry_error::new(
+        let body = cf::encode(&cf::WireError::from(&err));
+        ry_error::with_body(
             ry_status::for_kind(err.kind()),
             err.cf_name(),
-            err.message(),
+            err.message().to_owned(),
+            body,
         )
     }
 }
@@ -176,8 +265,22 @@ fn c_string_lossy(text: String) -> CString {
 ///
 /// `err` must be NULL or valid for writing one `*mut ry_error`.
 pub(crate) unsafe fn finish(result: Result<(), ry_error>, err: *mut *mut ry_error) -> ry_status {
+    // SAFETY: the caller's guarantee on `err` is passed on unchanged.
+    unsafe { finish_status(result.map(|()| ry_status::RyOk), err) }
+}
+
+/// [`finish`] for a call whose success has several outcomes (such as `RY_TIMEOUT`):
+/// `Ok(status)` is returned as is, with NULL stored in `err`.
+///
+/// # Safety
+///
+/// `err` must be NULL or valid for writing one `*mut ry_error`.
+pub(crate) unsafe fn finish_status(
+    result: Result<ry_status, ry_error>,
+    err: *mut *mut ry_error,
+) -> ry_status {
     let (status, handle) = match result {
-        Ok(()) => (ry_status::RyOk, ptr::null_mut()),
+        Ok(status) => (status, ptr::null_mut()),
         Err(error) => (error.status, Box::into_raw(Box::new(error))),
     };
     if err.is_null() {
@@ -248,6 +351,42 @@ pub unsafe extern "C" fn ry_error_name(err: *const ry_error) -> *const c_char {
         // SAFETY: the caller guarantees `err` is NULL or a live handle.
         match unsafe { err.as_ref() } {
             Some(err) => err.name.as_ptr(),
+            None => ptr::null(),
+        }
+    })
+}
+
+/// Returns the error as the body the failing function's dialect sends over HTTP.
+///
+/// Functions of the Cloud Foundry dialect (routes, TCP mappings, router groups, ports,
+/// batches, subscriptions) give CF routing-api's `{"name": ..., "message": ...}`, with
+/// CF's `Cannot process request: ` prefix where routing-api adds one; functions of the
+/// Kong dialect (`ry_registry_*_service*`, `ry_registry_*_route*` other than the CF HTTP
+/// route ones) give Kong's `{"code": 2, "name": "schema violation", "message": ...,
+/// "fields": {...}}`, or `{"message": "Not found"}`. Failures found before the call
+/// reached a dialect (NULL pointers, invalid UTF-8) use CF's form.
+///
+/// # Arguments
+///
+/// - `err`: the error, or NULL.
+///
+/// # Returns
+///
+/// The JSON text, NUL-terminated, or NULL when `err` is NULL.
+///
+/// # Lifetimes
+///
+/// The string is owned by `err` and stays valid until `ry_error_free(err)`.
+///
+/// # Safety
+///
+/// - `err` is NULL or an error handle from this library that has not been freed.
+#[no_mangle]
+pub unsafe extern "C" fn ry_error_body(err: *const ry_error) -> *const c_char {
+    ffi_boundary!({
+        // SAFETY: the caller guarantees `err` is NULL or a live handle.
+        match unsafe { err.as_ref() } {
+            Some(err) => err.body.as_ptr(),
             None => ptr::null(),
         }
     })
@@ -338,6 +477,12 @@ mod tests {
             (ry_status::RyErrCompacted, 11),
             (ry_status::RyErrInvalidArgument, 12),
             (ry_status::RyErrInvalidRequest, 13),
+            (ry_status::RyErrSchemaViolation, 14),
+            (ry_status::RyErrUniqueViolation, 15),
+            (ry_status::RyErrForeignKeyViolation, 16),
+            (ry_status::RyTimeout, 17),
+            (ry_status::RyErrLagged, 18),
+            (ry_status::RyErrClosed, 19),
             (ry_status::RyErrOther, 99),
             (ry_status::RyErrPanic, 100),
         ];

@@ -10,6 +10,9 @@
 //!   never dereferenced.
 //! - Strings in are `(const uint8_t *ptr, size_t len)` and must be UTF-8. Strings out are
 //!   NUL-terminated, owned by the library and freed with `ry_string_free`.
+//! - Objects travel as JSON in their dialect's wire shape: Cloud Foundry routing-api's
+//!   for HTTP routes, TCP mappings, router groups and reservations, Kong's Admin API's
+//!   for services and routes. The core's codecs read and write them.
 //! - No panic unwinds into C: it becomes `RY_ERR_PANIC`, or NULL where a function has no
 //!   status to return.
 #![deny(missing_docs, rustdoc::broken_intra_doc_links)]
@@ -17,13 +20,56 @@
 #[macro_use]
 mod macros;
 
+mod cf;
+mod clock;
+mod config;
 mod error;
+mod json;
+mod kong;
+mod reaper;
 mod registry;
 mod string;
+mod subscription;
 
-pub use error::{ry_error, ry_error_free, ry_error_message, ry_error_name, ry_status};
+pub use cf::{
+    ry_registry_create_router_group_json, ry_registry_delete_http_routes_json,
+    ry_registry_delete_router_group, ry_registry_delete_tcp_route_mappings_json,
+    ry_registry_http_routes_json, ry_registry_port_reservations_json, ry_registry_release_port,
+    ry_registry_reserve_port, ry_registry_reserve_port_in_range,
+    ry_registry_router_group_by_name_json, ry_registry_router_group_json,
+    ry_registry_router_groups_json, ry_registry_tcp_route_mappings_in_json,
+    ry_registry_tcp_route_mappings_json, ry_registry_update_router_group_json,
+    ry_registry_upsert_http_routes_json, ry_registry_upsert_tcp_route_mappings_json,
+};
+pub use clock::{
+    ry_clock, ry_clock_advance, ry_clock_free, ry_clock_new, ry_clock_now, ry_clock_set,
+};
+pub use config::{
+    ry_config, ry_config_free, ry_config_new, ry_config_set_clock, ry_config_set_history,
+    ry_config_set_max_ttl, ry_config_set_reservation_ttl, ry_config_set_reserved_ports,
+    ry_config_set_subscriber_buffer,
+};
+pub use error::{
+    ry_error, ry_error_body, ry_error_free, ry_error_message, ry_error_name, ry_status,
+};
+pub use kong::{
+    ry_registry_create_route_json, ry_registry_create_service_json, ry_registry_delete_route,
+    ry_registry_delete_service, ry_registry_patch_route_json, ry_registry_patch_service_json,
+    ry_registry_put_route_json, ry_registry_put_service_json, ry_registry_route_json,
+    ry_registry_routes_json, ry_registry_service_json, ry_registry_services_json,
+};
+pub use reaper::{
+    ry_reaper, ry_reaper_free, ry_reaper_is_running, ry_reaper_stop, ry_registry_start_reaper,
+};
 pub use registry::{
-    ry_registry, ry_registry_create_router_group_json, ry_registry_free, ry_registry_new,
-    ry_registry_revision, ry_registry_router_groups_json, ry_version,
+    ry_registry, ry_registry_apply_json, ry_registry_compact_index, ry_registry_expire,
+    ry_registry_free, ry_registry_new, ry_registry_new_with_config, ry_registry_now,
+    ry_registry_restore_json, ry_registry_revision, ry_registry_snapshot_json,
+    ry_registry_subscriber_count, ry_version,
 };
 pub use string::ry_string_free;
+pub use subscription::{
+    ry_registry_subscribe, ry_subscription, ry_subscription_free, ry_subscription_pending,
+    ry_subscription_poll, RY_KIND_ALL, RY_KIND_HTTP_ROUTE, RY_KIND_PORT_RESERVATION, RY_KIND_ROUTE,
+    RY_KIND_ROUTER_GROUP, RY_KIND_SERVICE, RY_KIND_TCP_ROUTE_MAPPING,
+};

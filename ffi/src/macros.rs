@@ -9,6 +9,8 @@
 ///   evaluates to `Result<(), ry_error>`. A panic becomes an `RY_ERR_PANIC` error, and the
 ///   outcome is reported through the caller's `ry_error **err` by
 ///   [`finish`](crate::error::finish).
+/// - `ffi_boundary!(status err, { ... })` is the same for functions whose success has
+///   several outcomes: the body evaluates to `Result<ry_status, ry_error>`.
 /// - `ffi_boundary!({ ... })` is for functions that return something else. A panic
 ///   yields that type's [`OnPanic`] value: NULL for pointers, nothing for `()`. The panic
 ///   message has already been printed to stderr by the panic hook.
@@ -27,6 +29,16 @@ macro_rules! ffi_boundary {
         // SAFETY: every function that uses this form documents `err` as "NULL or valid for
         // writing one `ry_error *`" in its `# Safety` section, which its caller must uphold.
         unsafe { $crate::error::finish(result, $err) }
+    }};
+    (status $err:ident, $body:block) => {{
+        let result = ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(
+            || -> ::std::result::Result<$crate::error::ry_status, $crate::error::ry_error> {
+                $body
+            },
+        ))
+        .unwrap_or_else(|payload| Err($crate::error::ry_error::from_panic(payload.as_ref())));
+        // SAFETY: as in the first form.
+        unsafe { $crate::error::finish_status(result, $err) }
     }};
     ($body:block) => {{
         ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(|| $body))

@@ -1,27 +1,32 @@
-//! The registry handle and its functions.
+//! The registry handle: creation, revision, time, expiry, snapshots and atomic batches.
 
 use std::ffi::c_char;
+use std::sync::Arc;
 use std::time::Duration;
 
-use routeyard_core::dialect::cf;
-use routeyard_core::{Config, Registry};
+use routeyard_core::{Config, Registry, Timestamp};
 
+use crate::config::ry_config;
 use crate::error::{ry_error, ry_status};
-use crate::string::{str_arg, StringOut};
+use crate::json;
+use crate::string::{required, str_arg, write_opt, StringOut};
 
-/// A route registry: routes, backends, router groups and their revision counter.
+/// A route registry: Cloud Foundry HTTP routes and TCP route mappings with TTL
+/// leases, router groups and port reservations, Kong-style routes and services, and
+/// the revisioned change log that subscriptions follow.
 ///
 /// Thread-safety: may be shared across threads. Every function that takes a
 /// `const ry_registry *` may be called on the same registry from several threads at
-/// once.
+/// once; readers never wait for writers to finish a batch.
 ///
-/// Lifetime: created by `ry_registry_new` and freed by `ry_registry_free`, once, after
-/// every other call on it has returned. Strings and errors it hands out do not borrow
-/// from it.
+/// Lifetime: created by `ry_registry_new` or `ry_registry_new_with_config` and freed
+/// by `ry_registry_free`, once, after every other call on it has returned. Strings,
+/// errors and subscriptions it hands out do not borrow from it; a reaper started on it
+/// keeps it alive until the reaper is freed.
 #[allow(non_camel_case_types)]
 #[derive(Debug)]
 pub struct ry_registry {
-    inner: Registry,
+    inner: Arc<Registry>,
 }
 
 /// Borrows the registry behind `reg`.
@@ -30,12 +35,19 @@ pub struct ry_registry {
 ///
 /// `reg` must be NULL or a live handle from `ry_registry_new` that is not freed while the
 /// returned borrow is in use.
-unsafe fn registry<'a>(reg: *const ry_registry) -> Result<&'a Registry, ry_error> {
+pub(crate) unsafe fn registry<'a>(reg: *const ry_registry) -> Result<&'a Arc<Registry>, ry_error> {
     // SAFETY: the caller guarantees `reg` is NULL or a live handle.
     match unsafe { reg.as_ref() } {
         Some(reg) => Ok(&reg.inner),
         None => Err(ry_error::null_arg("reg")),
     }
+}
+
+/// Hands a new registry to C.
+fn into_handle(registry: Registry) -> *mut ry_registry {
+    Box::into_raw(Box::new(ry_registry {
+        inner: Arc::new(registry),
+    }))
 }
 
 /// The version of the core library, NUL-terminated, built at compile time so that
@@ -60,6 +72,8 @@ const fn nul_terminated<const N: usize>(text: &str) -> [u8; N] {
 
 /// Returns the version of the library, such as `"0.1.0"`.
 ///
+/// Thread-safety: may be called from any thread.
+///
 /// # Returns
 ///
 /// A static NUL-terminated string; never NULL.
@@ -72,12 +86,13 @@ pub extern "C" fn ry_version() -> *const c_char {
     ffi_boundary!({ VERSION.as_ptr().cast() })
 }
 
-/// Creates an empty registry.
+/// Creates an empty registry on the system clock, every other option at its default
+/// (see `ry_config_new`).
 ///
 /// # Arguments
 ///
-/// - `max_ttl_seconds`: the longest lease, in seconds, that a registration may ask for.
-///   Cloud Foundry's routing-api uses 120.
+/// - `max_ttl_seconds`: the longest lease, in seconds, that a registration may ask for,
+///   and the lease of one that asks for none. Cloud Foundry's routing-api uses 120.
 ///
 /// # Returns
 ///
@@ -86,14 +101,55 @@ pub extern "C" fn ry_version() -> *const c_char {
 pub extern "C" fn ry_registry_new(max_ttl_seconds: u64) -> *mut ry_registry {
     ffi_boundary!({
         let config = Config::new().max_ttl(Duration::from_secs(max_ttl_seconds));
-        let registry = ry_registry {
-            inner: Registry::new(config),
-        };
-        Box::into_raw(Box::new(registry))
+        into_handle(Registry::new(config))
+    })
+}
+
+/// Creates an empty registry with the options of a configuration.
+///
+/// # Arguments
+///
+/// - `config`: the options; only read during the call, so it may be freed or changed
+///   afterwards without affecting the registry. A manual clock set on it is shared:
+///   moving the clock moves the registry's time.
+/// - `out`: receives the new registry, to be freed with `ry_registry_free`.
+/// - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+///   NULL.
+///
+/// # Returns
+///
+/// `RY_OK`, or an error status; nothing is written to `out` on failure.
+///
+/// # Errors
+///
+/// - `RY_ERR_NULL_ARG` when `config` or `out` is NULL.
+///
+/// # Safety
+///
+/// - `config` is NULL or a live configuration handle.
+/// - `out` is NULL or valid for writing one `ry_registry *`.
+/// - `err` is NULL or valid for writing one `ry_error *`.
+#[no_mangle]
+pub unsafe extern "C" fn ry_registry_new_with_config(
+    config: *const ry_config,
+    out: *mut *mut ry_registry,
+    err: *mut *mut ry_error,
+) -> ry_status {
+    ffi_boundary!(err, {
+        // SAFETY: the caller guarantees `config` is NULL or a live handle.
+        let config = unsafe { crate::config::config(config) }?.clone();
+        let out = required(out, "out")?;
+        // SAFETY: `out` is non-NULL and the caller guarantees it is writable.
+        unsafe { out.write(into_handle(Registry::new(config))) };
+        Ok(())
     })
 }
 
 /// Frees a registry. Passing NULL does nothing.
+///
+/// Open subscriptions stay valid: they deliver what they buffered, then report
+/// `RY_ERR_CLOSED`. A running reaper keeps the registry's state alive until the reaper
+/// is freed.
 ///
 /// # Arguments
 ///
@@ -101,13 +157,14 @@ pub extern "C" fn ry_registry_new(max_ttl_seconds: u64) -> *mut ry_registry {
 ///
 /// # Safety
 ///
-/// - `reg` is NULL or a handle from `ry_registry_new`; call this at most once per
-///   handle, after every other call on it has returned, and do not use it afterwards.
+/// - `reg` is NULL or a handle from `ry_registry_new` or `ry_registry_new_with_config`;
+///   call this at most once per handle, after every other call on it has returned, and
+///   do not use it afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn ry_registry_free(reg: *mut ry_registry) {
     ffi_boundary!({
         if !reg.is_null() {
-            // SAFETY: non-NULL handles come from `Box::into_raw` in `ry_registry_new`, and
+            // SAFETY: non-NULL handles come from `Box::into_raw` in `into_handle`, and
             // the caller guarantees this one is freed once and no longer in use.
             drop(unsafe { Box::from_raw(reg) });
         }
@@ -145,39 +202,195 @@ pub unsafe extern "C" fn ry_registry_revision(
     ffi_boundary!(err, {
         // SAFETY: the caller guarantees `reg` is NULL or a live handle.
         let registry = unsafe { registry(reg) }?;
-        if revision.is_null() {
-            return Err(ry_error::null_arg("revision"));
-        }
+        let revision = required(revision, "revision")?;
         // SAFETY: `revision` is non-NULL and the caller guarantees it is writable.
         unsafe { revision.write(registry.revision()) };
         Ok(())
     })
 }
 
-/// Lists the router groups as a JSON array in Cloud Foundry's shape:
-/// `[{"guid": "...", "name": "default-tcp", "type": "tcp", "reservable_ports": "1024-65535"}]`.
+/// Reads the registry's clock: nanoseconds since the Unix epoch for the system clock,
+/// or the time of the manual clock it was configured with.
+///
+/// # Arguments
+///
+/// - `reg`: the registry.
+/// - `now_nanos`: receives the time in nanoseconds.
+/// - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+///   NULL.
+///
+/// # Returns
+///
+/// `RY_OK`, or `RY_ERR_NULL_ARG` when `reg` or `now_nanos` is NULL.
+///
+/// # Safety
+///
+/// - `reg` is NULL or a live registry handle.
+/// - `now_nanos` is NULL or valid for writing one `uint64_t`.
+/// - `err` is NULL or valid for writing one `ry_error *`.
+#[no_mangle]
+pub unsafe extern "C" fn ry_registry_now(
+    reg: *const ry_registry,
+    now_nanos: *mut u64,
+    err: *mut *mut ry_error,
+) -> ry_status {
+    ffi_boundary!(err, {
+        // SAFETY: the caller guarantees `reg` is NULL or a live handle.
+        let registry = unsafe { registry(reg) }?;
+        let now_nanos = required(now_nanos, "now_nanos")?;
+        // SAFETY: `now_nanos` is non-NULL and the caller guarantees it is writable.
+        unsafe { now_nanos.write(registry.clock().now().as_nanos()) };
+        Ok(())
+    })
+}
+
+/// Removes every lease (CF HTTP route, TCP mapping, port reservation) that lapsed at
+/// or before `now_nanos` and publishes one event per removal, action `Expire`.
+///
+/// A lapsed lease is never listed, matched or counted as held, even before it is
+/// removed: this only reclaims memory and publishes the events. The work runs in
+/// chunks, so other threads wait for one chunk at most.
+///
+/// # Arguments
+///
+/// - `reg`: the registry.
+/// - `now_nanos`: the time to expire at, on the registry's clock (see
+///   `ry_registry_now`).
+/// - `removed`: receives how many leases were removed; may be NULL.
+/// - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+///   NULL.
+///
+/// # Returns
+///
+/// `RY_OK`, or `RY_ERR_NULL_ARG` when `reg` is NULL.
+///
+/// # Safety
+///
+/// - `reg` is NULL or a live registry handle.
+/// - `removed` is NULL or valid for writing one `size_t`.
+/// - `err` is NULL or valid for writing one `ry_error *`.
+#[no_mangle]
+pub unsafe extern "C" fn ry_registry_expire(
+    reg: *const ry_registry,
+    now_nanos: u64,
+    removed: *mut usize,
+    err: *mut *mut ry_error,
+) -> ry_status {
+    ffi_boundary!(err, {
+        // SAFETY: the caller guarantees `reg` is NULL or a live handle.
+        let registry = unsafe { registry(reg) }?;
+        let count = registry.expire(Timestamp::from_nanos(now_nanos));
+        // SAFETY: the caller guarantees `removed` is NULL or writable.
+        unsafe { write_opt(removed, count) };
+        Ok(())
+    })
+}
+
+/// Drops every lapsed CF backend still held by the matcher's index. Lapsed backends
+/// are never matched, and each commit drops a few anyway: this finishes the job, for
+/// example after a large `ry_registry_expire`. A reaper does it after every sweep.
+///
+/// # Arguments
+///
+/// - `reg`: the registry.
+/// - `removed`: receives how many backends were dropped; may be NULL.
+/// - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+///   NULL.
+///
+/// # Returns
+///
+/// `RY_OK`, or `RY_ERR_NULL_ARG` when `reg` is NULL.
+///
+/// # Safety
+///
+/// - `reg` is NULL or a live registry handle.
+/// - `removed` is NULL or valid for writing one `size_t`.
+/// - `err` is NULL or valid for writing one `ry_error *`.
+#[no_mangle]
+pub unsafe extern "C" fn ry_registry_compact_index(
+    reg: *const ry_registry,
+    removed: *mut usize,
+    err: *mut *mut ry_error,
+) -> ry_status {
+    ffi_boundary!(err, {
+        // SAFETY: the caller guarantees `reg` is NULL or a live handle.
+        let registry = unsafe { registry(reg) }?;
+        let count = registry.compact_index();
+        // SAFETY: the caller guarantees `removed` is NULL or writable.
+        unsafe { write_opt(removed, count) };
+        Ok(())
+    })
+}
+
+/// Reads how many subscriptions of the registry are open.
+///
+/// # Arguments
+///
+/// - `reg`: the registry.
+/// - `count`: receives the number of open subscriptions.
+/// - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+///   NULL.
+///
+/// # Returns
+///
+/// `RY_OK`, or `RY_ERR_NULL_ARG` when `reg` or `count` is NULL.
+///
+/// # Safety
+///
+/// - `reg` is NULL or a live registry handle.
+/// - `count` is NULL or valid for writing one `size_t`.
+/// - `err` is NULL or valid for writing one `ry_error *`.
+#[no_mangle]
+pub unsafe extern "C" fn ry_registry_subscriber_count(
+    reg: *const ry_registry,
+    count: *mut usize,
+    err: *mut *mut ry_error,
+) -> ry_status {
+    ffi_boundary!(err, {
+        // SAFETY: the caller guarantees `reg` is NULL or a live handle.
+        let registry = unsafe { registry(reg) }?;
+        let count = required(count, "count")?;
+        // SAFETY: `count` is non-NULL and the caller guarantees it is writable.
+        unsafe { count.write(registry.subscriber_count()) };
+        Ok(())
+    })
+}
+
+/// Writes everything the registry holds, and the revision it shows, as one JSON
+/// object:
+///
+/// ```text
+/// {"revision": 12,
+///  "router_groups": [CF router group, ...],
+///  "http_routes": [CF HTTP route + "expires_at", ...],
+///  "tcp_route_mappings": [CF TCP mapping + "expires_at", ...],
+///  "port_reservations": [{"router_group_guid", "port", "expires_at"}, ...],
+///  "services": [Kong service, ...],
+///  "routes": [Kong route, ...]}
+/// ```
+///
+/// Objects are in their dialect's wire shape (as the list functions write them);
+/// leased ones also carry `expires_at`, in nanoseconds on the registry's clock. Leases
+/// that lapsed but were not yet expired are included: they are part of the state until
+/// the event that removes them. Lists are sorted by key (Kong objects by id), so equal
+/// states give equal text. The snapshot at revision `r` plus the events after `r`
+/// (`ry_registry_subscribe` from `r`) is exactly the current state.
 ///
 /// # Arguments
 ///
 /// - `reg`: the registry.
 /// - `out`: receives the JSON text, NUL-terminated.
-/// - `out_len`: receives the length of the JSON text in bytes, without the NUL; may be
-///   NULL.
+/// - `out_len`: receives its length in bytes, without the NUL; may be NULL.
 /// - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
-///   NULL if the caller does not want details.
+///   NULL.
 ///
 /// # Returns
 ///
-/// `RY_OK`, or an error status.
-///
-/// # Errors
-///
-/// - `RY_ERR_NULL_ARG` when `reg` or `out` is NULL.
+/// `RY_OK`, or `RY_ERR_NULL_ARG` when `reg` or `out` is NULL.
 ///
 /// # Lifetimes
 ///
-/// `*out` is owned by the caller and must be freed with `ry_string_free`. It is a
-/// snapshot and does not borrow from `reg`. Nothing is written on failure.
+/// `*out` is owned by the caller and freed with `ry_string_free`.
 ///
 /// # Safety
 ///
@@ -186,7 +399,7 @@ pub unsafe extern "C" fn ry_registry_revision(
 /// - `out_len` is NULL or valid for writing one `size_t`.
 /// - `err` is NULL or valid for writing one `ry_error *`.
 #[no_mangle]
-pub unsafe extern "C" fn ry_registry_router_groups_json(
+pub unsafe extern "C" fn ry_registry_snapshot_json(
     reg: *const ry_registry,
     out: *mut *mut c_char,
     out_len: *mut usize,
@@ -196,67 +409,84 @@ pub unsafe extern "C" fn ry_registry_router_groups_json(
         // SAFETY: the caller guarantees `reg` is NULL or a live handle.
         let registry = unsafe { registry(reg) }?;
         let out = StringOut::new(out, out_len)?;
-        let json = cf::encode(&registry.router_groups());
+        let text = json::snapshot(&registry.snapshot());
         // SAFETY: the caller guarantees `out` and `out_len` are writable or NULL.
-        unsafe { out.write(json) };
+        unsafe { out.write(text) };
         Ok(())
     })
 }
 
-/// Creates a router group from a JSON object in Cloud Foundry's shape, such as
-/// `{"name": "default-tcp", "type": "tcp", "reservable_ports": "1024-65535"}`.
+/// Applies a batch of changes atomically: each change is validated and applied in
+/// order, seeing the ones before it; if any fails, none is kept and the registry is
+/// exactly as before. The committed events have consecutive revisions.
 ///
-/// As in Cloud Foundry, a `guid` in the input is ignored: a new group gets a new guid.
-/// If a group with the same name and type exists, it is returned unchanged and
-/// `*created` is false.
+/// The batch is a JSON array; each change is an object with exactly one key, naming
+/// the change, whose value is its argument:
+///
+/// | change | argument |
+/// |---|---|
+/// | `upsert_http_route` | a CF HTTP route object |
+/// | `delete_http_route` | a CF HTTP route object |
+/// | `upsert_tcp_route_mapping` | a CF TCP route mapping object |
+/// | `delete_tcp_route_mapping` | a CF TCP route mapping object |
+/// | `create_router_group` | a CF router group object |
+/// | `update_router_group` | `{"guid": "...", "reservable_ports": "..."}` |
+/// | `delete_router_group` | `{"guid": "..."}` |
+/// | `reserve_port` | `{"router_group_guid": "...", "ttl": 30}`, `ttl` in seconds, optional |
+/// | `release_port` | `{"router_group_guid": "...", "port": 5000}` |
+/// | `upsert_service` | a Kong service object; replaces the service its `id` names, if any |
+/// | `put_service` | `{"key": "name or id", "service": {Kong service}}`, as `ry_registry_put_service_json` |
+/// | `delete_service` | `{"key": "name or id"}` |
+/// | `upsert_route` | a Kong route object; replaces the route its `id` names, if any |
+/// | `put_route` | `{"key": "name or id", "route": {Kong route}}`, as `ry_registry_put_route_json` |
+/// | `delete_route` | `{"key": "name or id"}` |
+///
+/// For example
+/// `[{"create_router_group": {"name": "g", "type": "tcp", "reservable_ports": "5000"}},
+///   {"upsert_http_route": {"route": "a.example.com", "ip": "10.0.0.1", "port": 80}}]`.
 ///
 /// # Arguments
 ///
 /// - `reg`: the registry.
-/// - `json`, `json_len`: the JSON object, as UTF-8 bytes; no NUL terminator needed.
-/// - `out`: receives the stored group as a JSON object, NUL-terminated.
-/// - `out_len`: receives the length of that JSON text in bytes; may be NULL.
-/// - `created`: receives true when the group is new, false when it already existed;
-///   may be NULL.
+/// - `json`, `json_len`: the batch, UTF-8.
+/// - `out`: receives the committed events as a JSON array of event objects (the shape
+///   `ry_subscription_poll` writes); `[]` when nothing changed. May be NULL.
+/// - `out_len`: receives the length of that text; may be NULL.
 /// - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
-///   NULL if the caller does not want details.
+///   NULL.
 ///
 /// # Returns
 ///
-/// `RY_OK`, or an error status. On failure the registry is unchanged and nothing is
-/// written to `out`, `out_len` or `created`.
+/// `RY_OK`, or an error status; on failure nothing was applied and nothing is written.
 ///
 /// # Errors
 ///
-/// - `RY_ERR_NULL_ARG` when `reg`, `json` or `out` is NULL.
-/// - `RY_ERR_INVALID_UTF8` when the input is not UTF-8.
-/// - `RY_ERR_INVALID_JSON` when the input is not JSON, or a field has the wrong type.
-/// - `RY_ERR_INVALID_ROUTER_GROUP` when the group fails validation, for example
-///   `"reservable_ports": "1024, 2000"` (spaces are not allowed).
-/// - `RY_ERR_CONFLICT` when the name is taken by a group of another type.
+/// - `RY_ERR_NULL_ARG` when `reg` or `json` is NULL.
+/// - `RY_ERR_INVALID_UTF8`, or `RY_ERR_INVALID_JSON` for a batch that is not an array of
+///   the changes above, or an argument its dialect's decoder refuses (Kong objects that
+///   break Kong's schema included); the message names the change by its index (from 0).
+/// - The first failing change's own status and message, as the single-purpose functions
+///   report it (`RY_ERR_INVALID_ROUTE`, `RY_ERR_NOT_FOUND`, `RY_ERR_UNIQUE_VIOLATION`,
+///   ...); `ry_error_body` gives CF's form for every change.
 ///
 /// # Lifetimes
 ///
-/// `json` is only read during the call. `*out` is owned by the caller and must be freed
-/// with `ry_string_free`.
+/// `*out` is owned by the caller and freed with `ry_string_free`.
 ///
 /// # Safety
 ///
 /// - `reg` is NULL or a live registry handle.
-/// - `json` is NULL or valid for reading `json_len` bytes, and `json_len` does not
-///   exceed `PTRDIFF_MAX`.
+/// - `json` is NULL or valid for reading `json_len` bytes.
 /// - `out` is NULL or valid for writing one `char *`.
 /// - `out_len` is NULL or valid for writing one `size_t`.
-/// - `created` is NULL or valid for writing one `bool`.
 /// - `err` is NULL or valid for writing one `ry_error *`.
 #[no_mangle]
-pub unsafe extern "C" fn ry_registry_create_router_group_json(
+pub unsafe extern "C" fn ry_registry_apply_json(
     reg: *const ry_registry,
     json: *const u8,
     json_len: usize,
     out: *mut *mut c_char,
     out_len: *mut usize,
-    created: *mut bool,
     err: *mut *mut ry_error,
 ) -> ry_status {
     ffi_boundary!(err, {
@@ -264,17 +494,72 @@ pub unsafe extern "C" fn ry_registry_create_router_group_json(
         let registry = unsafe { registry(reg) }?;
         // SAFETY: the caller guarantees `json` is NULL or `json_len` readable bytes.
         let json = unsafe { str_arg(json, json_len, "json") }?;
-        let out = StringOut::new(out, out_len)?;
-        let group = cf::decode_router_group(json.as_bytes()).map_err(ry_error::invalid_json)?;
-        let (group, is_new) = registry.create_router_group(group)?;
-        let json = cf::encode(&group);
-        // SAFETY: the caller guarantees `out`, `out_len` and `created` are writable or NULL.
-        unsafe {
-            out.write(json);
-            if !created.is_null() {
-                created.write(is_new);
-            }
+        let changes = json::decode_changes(json)?;
+        let events = registry.apply(changes)?;
+        if !out.is_null() {
+            // SAFETY: `out` is non-NULL; the caller guarantees it and `out_len` are
+            // writable or NULL.
+            unsafe { StringOut::new(out, out_len)?.write(json::events(&events)) };
         }
+        Ok(())
+    })
+}
+
+/// Makes the registry hold exactly what a snapshot holds, atomically: the state a
+/// replica loads before following the events after the snapshot's revision.
+///
+/// The input is the JSON `ry_registry_snapshot_json` writes (every key required, no
+/// other allowed). Objects keep everything the snapshot gives them: guids, ids,
+/// modification tags, `expires_at`, `created_at`. Only differences are written, each
+/// with its event under a new revision of this registry (the snapshot's own revision is
+/// not taken over: revisions never go back). Leases that lapsed meanwhile are restored
+/// lapsed: never listed, and gone at the next expiry.
+///
+/// # Arguments
+///
+/// - `reg`: the registry.
+/// - `json`, `json_len`: the snapshot, UTF-8.
+/// - `revision`: receives the registry's revision after the restore; may be NULL.
+/// - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+///   NULL.
+///
+/// # Returns
+///
+/// `RY_OK`, or an error status; on failure nothing changed.
+///
+/// # Errors
+///
+/// - `RY_ERR_NULL_ARG` when `reg` or `json` is NULL.
+/// - `RY_ERR_INVALID_UTF8`, or `RY_ERR_INVALID_JSON` for text that is not a snapshot, or
+///   an object its dialect's decoder refuses; the message names the list and index.
+/// - The status of the first inconsistency the core finds, with its message: an object
+///   breaking its kind's rules (`RY_ERR_INVALID_ROUTE`, `RY_ERR_SCHEMA_VIOLATION`, ...),
+///   a repeated id, key or name, or a reference to a router group or service the
+///   snapshot lacks.
+///
+/// # Safety
+///
+/// - `reg` is NULL or a live registry handle.
+/// - `json` is NULL or valid for reading `json_len` bytes.
+/// - `revision` is NULL or valid for writing one `uint64_t`.
+/// - `err` is NULL or valid for writing one `ry_error *`.
+#[no_mangle]
+pub unsafe extern "C" fn ry_registry_restore_json(
+    reg: *const ry_registry,
+    json: *const u8,
+    json_len: usize,
+    revision: *mut u64,
+    err: *mut *mut ry_error,
+) -> ry_status {
+    ffi_boundary!(err, {
+        // SAFETY: the caller guarantees `reg` is NULL or a live handle.
+        let registry = unsafe { registry(reg) }?;
+        // SAFETY: the caller guarantees `json` is NULL or `json_len` readable bytes.
+        let json = unsafe { str_arg(json, json_len, "json") }?;
+        let snapshot = json::decode_snapshot(json)?;
+        let after = registry.restore(snapshot)?;
+        // SAFETY: the caller guarantees `revision` is NULL or writable.
+        unsafe { write_opt(revision, after) };
         Ok(())
     })
 }
@@ -282,6 +567,7 @@ pub unsafe extern "C" fn ry_registry_create_router_group_json(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cf::{ry_registry_create_router_group_json, ry_registry_router_groups_json};
     use crate::error::{ry_error_free, ry_error_message, ry_error_name};
     use crate::string::ry_string_free;
     use std::ffi::CStr;

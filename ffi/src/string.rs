@@ -24,6 +24,44 @@ pub(crate) unsafe fn str_arg<'a>(
     std::str::from_utf8(bytes).map_err(|cause| ry_error::invalid_utf8(arg, cause))
 }
 
+/// Borrows an optional `(ptr, len)` argument: NULL means absent.
+///
+/// # Safety
+///
+/// As [`str_arg`].
+pub(crate) unsafe fn opt_str_arg<'a>(
+    ptr: *const u8,
+    len: usize,
+    arg: &str,
+) -> Result<Option<&'a str>, ry_error> {
+    if ptr.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: passed on from the caller.
+    unsafe { str_arg(ptr, len, arg) }.map(Some)
+}
+
+/// Checks that a required out-parameter is not NULL, before any work is done.
+pub(crate) fn required<T>(ptr: *mut T, arg: &str) -> Result<*mut T, ry_error> {
+    if ptr.is_null() {
+        Err(ry_error::null_arg(arg))
+    } else {
+        Ok(ptr)
+    }
+}
+
+/// Stores `value` in an optional out-parameter.
+///
+/// # Safety
+///
+/// `ptr` must be NULL or valid for writing one `T`.
+pub(crate) unsafe fn write_opt<T>(ptr: *mut T, value: T) {
+    if !ptr.is_null() {
+        // SAFETY: non-NULL, and the caller guarantees it is writable.
+        unsafe { ptr.write(value) };
+    }
+}
+
 /// Where a function hands an owned string to its caller: `char **out` plus an optional
 /// `size_t *out_len`.
 ///

@@ -1,49 +1,151 @@
-"""routeyard: an embeddable route registry and request matcher.
+"""routeyard: an embeddable route registry.
 
-A :class:`Registry` holds Cloud Foundry style router groups (and, as the package grows,
-routes, backends and leases). Objects go in and come out as dicts in Cloud Foundry's JSON
-shapes::
+A :class:`Registry` holds Cloud Foundry HTTP routes and TCP route mappings (held by TTL
+leases), router groups with reservable ports, port reservations, and Kong-style routes
+and services. Objects go in and come out as dicts in their system's JSON shape: Cloud
+Foundry routing-api's for CF objects, Kong's Admin API shape (every field, unset ones as
+``None``) for routes and services::
 
     >>> import routeyard
-    >>> registry = routeyard.Registry(max_ttl=120)
+    >>> clock = routeyard.ManualClock(now=1000)
+    >>> registry = routeyard.Registry(max_ttl=120, clock=clock)
     >>> group, created = registry.create_router_group(
     ...     {"name": "default-tcp", "type": "tcp", "reservable_ports": "1024-65535"}
     ... )
-    >>> created, group["name"], registry.revision > 0
-    (True, 'default-tcp', True)
+    >>> created, group["name"], registry.revision
+    (True, 'default-tcp', 1)
+    >>> events = registry.subscribe(from_revision=registry.revision, timeout=0)
+    >>> registry.upsert_http_routes([{"route": "a.example.com", "ip": "10.0.0.1", "port": 80, "ttl": 30}])
+    2
+    >>> clock.advance(30)
+    >>> registry.http_routes(), registry.expire()
+    ([], 1)
+    >>> [(e.revision, e.action, e.kind) for e in events]
+    [(2, 'upsert', 'http_route'), (3, 'expire', 'http_route')]
 
-Every error raised is a :class:`RouteyardError` (a :class:`ValueError`) whose ``.name``
-is the Cloud Foundry error name.
+Time
+    Times and durations are seconds, as an ``int`` (exact) or a ``float`` (rounded to
+    the nanosecond): ``ManualClock(now=...)``, ``advance``, ``set``, ``expire(now)``,
+    TTLs of reservations, the reaper's interval and subscription timeouts. A registry
+    reads its ``clock`` (the system clock, seconds since the Unix epoch, unless given a
+    :class:`ManualClock`). Route TTLs and ``max_ttl`` are whole seconds, as in CF. The
+    ``expires_at`` of a port reservation is the core's exact integer nanoseconds on
+    that clock.
+
+Batches
+    :meth:`Registry.apply` takes a list of changes and applies all of them, under
+    consecutive revisions, or none. Each change is a dict with an ``"op"`` and exactly
+    the fields that op takes:
+
+    ==============================  ==================================================
+    ``op``                          fields
+    ==============================  ==================================================
+    ``upsert_http_route``           ``route``: a CF HTTP route
+    ``delete_http_route``           ``route``: a CF HTTP route
+    ``upsert_tcp_route_mapping``    ``mapping``: a CF TCP route mapping
+    ``delete_tcp_route_mapping``    ``mapping``: a CF TCP route mapping
+    ``create_router_group``         ``group``: a CF router group
+    ``update_router_group``         ``guid``, ``reservable_ports``: str
+    ``delete_router_group``         ``guid``: str
+    ``reserve_port``                ``router_group_guid``: str; ``ttl``: seconds or
+                                    None (optional)
+    ``release_port``                ``router_group_guid``: str, ``port``: int
+    ``upsert_service``              ``service``: a Kong service (replaces the one its
+                                    ``id`` names, if any)
+    ``put_service``                 ``key``: str, ``service``: a Kong service
+    ``delete_service``              ``key``: str
+    ``upsert_route``                ``route``: a Kong route (replaces the one its
+                                    ``id`` names, if any)
+    ``put_route``                   ``key``: str, ``route``: a Kong route
+    ``delete_route``                ``key``: str
+    ==============================  ==================================================
+
+    A change not in this form raises :class:`ProcessRequestError` naming its position
+    (``change 2: missing field 'guid' for op 'delete_router_group'``); a change the
+    registry refuses raises that error's class. Either way nothing is applied. A
+    Kong ``PATCH`` (``update_service``, ``update_route``) has no batch form.
+
+Events
+    :meth:`Registry.subscribe` returns a :class:`Subscription`, an iterator of
+    :class:`Event` (``revision``, ``action``: ``"upsert"``, ``"delete"`` or
+    ``"expire"``, ``kind``: ``"http_route"``, ``"tcp_route_mapping"``,
+    ``"router_group"``, ``"port_reservation"``, ``"route"`` or ``"service"``, and
+    ``object``, a dict in its dialect's shape, and ``expires_at``, the lease's end
+    for leased objects). With ``from_revision=r`` it first
+    replays the kept events after ``r``. With a ``timeout`` iteration ends once no event
+    arrived for that many seconds; without one it waits (interruptible by Ctrl-C). A
+    subscriber that falls more than ``subscriber_buffer`` events behind receives what it
+    was sent, then :class:`LaggedError` with ``.resume_from``. Asking for revisions no
+    longer kept raises :class:`CompactedError` with ``.oldest_revision``.
+
+Snapshots
+    :meth:`Registry.snapshot` returns ``{"revision": int, "router_groups": [...],
+    "http_routes": [...], "tcp_route_mappings": [...], "port_reservations": [...],
+    "routes": [...], "services": [...]}``, every object in the shape the events carry,
+    and HTTP routes and TCP mappings with ``expires_at`` (integer nanoseconds, as
+    ``Event.expires_at``) besides CF's fields. Every list is sorted by its key. The
+    snapshot at revision ``r`` plus the events after ``r`` is the current state.
+    Leased objects appear until the event that removes them, even when lapsed.
+    :meth:`Registry.restore` takes that form back (every key required) and makes the
+    registry hold exactly that state, atomically, writing only the differences, each
+    with its event under a new revision.
+
+Errors
+    Every refused call raises a :class:`RouteyardError` (a :class:`ValueError`) of the
+    class of its error kind, with the core's message, ``.name`` (the Cloud Foundry
+    routing-api error name) and ``.fields`` (for Kong's schema errors, the
+    ``(field, rule)`` pairs). Values that cannot be JSON raise :class:`TypeError`.
+
+Threads
+    A registry may be used from any number of threads. Every call releases the
+    interpreter while it waits for the registry's locks or for events, and while the
+    core works; only the conversion between dicts and the core's objects holds it.
 """
 
 from routeyard._routeyard import (
     CompactedError,
     ConflictError,
+    Event,
+    ForeignKeyViolationError,
     InvalidArgumentError,
+    LaggedError,
+    ManualClock,
     NotFoundError,
     PortRangeExhaustedError,
     ProcessRequestError,
+    Reaper,
     Registry,
     RouteInvalidError,
     RouterGroupInvalidError,
     RouteServiceUrlInvalidError,
     RouteyardError,
+    SchemaViolationError,
+    Subscription,
     TcpRouteMappingInvalidError,
+    UniqueViolationError,
     __version__,
 )
 
 __all__ = [
     "CompactedError",
     "ConflictError",
+    "Event",
+    "ForeignKeyViolationError",
     "InvalidArgumentError",
+    "LaggedError",
+    "ManualClock",
     "NotFoundError",
     "PortRangeExhaustedError",
     "ProcessRequestError",
+    "Reaper",
     "Registry",
     "RouteInvalidError",
     "RouteServiceUrlInvalidError",
     "RouterGroupInvalidError",
     "RouteyardError",
+    "SchemaViolationError",
+    "Subscription",
     "TcpRouteMappingInvalidError",
+    "UniqueViolationError",
     "__version__",
 ]

@@ -1,47 +1,263 @@
 """Type stubs for the native module routeyard._routeyard; import from routeyard instead."""
 
-from typing import Any, final
+from types import TracebackType
+from typing import Any, Literal, Sequence, final
 
 __all__ = [
     "CompactedError",
     "ConflictError",
+    "Event",
+    "ForeignKeyViolationError",
     "InvalidArgumentError",
+    "LaggedError",
+    "ManualClock",
     "NotFoundError",
     "PortRangeExhaustedError",
     "ProcessRequestError",
+    "Reaper",
     "Registry",
     "RouteInvalidError",
     "RouteServiceUrlInvalidError",
     "RouterGroupInvalidError",
     "RouteyardError",
+    "SchemaViolationError",
+    "Subscription",
     "TcpRouteMappingInvalidError",
+    "UniqueViolationError",
     "__version__",
 ]
 
 __version__: str
 
 @final
-class Registry:
-    """An in-memory route registry; one instance may be shared by any number of threads."""
+class ManualClock:
+    """A clock that moves only when told to; pass it as ``Registry(clock=...)``.
 
-    def __new__(cls, max_ttl: int = 120) -> Registry: ...
+    Times are seconds (an int, or a float rounded to the nanosecond) since an epoch of
+    the caller's choosing; the clock starts at ``now`` (default 0).
+    """
+
+    def __new__(cls, now: float | None = None) -> ManualClock: ...
+    def now(self) -> float:
+        """The time shown, in seconds."""
+    def now_ns(self) -> int:
+        """The time shown, in nanoseconds."""
+    def advance(self, seconds: float) -> None:
+        """Moves the clock ``seconds`` forward."""
+    def set(self, now: float) -> None:
+        """Sets the clock to ``now`` seconds; it may move backwards."""
+
+@final
+class Registry:
+    """An in-memory route registry; one instance may be shared by any number of threads.
+
+    ``max_ttl``: whole seconds, the longest lease and the lease of a registration that
+    names none. ``history``: events kept for replay (default 65,536).
+    ``subscriber_buffer``: undelivered events a subscriber may hold before it lags
+    (default 1,024). ``clock``: a :class:`ManualClock`, or None for the system clock.
+    ``reserved_ports``: ports no router group may make reservable.
+    ``reservation_ttl``: seconds a port reservation lives unless claimed (default
+    ``max_ttl``).
+    """
+
+    def __new__(
+        cls,
+        max_ttl: int = 120,
+        history: int | None = None,
+        subscriber_buffer: int | None = None,
+        clock: ManualClock | None = None,
+        reserved_ports: list[int] | None = None,
+        reservation_ttl: float | None = None,
+    ) -> Registry: ...
     @property
     def revision(self) -> int:
         """A counter that every committed change advances; 0 when new."""
+    @property
+    def max_ttl(self) -> int:
+        """The configured ``max_ttl``, in whole seconds."""
+    @property
+    def subscriber_count(self) -> int:
+        """The number of open subscriptions."""
+
+    # CF HTTP routes
+    def upsert_http_routes(self, routes: list[dict[str, Any]]) -> int:
+        """Creates or renews CF HTTP routes, all or none; returns the revision."""
+    def delete_http_routes(self, routes: list[dict[str, Any]]) -> int:
+        """Removes CF HTTP routes by key (absent ones are skipped); returns the revision."""
+    def http_routes(self) -> list[dict[str, Any]]:
+        """The live CF HTTP routes, in no particular order."""
+
+    # CF TCP route mappings
+    def upsert_tcp_route_mappings(self, mappings: list[dict[str, Any]]) -> int:
+        """Creates or renews CF TCP route mappings, all or none; returns the revision."""
+    def delete_tcp_route_mappings(self, mappings: list[dict[str, Any]]) -> int:
+        """Removes CF TCP route mappings by key; returns the revision."""
+    def tcp_route_mappings(
+        self, isolation_segments: list[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """The live CF TCP route mappings, optionally only those in the given segments
+        (``""`` selects mappings without one)."""
+
+    # Router groups
     def create_router_group(self, group: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """Creates a router group from a dict in Cloud Foundry's shape.
 
         Returns ``(group, created)``: the stored group with its ``guid``, and whether it
         is new. A group with the same name and type is returned unchanged.
         """
+    def update_router_group(self, guid: str, reservable_ports: str) -> dict[str, Any]:
+        """Replaces the ``reservable_ports`` of the group with this guid; returns it."""
+    def delete_router_group(self, guid: str) -> int:
+        """Removes a router group and its port reservations; returns the revision."""
     def router_groups(self) -> list[dict[str, Any]]:
         """Lists the router groups as dicts in Cloud Foundry's shape."""
+    def router_group(self, guid: str) -> dict[str, Any] | None:
+        """The router group with this guid, or None."""
+    def router_group_by_name(self, name: str) -> dict[str, Any]:
+        """The router group with this name; :class:`NotFoundError` if there is none."""
+
+    # Port reservations
+    def reserve_port(self, router_group_guid: str, ttl: float | None = None) -> dict[str, Any]:
+        """Reserves the lowest free port of the group for ``ttl`` seconds; returns
+        ``{"router_group_guid", "port", "expires_at"}`` (``expires_at`` in nanoseconds)."""
+    def release_port(self, router_group_guid: str, port: int) -> int:
+        """Releases a port reservation; returns the revision."""
+    def port_reservations(self) -> list[dict[str, Any]]:
+        """The live port reservations, in no particular order."""
+    def reserve_port_in_range(self, name: str, range: str) -> int:
+        """Narrows (or creates) the tcp group ``name`` to the first port of ``"a-b"``
+        that no group holds, atomically; returns the port."""
+
+    # Kong services
+    def create_service(self, service: dict[str, Any]) -> dict[str, Any]:
+        """Creates a service (Kong's ``POST /services``); returns it in Kong's shape."""
+    def put_service(self, key: str, service: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """Creates or replaces the service named or identified by ``key``; returns
+        ``(service, created)``."""
+    def update_service(self, key: str, patch: dict[str, Any]) -> dict[str, Any]:
+        """Applies a partial dict (Kong's ``PATCH``) to a service; returns it."""
+    def delete_service(self, key: str) -> int:
+        """Deletes a service by name or id; returns the revision."""
+    def service(self, key: str) -> dict[str, Any] | None:
+        """The service with this name or id, or None."""
+    def services(self) -> list[dict[str, Any]]:
+        """Every service, oldest first."""
+
+    # Kong routes
+    def create_route(self, route: dict[str, Any]) -> dict[str, Any]:
+        """Creates a route (Kong's ``POST /routes``); returns it in Kong's shape."""
+    def put_route(self, key: str, route: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """Creates or replaces the route named or identified by ``key``; returns
+        ``(route, created)``."""
+    def update_route(self, key: str, patch: dict[str, Any]) -> dict[str, Any]:
+        """Applies a partial dict (Kong's ``PATCH``) to a route; returns it."""
+    def delete_route(self, key: str) -> int:
+        """Deletes a route by name or id; returns the revision."""
+    def route(self, key: str) -> dict[str, Any] | None:
+        """The route with this name or id, or None."""
+    def routes(self, service: str | None = None) -> list[dict[str, Any]]:
+        """Every route, oldest first; with ``service``, only those leading to it."""
+
+    # Batches, leases, events, snapshots
+    def apply(self, changes: list[dict[str, Any]]) -> list[Event]:
+        """Applies a list of changes atomically; returns the committed events."""
+    def expire(self, now: float | None = None) -> int:
+        """Removes the leases lapsed at ``now`` (seconds; default the clock's time);
+        returns how many."""
+    def compact_index(self) -> int:
+        """Drops lapsed CF backends from the matcher's index; returns how many."""
+    def start_reaper(self, interval: float) -> Reaper:
+        """Starts a thread that expires lapsed leases every ``interval`` seconds."""
+    def subscribe(
+        self,
+        from_revision: int | None = None,
+        kinds: Sequence[_EventKind] | None = None,
+        timeout: float | None = None,
+    ) -> Subscription:
+        """Subscribes to events; iterate over the result to receive them."""
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the registry holds and the revision it shows; leased CF objects
+        carry ``expires_at`` (nanoseconds) besides their CF fields."""
+    def restore(self, snapshot: dict[str, Any]) -> int:
+        """Makes the registry hold exactly what ``snapshot`` holds, atomically, writing
+        only the differences; returns the revision."""
+
+_EventAction = Literal["upsert", "delete", "expire"]
+_EventKind = Literal[
+    "http_route", "tcp_route_mapping", "router_group", "port_reservation", "route", "service"
+]
+
+@final
+class Event:
+    """One committed change."""
+
+    @property
+    def revision(self) -> int:
+        """The registry's revision once this change was applied."""
+    @property
+    def action(self) -> _EventAction:
+        """``"upsert"``, ``"delete"`` or ``"expire"``."""
+    @property
+    def kind(self) -> _EventKind:
+        """The kind of object."""
+    @property
+    def expires_at(self) -> int | None:
+        """For a leased object, when its lease ends (nanoseconds on the registry's
+        clock); otherwise None."""
+    @property
+    def object(self) -> dict[str, Any]:
+        """The object, as a dict in its dialect's shape."""
+    def to_dict(self) -> dict[str, Any]:
+        """``{"revision", "action", "kind", "object"}``."""
+
+@final
+class Subscription:
+    """An iterator of events: the replayed history, then live changes."""
+
+    def __iter__(self) -> Subscription: ...
+    def __next__(self) -> Event: ...
+    def recv(self, timeout: float | None = None) -> Event | None:
+        """The next event within ``timeout`` seconds, or None."""
+    @property
+    def pending(self) -> int:
+        """The number of events that can be received without waiting."""
+    @property
+    def closed(self) -> bool:
+        """Whether the subscription was closed."""
+    def close(self) -> None:
+        """Unsubscribes; iteration then ends."""
+    def __enter__(self) -> Subscription: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...
+
+@final
+class Reaper:
+    """The background expiry thread started by :meth:`Registry.start_reaper`."""
+
+    @property
+    def running(self) -> bool:
+        """Whether the thread runs."""
+    def stop(self) -> None:
+        """Stops the thread and waits for it."""
+    def __enter__(self) -> Reaper: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...
 
 class RouteyardError(ValueError):
     """Base class of the errors routeyard raises."""
 
     name: str
     """The Cloud Foundry routing-api name of the error, such as "ProcessRequestError"."""
+    fields: list[tuple[str, str]]
+    """For Kong's errors, each offending field's path and the rule it broke."""
 
 class RouteInvalidError(RouteyardError): ...
 class RouteServiceUrlInvalidError(RouteyardError): ...
@@ -51,5 +267,16 @@ class ProcessRequestError(RouteyardError): ...
 class NotFoundError(RouteyardError): ...
 class ConflictError(RouteyardError): ...
 class PortRangeExhaustedError(RouteyardError): ...
-class CompactedError(RouteyardError): ...
+
+class CompactedError(RouteyardError):
+    oldest_revision: int
+    """The oldest revision whose events can still be replayed."""
+
 class InvalidArgumentError(RouteyardError): ...
+class SchemaViolationError(RouteyardError): ...
+class UniqueViolationError(RouteyardError): ...
+class ForeignKeyViolationError(RouteyardError): ...
+
+class LaggedError(RouteyardError):
+    resume_from: int
+    """The last revision whose events were all delivered; subscribe again from it."""

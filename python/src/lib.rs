@@ -6,19 +6,28 @@
 
 use pyo3::prelude::*;
 
+mod batch;
+mod clock;
 mod errors;
+mod events;
 mod json;
 mod registry;
+mod snapshot;
 
 /// The module `routeyard._routeyard`.
 ///
-/// `gil_used = false`: the module may run on free-threaded CPython. Its only state is the
-/// core `Registry`, which is `Send + Sync`, synchronises itself with locks that cannot be
-/// poisoned, and is held by a frozen class.
+/// `gil_used = false`: the module may run on free-threaded CPython. Its state is the
+/// core `Registry`, which is `Send + Sync` and synchronises itself with locks that
+/// cannot be poisoned, held by frozen classes; the subscription and reaper handles
+/// keep their core objects behind a `Mutex` whose poisoning is raised as an exception.
 #[pymodule(gil_used = false)]
 fn _routeyard(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", routeyard::VERSION)?;
     m.add_class::<registry::PyRegistry>()?;
+    m.add_class::<registry::PyReaper>()?;
+    m.add_class::<clock::PyManualClock>()?;
+    m.add_class::<events::PyEvent>()?;
+    m.add_class::<events::PySubscription>()?;
     errors::register(m)?;
     Ok(())
 }

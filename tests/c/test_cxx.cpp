@@ -25,6 +25,29 @@ int main() {
     ry_error_free(err);
     ry_string_free(out);
     ry_registry_free(reg);
+
+    // The handles of the configuration, the clock and a subscription, from C++.
+    ry_config *config = ry_config_new();
+    ry_clock *clock = ry_clock_new(1000);
+    ry_registry *replica = nullptr;
+    ry_subscription *sub = nullptr;
+    char *event = nullptr;
+    const uint64_t from = 0;
+    const char route[] = "[{\"route\":\"a.com\",\"ip\":\"1.2.3.4\",\"port\":80}]";
+    if (ry_config_set_clock(config, clock, nullptr) != RY_OK ||
+        ry_registry_new_with_config(config, &replica, nullptr) != RY_OK ||
+        ry_registry_upsert_http_routes_json(replica, reinterpret_cast<const uint8_t *>(route),
+                                            std::strlen(route), nullptr, nullptr) != RY_OK ||
+        ry_registry_subscribe(replica, RY_KIND_ALL, &from, &sub, nullptr, nullptr) != RY_OK ||
+        ry_subscription_poll(sub, 0, &event, nullptr, nullptr, nullptr) != RY_OK ||
+        std::strstr(event, "\"kind\":\"http_route\"") == nullptr) {
+        failed = 1;
+    }
+    ry_string_free(event);
+    ry_subscription_free(sub);
+    ry_registry_free(replica);
+    ry_clock_free(clock);
+    ry_config_free(config);
     std::printf("C++: routeyard %s %s\n", ry_version(), failed ? "FAILED" : "ok");
     return failed;
 }

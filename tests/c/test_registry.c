@@ -1,10 +1,11 @@
 /*
- * Tests of the C API in include/routeyard.h, written against the header alone.
- *
- * Every exported function is called, on its success path and on its error paths:
- * NULL arguments, invalid UTF-8, malformed JSON and router groups that fail
- * validation. Run plain and under valgrind by tests/c/Makefile; the closing line is
- * "N passed, M failed" and the exit status is non-zero when a test failed.
+ * Tests of the C API in include/routeyard.h, written against the header alone: the
+ * version, the registry's lifetime and revision, and router group creation and
+ * listing, on their success paths and their error paths (NULL arguments, invalid
+ * UTF-8, malformed JSON, router groups that fail validation). test_cf.c, test_kong.c,
+ * test_events.c and test_threads.c cover the rest of the header. Run plain, static and
+ * under valgrind by tests/c/Makefile; the closing line is "N passed, M failed" and the
+ * exit status is non-zero when a test failed.
  */
 #define _POSIX_C_SOURCE 200809L
 

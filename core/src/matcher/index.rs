@@ -11,6 +11,8 @@ use regex::Regex;
 use crate::lease::{Clock, Timestamp};
 use crate::matcher::normalize;
 use crate::matcher::shard::ShardMap;
+use crate::matcher::slots::Slots;
+use crate::matcher::stream::{StreamRequest, StreamRoute, StreamTable, TcpPool, TcpPools};
 use crate::matcher::trie::Trie;
 use crate::model::cf::HttpRoute;
 use crate::model::kong::{PathMode, Protocol, Route, Service};
@@ -80,6 +82,8 @@ pub(crate) enum Target {
 #[derive(Debug)]
 pub(crate) struct Compiled {
     pub(crate) target: Target,
+    /// The slot of the route's service in the index, if it has one.
+    pub(crate) service: Option<u32>,
     methods: Box<[Box<str>]>,
     headers: Box<[HeaderRule]>,
     snis: Box<[Box<str>]>,
@@ -91,7 +95,8 @@ pub(crate) struct Compiled {
     regex_priority: i64,
 }
 
-/// One indexed (route, path) pair.
+/// One indexed (route, path) pair, with what a lookup needs to pass over it
+/// without reading the route.
 #[derive(Clone, Debug)]
 struct Entry {
     rank: Rank,
@@ -100,6 +105,21 @@ struct Entry {
     path: u16,
     /// Index into `route.hosts` that placed the entry in its bucket, or `NO_HOST`.
     host: u16,
+    /// How a plain path compares; `None` for a regex or no path.
+    mode: Option<PathMode>,
+    /// Whether host and path decide alone: no method, header, SNI or port rule.
+    simple: bool,
+    /// Where the entry's path key (its plain path, or its regex's literal
+    /// prefix) lies in its flat bucket's `keys`.
+    key: (u32, u32),
+}
+
+impl Entry {
+    /// Every field but host and path matches.
+    #[inline]
+    fn matches_rest(&self, req: &Prepared<'_>) -> bool {
+        self.simple || self.route.matches_rest(req, self.host)
+    }
 }
 
 const NO_PATH: u16 = u16::MAX;
@@ -117,15 +137,115 @@ impl Slot {
     }
 }
 
+/// The largest number of path entries a bucket keeps in a flat list.
+const FLAT_MAX: usize = 16;
+
+/// The routes of one host (or of no host): those without a path in rank order,
+/// and those with one either in a flat list (most hosts have a few) or, past
+/// [`FLAT_MAX`], in a radix tree by path.
 #[derive(Clone, Debug, Default)]
 struct Bucket {
-    paths: Trie<Slot>,
     no_path: Vec<Entry>,
+    paths: Paths,
+}
+
+#[derive(Clone, Debug)]
+enum Paths {
+    /// Every path entry, best rank first, with their keys side by side in one
+    /// string: the first entry whose key and route fit wins, and a lookup reads a
+    /// few cache lines.
+    Flat {
+        entries: Vec<Entry>,
+        keys: String,
+    },
+    Tree(Trie<Slot>),
+}
+
+impl Default for Paths {
+    fn default() -> Self {
+        Paths::Flat {
+            entries: Vec::new(),
+            keys: String::new(),
+        }
+    }
 }
 
 impl Bucket {
     fn is_empty(&self) -> bool {
-        self.paths.len() == 0 && self.no_path.is_empty()
+        self.no_path.is_empty()
+            && match &self.paths {
+                Paths::Flat { entries, .. } => entries.is_empty(),
+                Paths::Tree(trie) => trie.len() == 0,
+            }
+    }
+
+    fn insert_path(&mut self, key: &str, regex: bool, entry: Entry) {
+        if let Paths::Flat { entries, keys } = &mut self.paths {
+            if entries.len() < FLAT_MAX {
+                insert_sorted(entries, entry);
+                relay_keys(entries, keys);
+                return;
+            }
+            // Too many for a list: move them to a tree.
+            let mut trie = Trie::default();
+            for e in entries.drain(..) {
+                let (from, to) = (e.key.0 as usize, e.key.1 as usize);
+                let slot = trie.entry(&keys.as_bytes()[from..to], Slot::default);
+                let list = if e.mode.is_some() {
+                    &mut slot.plain
+                } else {
+                    &mut slot.regex
+                };
+                insert_sorted(list, e);
+            }
+            self.paths = Paths::Tree(trie);
+        }
+        let Paths::Tree(trie) = &mut self.paths else {
+            unreachable!("a full flat list became a tree")
+        };
+        let slot = trie.entry(key.as_bytes(), Slot::default);
+        insert_sorted(
+            if regex {
+                &mut slot.regex
+            } else {
+                &mut slot.plain
+            },
+            entry,
+        );
+    }
+
+    /// Removes the entries for which `gone` holds that sit under path `key`.
+    fn remove_path(&mut self, key: &str, gone: impl Fn(&Entry) -> bool) {
+        match &mut self.paths {
+            Paths::Flat { entries, keys } => {
+                let before = entries.len();
+                entries.retain(|e| !gone(e));
+                if entries.len() != before {
+                    relay_keys(entries, keys);
+                }
+            }
+            Paths::Tree(trie) => {
+                if trie.get(key.as_bytes()).is_none() {
+                    return;
+                }
+                let slot = trie.entry(key.as_bytes(), Slot::default);
+                slot.plain.retain(|e| !gone(e));
+                slot.regex.retain(|e| !gone(e));
+                if slot.is_empty() {
+                    trie.remove(key.as_bytes());
+                }
+            }
+        }
+    }
+}
+
+/// Rewrites a flat list's key string from its entries' routes.
+fn relay_keys(entries: &mut [Entry], keys: &mut String) {
+    keys.clear();
+    for e in entries {
+        let from = keys.len() as u32;
+        keys.push_str(e.route.path_key(e.path));
+        e.key = (from, keys.len() as u32);
     }
 }
 
@@ -197,13 +317,19 @@ impl Pool {
     }
 }
 
-/// The whole index: Kong-style routes, CF HTTP routes, services and CF pools.
+/// The whole index: Kong-style routes (HTTP and stream), CF HTTP routes and
+/// TCP mappings, services and CF pools.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Index {
     kong: Table,
     cf: Table,
     routes: ShardMap<Arc<Compiled>>,
-    services: ShardMap<Arc<Service>>,
+    stream: StreamTable,
+    stream_routes: ShardMap<Arc<StreamRoute>>,
+    tcp: TcpPools,
+    /// Services by slot, and each service id's slot (a slot is never reused).
+    services: Slots<Arc<Service>>,
+    service_slots: ShardMap<u32>,
     pools: ShardMap<Arc<Pool>>,
     seq: u64,
 }
@@ -286,7 +412,11 @@ pub(crate) fn literal_prefix(pattern: &str) -> String {
 }
 
 impl Compiled {
-    pub(crate) fn kong(route: Arc<Route>, seq: u64) -> Result<Compiled, regex::Error> {
+    pub(crate) fn kong(
+        route: Arc<Route>,
+        seq: u64,
+        service: Option<u32>,
+    ) -> Result<Compiled, regex::Error> {
         let mut paths = Vec::new();
         for p in route.paths.iter().flatten() {
             if let Some(pattern) = p.strip_prefix('~') {
@@ -312,6 +442,7 @@ impl Compiled {
             });
         }
         Ok(Compiled {
+            service,
             methods: route
                 .methods
                 .iter()
@@ -342,6 +473,7 @@ impl Compiled {
             None => (key, ""),
         };
         Compiled {
+            service: None,
             methods: Box::new([]),
             headers: Box::new([]),
             snis: Box::new([]),
@@ -429,6 +561,29 @@ impl Compiled {
             created_at: self.created_at,
             seq: self.seq,
         }
+    }
+
+    /// The key a path sits under in the index: the plain path, or the literal
+    /// prefix of a regex.
+    fn path_key(&self, path: u16) -> &str {
+        match &self.paths[path as usize] {
+            PathRule::Plain(p, _) => p,
+            PathRule::Regex(_, prefix) => prefix,
+        }
+    }
+
+    /// Whether host and path alone decide for this route, through `host`.
+    fn is_simple(&self, host: u16) -> bool {
+        let port_rule = host != NO_HOST
+            && matches!(
+                &self.hosts[host as usize],
+                HostRule::Suffix(_, Some(_)) | HostRule::Prefix(_, Some(_))
+            );
+        !port_rule
+            && self.methods.is_empty()
+            && self.headers.is_empty()
+            && self.snis.is_empty()
+            && matches!(self.target, Target::Route(_))
     }
 
     /// Every field except host and path, which the index already decided.
@@ -520,13 +675,20 @@ impl Table {
         let mut out = Vec::with_capacity(hosts.len() * paths.len());
         for &h in &hosts {
             for &p in &paths {
+                let host = h.map_or(NO_HOST, |h| h as u16);
                 out.push((
                     h,
                     Entry {
                         rank: route.rank(p),
                         route: route.clone(),
                         path: p.map_or(NO_PATH, |p| p as u16),
-                        host: h.map_or(NO_HOST, |h| h as u16),
+                        host,
+                        mode: match p.map(|p| &route.paths[p]) {
+                            Some(PathRule::Plain(_, mode)) => Some(*mode),
+                            _ => None,
+                        },
+                        simple: route.is_simple(host),
+                        key: (0, 0),
                     },
                 ));
             }
@@ -539,16 +701,10 @@ impl Table {
             let host = h.map(|h| &route.hosts[h]);
             self.with_bucket(host, |bucket| match entry.path {
                 NO_PATH => insert_sorted(&mut bucket.no_path, entry),
-                p => match &route.paths[p as usize] {
-                    PathRule::Plain(path, _) => insert_sorted(
-                        &mut bucket.paths.entry(path.as_bytes(), Slot::default).plain,
-                        entry,
-                    ),
-                    PathRule::Regex(_, prefix) => insert_sorted(
-                        &mut bucket.paths.entry(prefix.as_bytes(), Slot::default).regex,
-                        entry,
-                    ),
-                },
+                p => {
+                    let regex = matches!(route.paths[p as usize], PathRule::Regex(..));
+                    bucket.insert_path(route.path_key(p), regex, entry)
+                }
             });
         }
         self.routes += 1;
@@ -563,20 +719,8 @@ impl Table {
         for host in hosts {
             self.with_bucket(host, |bucket| {
                 remove_route(&mut bucket.no_path, route);
-                for rule in route.paths.iter() {
-                    let key = match rule {
-                        PathRule::Plain(p, _) => p.as_bytes(),
-                        PathRule::Regex(_, prefix) => prefix.as_bytes(),
-                    };
-                    if bucket.paths.get(key).is_none() {
-                        continue;
-                    }
-                    let slot = bucket.paths.entry(key, Slot::default);
-                    remove_route(&mut slot.plain, route);
-                    remove_route(&mut slot.regex, route);
-                    if slot.is_empty() {
-                        bucket.paths.remove(key);
-                    }
+                for p in 0..route.paths.len() {
+                    bucket.remove_path(route.path_key(p as u16), |e| Arc::ptr_eq(&e.route, route));
                 }
             });
         }
@@ -627,6 +771,18 @@ impl Table {
     }
 }
 
+/// Whether a plain path in `mode` that matched `depth` bytes of `bytes` fits.
+#[inline]
+fn fits(mode: PathMode, bytes: &[u8], depth: usize) -> bool {
+    match mode {
+        PathMode::Prefix => true,
+        PathMode::Exact => depth == bytes.len(),
+        PathMode::Segment => {
+            depth == bytes.len() || bytes[depth] == b'/' || (depth > 0 && bytes[depth - 1] == b'/')
+        }
+    }
+}
+
 /// Considers every entry of `bucket` that can beat `best`, in rank order.
 #[inline]
 fn scan<'i>(
@@ -643,7 +799,7 @@ fn scan<'i>(
         if !beats(best, &e.rank) {
             break;
         }
-        if e.route.matches_rest(req, e.host) && live_pool(e, req, pools) {
+        if e.matches_rest(req) && live_pool(e, req, pools) {
             *best = Some((
                 e.rank,
                 Hit {
@@ -656,72 +812,89 @@ fn scan<'i>(
             break;
         }
     }
-    if bucket.paths.len() == 0 {
-        return;
-    }
     let bytes = path.as_bytes();
-    bucket.paths.for_each_prefix(bytes, |depth, slot| {
-        for e in &slot.plain {
-            if !beats(best, &e.rank) {
-                break;
-            }
-            let PathRule::Plain(_, mode) = &e.route.paths[e.path as usize] else {
-                continue;
-            };
-            let fits = match mode {
-                PathMode::Prefix => true,
-                PathMode::Exact => depth == bytes.len(),
-                PathMode::Segment => {
-                    depth == bytes.len()
-                        || bytes[depth] == b'/'
-                        || (depth > 0 && bytes[depth - 1] == b'/')
-                }
-            };
-            if fits && e.route.matches_rest(req, e.host) && live_pool(e, req, pools) {
-                *best = Some((
-                    e.rank,
-                    Hit {
-                        route: &e.route,
-                        path: Some(e.path as usize),
-                        matched: depth,
-                        cf,
-                    },
-                ));
-                break;
-            }
-        }
-        for e in &slot.regex {
-            if !beats(best, &e.rank) {
-                break;
-            }
-            let PathRule::Regex(regex, _) = &e.route.paths[e.path as usize] else {
-                continue;
-            };
-            if let Some(m) = regex.find(path) {
-                if e.route.matches_rest(req, e.host) {
-                    *best = Some((
-                        e.rank,
-                        Hit {
-                            route: &e.route,
-                            path: Some(e.path as usize),
-                            matched: m.end(),
-                            cf,
-                        },
-                    ));
+    match &bucket.paths {
+        Paths::Flat { entries, keys } => {
+            for e in entries {
+                if !beats(best, &e.rank) {
                     break;
                 }
+                let key = &keys.as_bytes()[e.key.0 as usize..e.key.1 as usize];
+                if !bytes.starts_with(key) {
+                    continue;
+                }
+                if let Some(matched) = path_fits(e, path, key.len()) {
+                    if e.matches_rest(req) && live_pool(e, req, pools) {
+                        *best = Some((
+                            e.rank,
+                            Hit {
+                                route: &e.route,
+                                path: Some(e.path as usize),
+                                matched,
+                                cf,
+                            },
+                        ));
+                        break;
+                    }
+                }
             }
         }
-    });
+        Paths::Tree(trie) => trie.for_each_prefix(bytes, |depth, slot| {
+            for e in slot.plain.iter().chain(&slot.regex) {
+                if !beats(best, &e.rank) {
+                    // Both lists are in rank order; the regex one may still
+                    // hold a better entry than where the plain one stopped.
+                    if e.mode.is_some() {
+                        continue;
+                    }
+                    break;
+                }
+                if let Some(matched) = path_fits(e, path, depth) {
+                    if e.matches_rest(req) && live_pool(e, req, pools) {
+                        *best = Some((
+                            e.rank,
+                            Hit {
+                                route: &e.route,
+                                path: Some(e.path as usize),
+                                matched,
+                                cf,
+                            },
+                        ));
+                        if e.mode.is_none() {
+                            break;
+                        }
+                    }
+                }
+            }
+        }),
+    }
+}
+
+/// How many bytes of `path` an entry whose key matched `depth` bytes matches:
+/// a plain path by its mode, a regex by running it.
+#[inline]
+fn path_fits(e: &Entry, path: &str, depth: usize) -> Option<usize> {
+    match e.mode {
+        Some(mode) => fits(mode, path.as_bytes(), depth).then_some(depth),
+        None => {
+            let PathRule::Regex(regex, _) = &e.route.paths[e.path as usize] else {
+                return None;
+            };
+            regex.find(path).map(|m| m.end())
+        }
+    }
 }
 
 /// Whether a CF entry's pool still has a live backend (always true for other
 /// entries).
+#[inline]
 fn live_pool(e: &Entry, req: &Prepared<'_>, pools: Option<&ShardMap<Arc<Pool>>>) -> bool {
-    match (&e.route.target, pools) {
-        (Target::CfPool(key), Some(pools)) => pools.get(key).is_some_and(|p| p.has_live(req.now())),
-        (Target::CfPool(_), None) => false,
-        (Target::Route(_), _) => true,
+    let Some(pools) = pools else {
+        return true;
+    };
+    match &e.route.target {
+        Target::CfPool(key) => pools.get(key).is_some_and(|p| p.has_live(req.now())),
+        Target::Route(_) => true,
     }
 }
 
@@ -745,6 +918,8 @@ impl Index {
             (Object::Route(r), _) => self.remove_route(&r.id),
             (Object::Service(s), Action::Upsert) => self.upsert_service(s.clone()),
             (Object::Service(s), _) => self.remove_service(&s.id),
+            (Object::TcpRouteMapping(m), Action::Upsert) => self.tcp.upsert(m.clone()),
+            (Object::TcpRouteMapping(m), _) => self.tcp.remove(m),
             _ => {}
         }
     }
@@ -758,11 +933,31 @@ impl Index {
     pub(crate) fn upsert_route(&mut self, route: Arc<Route>) -> Result<(), regex::Error> {
         // An update keeps the route's place among its ties: only a new route is a
         // new insertion.
-        let seq = match self.routes.get(&route.id) {
-            Some(old) => old.seq,
-            None => self.next_seq(),
+        let seq = match (
+            self.routes.get(&route.id),
+            self.stream_routes.get(&route.id),
+        ) {
+            (Some(old), _) => old.seq,
+            (None, Some(old)) => old.seq(),
+            (None, None) => self.next_seq(),
         };
-        let compiled = Arc::new(Compiled::kong(route, seq)?);
+        let service = route.service.as_ref().map(|s| s.id.clone());
+        let service = service.map(|id| self.service_slot(&id));
+        let stream = !route.protocols.is_empty() && route.protocols.iter().all(|p| p.is_stream());
+        if stream {
+            let id = route.id.clone();
+            let compiled = Arc::new(StreamRoute::new(route, seq, service));
+            self.remove_route(&id);
+            self.stream.insert(compiled.clone());
+            self.stream_routes.update(
+                &id,
+                || compiled.clone(),
+                |v| *v = compiled.clone(),
+                |_| false,
+            );
+            return Ok(());
+        }
+        let compiled = Arc::new(Compiled::kong(route, seq, service)?);
         let Target::Route(r) = &compiled.target else {
             unreachable!("Compiled::kong builds a route target")
         };
@@ -783,20 +978,56 @@ impl Index {
         if let Some(old) = self.routes.remove(id) {
             self.kong.remove(&old);
         }
+        if let Some(old) = self.stream_routes.remove(id) {
+            self.stream.remove(&old);
+        }
+    }
+
+    /// The best stream route for a layer 4 request.
+    pub(crate) fn find_stream(&self, req: &StreamRequest<'_>) -> Option<&Arc<StreamRoute>> {
+        self.stream.find(req)
+    }
+
+    /// The CF TCP pool of a router group's port, if it has a live mapping for
+    /// the request.
+    pub(crate) fn find_tcp(
+        &self,
+        router_group_guid: &str,
+        port: u16,
+        sni: Option<&str>,
+        now: Timestamp,
+    ) -> Option<&Arc<TcpPool>> {
+        self.tcp
+            .get(router_group_guid, port)
+            .filter(|pool| pool.has_live(sni, now))
+    }
+
+    /// The slot of a service id, taken now if the id has none yet (a route may
+    /// name a service the index has not seen).
+    fn service_slot(&mut self, id: &str) -> u32 {
+        if let Some(&slot) = self.service_slots.get(id) {
+            return slot;
+        }
+        let slot = self.services.push();
+        self.service_slots.update(id, || slot, |_| {}, |_| false);
+        slot
     }
 
     pub(crate) fn upsert_service(&mut self, service: Arc<Service>) {
-        let id = service.id.clone();
-        self.services
-            .update(&id, || service.clone(), |v| *v = service.clone(), |_| false);
+        let slot = self.service_slot(&service.id);
+        self.services.set(slot, Some(service));
     }
 
     pub(crate) fn remove_service(&mut self, id: &str) {
-        self.services.remove(id);
+        if let Some(&slot) = self.service_slots.get(id) {
+            self.services.set(slot, None);
+        }
     }
 
-    pub(crate) fn service(&self, id: &str) -> Option<&Arc<Service>> {
-        self.services.get(id)
+    /// The service in a slot.
+    #[inline]
+    pub(crate) fn service_in(&self, slot: u32) -> Option<&Arc<Service>> {
+        self.services.get(slot)
     }
 
     pub(crate) fn pool(&self, key: &str) -> Option<&Arc<Pool>> {
@@ -901,13 +1132,7 @@ impl Table {
         self.with_bucket(host, |bucket| {
             bucket.no_path.retain(|e| !same(e));
             if let Some(PathRule::Plain(p, _)) = compiled.paths.first() {
-                if bucket.paths.get(p.as_bytes()).is_some() {
-                    let slot = bucket.paths.entry(p.as_bytes(), Slot::default);
-                    slot.plain.retain(|e| !same(e));
-                    if slot.is_empty() {
-                        bucket.paths.remove(p.as_bytes());
-                    }
-                }
+                bucket.remove_path(p, same);
             }
         });
         self.routes -= 1;

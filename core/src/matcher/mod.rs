@@ -3,6 +3,8 @@
 mod index;
 mod normalize;
 mod shard;
+mod slots;
+mod stream;
 mod trie;
 
 use std::net::SocketAddr;
@@ -10,6 +12,7 @@ use std::sync::Arc;
 
 pub(crate) use self::index::Index;
 use self::index::{Hit, PathRule, Target};
+use self::stream::{StreamRequest, StreamRoute, TcpPool};
 use crate::lease::Clock;
 use crate::model::kong::{PathHandling, Protocol, Route, Service};
 
@@ -48,6 +51,9 @@ pub struct Request<'a> {
     pub source: Option<SocketAddr>,
     /// The local address the request arrived on.
     pub destination: Option<SocketAddr>,
+    /// For a stream request to a CF TCP router: the guid of the router group
+    /// whose port (the destination's) it arrived on.
+    pub router_group: Option<&'a str>,
 }
 
 impl<'a> Request<'a> {
@@ -62,6 +68,7 @@ impl<'a> Request<'a> {
             sni: None,
             source: None,
             destination: None,
+            router_group: None,
         }
     }
 
@@ -89,15 +96,50 @@ impl<'a> Request<'a> {
         self.destination = Some(destination);
         self
     }
+
+    /// A stream request (`tcp`, `tls`, `tls_passthrough` or `udp`) from `source`
+    /// to `destination`; the SNI, if any, is set with [`Request::sni`].
+    ///
+    /// ```
+    /// use routeyard::{Protocol, Request};
+    ///
+    /// let req = Request::stream(
+    ///     Protocol::Tls,
+    ///     "10.0.0.9:40000".parse().unwrap(),
+    ///     "10.0.0.1:5432".parse().unwrap(),
+    /// )
+    /// .sni("db.example.com");
+    /// assert_eq!(req.destination.map(|d| d.port()), Some(5432));
+    /// ```
+    pub fn stream(protocol: Protocol, source: SocketAddr, destination: SocketAddr) -> Self {
+        Request::new("", "", "")
+            .protocol(protocol)
+            .addresses(source, destination)
+    }
+
+    /// The CF router group the request arrived on: its TCP mappings on the
+    /// destination port answer when no stream route does.
+    pub fn router_group(mut self, guid: &'a str) -> Self {
+        self.router_group = Some(guid);
+        self
+    }
 }
 
 /// Which route answered.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Matched {
-    /// A Kong-style route.
+    /// A Kong-style route (HTTP or stream).
     Route(Arc<Route>),
     /// A CF HTTP route: the `host/path` its backends registered, lowercased.
     CfRoute(Arc<str>),
+    /// The CF TCP mappings of a router group's port.
+    TcpRoute {
+        /// The router group's guid.
+        router_group_guid: Arc<str>,
+        /// The external port.
+        port: u16,
+    },
 }
 
 /// One capture group of a regex path.
@@ -170,9 +212,8 @@ fn clean_postfix(postfix: &str) -> &str {
 }
 
 /// Kong's `get_upstream_uri_v0`.
-pub(crate) fn upstream_path_v0(base: &str, request: &str, postfix: Option<&str>) -> String {
+pub(crate) fn upstream_path_v0(out: &mut String, base: &str, request: &str, postfix: Option<&str>) {
     let base = if base.is_empty() { "/" } else { base };
-    let mut out = String::with_capacity(base.len() + request.len());
     match postfix {
         None => {
             // strip_path off.
@@ -219,29 +260,36 @@ pub(crate) fn upstream_path_v0(base: &str, request: &str, postfix: Option<&str>)
             }
         }
     }
-    out
 }
 
 /// Kong's deprecated v1 rules.
-pub(crate) fn upstream_path_v1(base: &str, request: &str, postfix: Option<&str>) -> String {
+pub(crate) fn upstream_path_v1(out: &mut String, base: &str, request: &str, postfix: Option<&str>) {
     let base = if base.is_empty() { "/" } else { base };
-    let joined = match postfix {
-        Some(postfix) => format!("{base}{postfix}"),
-        None => format!("{base}{}", request.strip_prefix('/').unwrap_or(request)),
+    let rest = match postfix {
+        Some(postfix) => postfix,
+        None => request.strip_prefix('/').unwrap_or(request),
     };
-    let mut out = String::with_capacity(joined.len());
-    for c in joined.chars() {
+    // The two parts joined, with runs of `/` collapsed.
+    for c in base.chars().chain(rest.chars()) {
         if c == '/' && out.ends_with('/') {
             continue;
         }
         out.push(c);
     }
-    out
 }
 
 impl Published {
     /// Matches a request; `choose` asks for a backend.
     pub(crate) fn find(&self, req: &Request<'_>, clock: &dyn Clock, choose: bool) -> Option<Match> {
+        Some(self.found(req, clock)?.to_match(choose))
+    }
+
+    /// Matches a request, borrowing the answer from this index.
+    pub(crate) fn found<'a>(
+        &'a self,
+        req: &Request<'a>,
+        clock: &'a dyn Clock,
+    ) -> Option<Found<'a>> {
         let prepared = index::prepare(
             req.protocol,
             req.method,
@@ -251,110 +299,296 @@ impl Published {
             req.sni,
             clock,
         );
-        let hit = self.index.find(&prepared)?;
-        Some(self.build(req, &prepared, &hit, choose))
+        let answer = if req.protocol.is_stream() {
+            let stream = StreamRequest {
+                protocol: req.protocol,
+                sni: req.sni,
+                source: req.source,
+                destination: req.destination,
+            };
+            match self.index.find_stream(&stream) {
+                Some(route) => Answer::Stream(route),
+                None => {
+                    let (group, port) = (req.router_group?, req.destination?.port());
+                    Answer::Tcp(self.index.find_tcp(group, port, req.sni, prepared.now())?)
+                }
+            }
+        } else {
+            // The hit borrows only the index; the request's normalised form
+            // moves into the answer beside it.
+            Answer::Http(self.index.find(&prepared)?)
+        };
+        Some(Found {
+            published: self,
+            answer,
+            prepared,
+            host: req.host,
+            protocol: req.protocol,
+        })
+    }
+}
+
+/// What answered: an HTTP route (Kong or CF), a stream route, or a TCP pool.
+enum Answer<'a> {
+    Http(Hit<'a>),
+    Stream(&'a Arc<StreamRoute>),
+    Tcp(&'a Arc<TcpPool>),
+}
+
+/// A backend chosen for a request, borrowed from the index that answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BackendRef<'a> {
+    /// Its address.
+    pub address: &'a str,
+    /// Its port.
+    pub port: u16,
+}
+
+/// The answer to a request, borrowed from the index that gave it: nothing is
+/// copied or allocated until asked for.
+///
+/// Given to the closure of [`Registry::lookup`](crate::Registry::lookup);
+/// [`Found::to_match`] makes the owned [`Match`] that [`Registry::find`]
+/// returns.
+pub struct Found<'a> {
+    published: &'a Published,
+    answer: Answer<'a>,
+    prepared: index::Prepared<'a>,
+    host: &'a str,
+    protocol: Protocol,
+}
+
+impl std::fmt::Debug for Found<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Found")
+            .field("route", &self.route().map(|r| &r.id))
+            .field("cf_route", &self.cf_route())
+            .field("tcp_route", &self.tcp_route())
+            .field("matched_path", &self.matched_path())
+            .field("revision", &self.published.revision)
+            .finish()
+    }
+}
+
+impl<'a> Found<'a> {
+    /// The HTTP hit, for HTTP answers.
+    fn hit(&self) -> Option<&Hit<'a>> {
+        match &self.answer {
+            Answer::Http(hit) => Some(hit),
+            _ => None,
+        }
     }
 
-    fn build(
-        &self,
-        req: &Request<'_>,
-        prepared: &index::Prepared<'_>,
-        hit: &Hit<'_>,
-        choose: bool,
-    ) -> Match {
-        let path: &str = &prepared.path;
-        let matched_path = if hit.cf {
-            String::new()
-        } else {
-            path[..hit.matched.min(path.len())].to_string()
+    fn route_arc(&self) -> Option<&'a Arc<Route>> {
+        match &self.answer {
+            Answer::Http(hit) => match &hit.route.target {
+                Target::Route(route) => Some(route),
+                Target::CfPool(_) => None,
+            },
+            Answer::Stream(stream) => Some(&stream.route),
+            Answer::Tcp(_) => None,
+        }
+    }
+
+    /// The Kong-style route (HTTP or stream) that matched, if one did.
+    pub fn route(&self) -> Option<&'a Route> {
+        self.route_arc().map(|r| &**r)
+    }
+
+    /// The CF route (`host/path`, lowercased) that matched, if one did.
+    pub fn cf_route(&self) -> Option<&'a str> {
+        match &self.answer {
+            Answer::Http(hit) => match &hit.route.target {
+                Target::CfPool(key) => Some(key),
+                Target::Route(_) => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The router group guid and port whose CF TCP mappings answered, if they did.
+    pub fn tcp_route(&self) -> Option<(&'a str, u16)> {
+        match &self.answer {
+            Answer::Tcp(pool) => Some((&pool.router_group_guid, pool.port)),
+            _ => None,
+        }
+    }
+
+    /// Which route answered, as an owned value.
+    pub fn matched(&self) -> Matched {
+        if let Some(route) = self.route_arc() {
+            return Matched::Route(route.clone());
+        }
+        match &self.answer {
+            Answer::Tcp(pool) => Matched::TcpRoute {
+                router_group_guid: pool.router_group_guid.clone(),
+                port: pool.port,
+            },
+            Answer::Http(Hit {
+                route: compiled, ..
+            }) => match &compiled.target {
+                Target::CfPool(key) => Matched::CfRoute(key.clone()),
+                Target::Route(route) => Matched::Route(route.clone()),
+            },
+            Answer::Stream(stream) => Matched::Route(stream.route.clone()),
+        }
+    }
+
+    /// The matched route's service, if it has one.
+    pub fn service(&self) -> Option<&'a Service> {
+        self.service_arc().map(|s| &**s)
+    }
+
+    fn service_arc(&self) -> Option<&'a Arc<Service>> {
+        let slot = match &self.answer {
+            Answer::Http(hit) => hit.route.service,
+            Answer::Stream(stream) => stream.service,
+            Answer::Tcp(_) => None,
         };
-        match &hit.route.target {
-            Target::CfPool(key) => {
-                let backend = if choose {
-                    self.index.pool(key).and_then(|pool| {
-                        pool.pick(prepared.now()).map(|b| Backend {
-                            address: b.route.ip.clone(),
-                            port: b.route.port,
-                        })
-                    })
-                } else {
-                    None
-                };
-                Match {
-                    matched: Matched::CfRoute(key.clone()),
-                    service: None,
-                    upstream_path: path.to_string(),
-                    upstream_host: req.host.to_string(),
-                    matched_path,
-                    captures: Vec::new(),
-                    backend,
-                    redirect: None,
-                    revision: self.revision,
-                }
+        self.published.index.service_in(slot?)
+    }
+
+    /// The (normalised) request path the matcher saw.
+    pub fn path(&self) -> &str {
+        &self.prepared.path
+    }
+
+    /// The part of the request path the route's path matched; empty when the
+    /// route matched by other fields only, and for CF routes.
+    pub fn matched_path(&self) -> &str {
+        match self.hit() {
+            Some(hit) if !hit.cf => {
+                let path = self.path();
+                &path[..hit.matched.min(path.len())]
             }
-            Target::Route(route) => {
-                let service = route
-                    .service
-                    .as_ref()
-                    .and_then(|s| self.index.service(&s.id))
-                    .cloned();
-                let base = service
-                    .as_ref()
-                    .and_then(|s| s.path.as_deref())
-                    .unwrap_or("/");
-                let postfix = if route.strip_path {
-                    Some(match hit.path {
-                        Some(_) => &path[hit.matched.min(path.len())..],
-                        None => path.strip_prefix('/').unwrap_or(path),
-                    })
-                } else {
-                    None
-                };
-                let upstream_path = match route.path_handling {
-                    PathHandling::V0 => upstream_path_v0(base, path, postfix),
-                    PathHandling::V1 => upstream_path_v1(base, path, postfix),
-                };
-                let upstream_host = if route.preserve_host {
-                    req.host.to_string()
-                } else {
-                    service.as_ref().map(|s| s.host.clone()).unwrap_or_default()
-                };
-                let captures = match hit.path.map(|i| &hit.route.paths[i]) {
-                    Some(PathRule::Regex(regex, _)) => regex
-                        .captures(path)
-                        .map(|caps| {
-                            regex
-                                .capture_names()
-                                .enumerate()
-                                .skip(1)
-                                .filter_map(|(i, name)| {
-                                    caps.get(i).map(|m| Capture {
-                                        name: name.map(str::to_string),
-                                        index: i,
-                                        value: m.as_str().to_string(),
-                                    })
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                    _ => Vec::new(),
-                };
-                let redirect = (req.protocol == Protocol::Http
-                    && !route.protocols.contains(&Protocol::Http)
-                    && route.protocols.contains(&Protocol::Https))
-                .then_some(route.https_redirect_status_code);
-                Match {
-                    matched: Matched::Route(route.clone()),
-                    service,
-                    upstream_path,
-                    upstream_host,
-                    matched_path,
-                    captures,
-                    backend: None,
-                    redirect,
-                    revision: self.revision,
-                }
-            }
+            _ => "",
+        }
+    }
+
+    /// The registry revision of the index that answered.
+    pub fn revision(&self) -> u64 {
+        self.published.revision
+    }
+
+    /// Writes the path to send upstream (after `strip_path` and the service's
+    /// path) into `out`, which is cleared first.
+    pub fn write_upstream_path(&self, out: &mut String) {
+        out.clear();
+        let path = self.path();
+        let Some(hit) = self.hit() else {
+            // Streams have no path.
+            return;
+        };
+        let Some(route) = self.route() else {
+            out.push_str(path);
+            return;
+        };
+        let base = self
+            .service()
+            .and_then(|s| s.path.as_deref())
+            .unwrap_or("/");
+        let postfix = route.strip_path.then(|| match hit.path {
+            Some(_) => &path[hit.matched.min(path.len())..],
+            None => path.strip_prefix('/').unwrap_or(path),
+        });
+        match route.path_handling {
+            PathHandling::V0 => upstream_path_v0(out, base, path, postfix),
+            PathHandling::V1 => upstream_path_v1(out, base, path, postfix),
+        }
+    }
+
+    /// The path to send upstream.
+    pub fn upstream_path(&self) -> String {
+        let mut out = String::new();
+        self.write_upstream_path(&mut out);
+        out
+    }
+
+    /// The `Host` to send upstream: the request's with `preserve_host` (and for
+    /// CF routes), else the service's.
+    pub fn upstream_host(&self) -> &'a str {
+        match (&self.answer, self.route()) {
+            (_, Some(route)) if !route.preserve_host => self.service().map_or("", |s| &s.host),
+            // A stream has no Host header: its SNI stands in.
+            (Answer::Stream(_) | Answer::Tcp(_), _) => self.prepared.sni.unwrap_or(""),
+            _ => self.host,
+        }
+    }
+
+    /// Numbered and named groups of a regex path, in group order.
+    pub fn captures(&self) -> Vec<Capture> {
+        let Some(hit) = self.hit() else {
+            return Vec::new();
+        };
+        let Some(PathRule::Regex(regex, _)) = hit.path.map(|i| &hit.route.paths[i]) else {
+            return Vec::new();
+        };
+        let Some(caps) = regex.captures(self.path()) else {
+            return Vec::new();
+        };
+        regex
+            .capture_names()
+            .enumerate()
+            .skip(1)
+            .filter_map(|(i, name)| {
+                caps.get(i).map(|m| Capture {
+                    name: name.map(str::to_string),
+                    index: i,
+                    value: m.as_str().to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// The status code to redirect with, when the route accepts only HTTPS and
+    /// the request came over plain HTTP.
+    pub fn redirect(&self) -> Option<u16> {
+        self.hit()?;
+        let route = self.route()?;
+        (self.protocol == Protocol::Http
+            && !route.protocols.contains(&Protocol::Http)
+            && route.protocols.contains(&Protocol::Https))
+        .then_some(route.https_redirect_status_code)
+    }
+
+    /// Chooses a live backend, round robin (CF HTTP routes and TCP mappings;
+    /// for TCP, the mappings that name the request's SNI when there are any).
+    pub fn pick(&self) -> Option<BackendRef<'a>> {
+        if let Answer::Tcp(pool) = &self.answer {
+            return pool
+                .pick(self.prepared.sni, self.prepared.now())
+                .map(|m| BackendRef {
+                    address: &m.backend_ip,
+                    port: m.backend_port,
+                });
+        }
+        let key = self.cf_route()?;
+        let pool = self.published.index.pool(key)?;
+        pool.pick(self.prepared.now()).map(|b| BackendRef {
+            address: &b.route.ip,
+            port: b.route.port,
+        })
+    }
+
+    /// The owned answer; `choose` picks a backend.
+    pub fn to_match(&self, choose: bool) -> Match {
+        Match {
+            matched: self.matched(),
+            service: self.service_arc().cloned(),
+            upstream_path: self.upstream_path(),
+            upstream_host: self.upstream_host().to_string(),
+            matched_path: self.matched_path().to_string(),
+            captures: self.captures(),
+            backend: if choose {
+                self.pick().map(|b| Backend {
+                    address: b.address.into(),
+                    port: b.port,
+                })
+            } else {
+                None
+            },
+            redirect: self.redirect(),
+            revision: self.revision(),
         }
     }
 }
@@ -384,18 +618,22 @@ mod tests {
             ("/srv", "/rou/../x", Some("../x"), "/srv/x"),
         ];
         for (base, request, postfix, want) in table {
-            assert_eq!(
-                upstream_path_v0(base, request, *postfix),
-                *want,
-                "{base} {request} {postfix:?}"
-            );
+            let mut out = String::new();
+            upstream_path_v0(&mut out, base, request, *postfix);
+            assert_eq!(out, *want, "{base} {request} {postfix:?}");
         }
     }
 
     #[test]
     fn upstream_paths_v1() {
-        assert_eq!(upstream_path_v1("/srv", "/roureq", Some("req")), "/srvreq");
-        assert_eq!(upstream_path_v1("/srv/", "/rou/x", Some("/x")), "/srv/x");
-        assert_eq!(upstream_path_v1("/srv", "/rou/x", None), "/srvrou/x");
+        for (base, request, postfix, want) in [
+            ("/srv", "/roureq", Some("req"), "/srvreq"),
+            ("/srv/", "/rou/x", Some("/x"), "/srv/x"),
+            ("/srv", "/rou/x", None, "/srvrou/x"),
+        ] {
+            let mut out = String::new();
+            upstream_path_v1(&mut out, base, request, postfix);
+            assert_eq!(out, want, "{base} {request} {postfix:?}");
+        }
     }
 }

@@ -9,15 +9,61 @@ use crate::model::url::{is_unreserved, unhex as hex};
 /// removed and repeated slashes merged. Borrowed when nothing changes, which is
 /// the common case.
 pub(crate) fn path(raw: &str) -> Cow<'_, str> {
-    let raw = raw.split_once('?').map_or(raw, |(p, _)| p);
-    let b = raw.as_bytes();
-    let needs_work = b.contains(&b'%')
-        || b.windows(2).any(|w| w == b"//" || w == b"/.")
-        || b.first() == Some(&b'.');
+    let (end, needs_work) = scan_path(raw.as_bytes());
+    let raw = &raw[..end];
     if !needs_work {
         return Cow::Borrowed(raw);
     }
     Cow::Owned(remove_dot_segments(&merge_slashes(&decode_unreserved(raw))))
+}
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of every byte of `w` equal to `c` (exact: no false positives).
+#[inline]
+fn bytes_equal(w: u64, c: u8) -> u64 {
+    let x = w ^ (LO * u64::from(c));
+    !(((x & !HI).wrapping_add(!HI)) | x) & HI
+}
+
+/// Where the path ends (at `?` or the end) and whether anything before that
+/// needs normalising: a `%`, a `//` or `/.`, or a leading `.`. Eight bytes at a
+/// time.
+#[inline]
+fn scan_path(b: &[u8]) -> (usize, bool) {
+    let mut work = b.first() == Some(&b'.');
+    // Whether the byte before the current word is a `/`.
+    let mut carry = 0u64;
+    let mut chunks = b.chunks_exact(8);
+    let mut at = 0;
+    for chunk in &mut chunks {
+        let w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        let slash = bytes_equal(w, b'/');
+        let pair = ((slash << 8) | carry) & (slash | bytes_equal(w, b'.'));
+        let flags = pair | bytes_equal(w, b'%');
+        let query = bytes_equal(w, b'?');
+        if query != 0 {
+            let q = query.trailing_zeros();
+            // Only flags before the `?` count.
+            let before = (1u64 << q) - 1;
+            return (at + q as usize / 8, work || flags & before != 0);
+        }
+        work |= flags != 0;
+        carry = (slash >> 56) & 0x80;
+        at += 8;
+    }
+    let mut prev = if carry != 0 { b'/' } else { 0 };
+    for (i, &c) in chunks.remainder().iter().enumerate() {
+        match c {
+            b'?' => return (at + i, work),
+            b'%' => work = true,
+            b'/' | b'.' if prev == b'/' => work = true,
+            _ => {}
+        }
+        prev = c;
+    }
+    (b.len(), work)
 }
 
 fn decode_unreserved(s: &str) -> String {
@@ -107,8 +153,18 @@ fn remove_dot_segments(input: &str) -> String {
 /// already lowercase). IPv6 literals keep their brackets: `[::1]:8080` gives
 /// `[::1]` and 8080.
 pub(crate) fn host(raw: &str) -> (Cow<'_, str>, Option<u16>) {
+    // The common case in one pass: a lowercase name without a port.
+    let mut colon = false;
+    let mut upper = false;
+    for &b in raw.as_bytes() {
+        colon |= b == b':';
+        upper |= b.is_ascii_uppercase();
+    }
+    if !colon && !upper {
+        return (Cow::Borrowed(raw), None);
+    }
     let (name, port) = split_port(raw);
-    let name = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+    let name = if upper {
         Cow::Owned(name.to_ascii_lowercase())
     } else {
         Cow::Borrowed(name)
@@ -157,11 +213,42 @@ mod tests {
             ("/%zz", "/%zz"),
             ("/a/%2E%2E/b", "/b"),
             ("/é/../x", "/x"),
+            ("/a?b//c/../d", "/a"),
+            ("/a/.hidden", "/a/.hidden"),
+            ("./x", "x"),
+            ("", ""),
         ];
         for (raw, want) in table {
             assert_eq!(path(raw), want, "{raw}");
         }
         assert!(matches!(path("/plain/path"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn path_scan_agrees_with_a_byte_loop() {
+        fn slow(b: &[u8]) -> (usize, bool) {
+            let end = b.iter().position(|&c| c == b'?').unwrap_or(b.len());
+            let p = &b[..end];
+            let work = p.first() == Some(&b'.')
+                || p.contains(&b'%')
+                || p.windows(2).any(|w| w == b"//" || w == b"/.");
+            (end, work)
+        }
+        let alphabet = [b'/', b'.', b'%', b'?', b'a', b'Z', 0xc3, 0x80];
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        for len in 0..40 {
+            for _ in 0..400 {
+                let bytes: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        alphabet[(seed % alphabet.len() as u64) as usize]
+                    })
+                    .collect();
+                assert_eq!(scan_path(&bytes), slow(&bytes), "{bytes:?}");
+            }
+        }
     }
 
     #[test]

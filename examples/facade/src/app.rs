@@ -1,36 +1,181 @@
-//! The HTTP routes: Cloud Foundry routing-api's router group endpoints.
+//! The HTTP application: shared state, the router of every dialect, and the layers
+//! that keep every answer JSON (unknown paths, wrong methods, oversized bodies,
+//! panics).
 
 use std::any::Any;
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::{Query, State};
-use axum::http::header::CONTENT_TYPE;
-use axum::http::StatusCode;
+use axum::body::{to_bytes, Body};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::Router;
 use routeyard::dialect::cf::{self, WireError};
 use routeyard::{Error as CoreError, Registry};
-use serde::Deserialize;
+use tokio::sync::watch;
 use tower_http::catch_panic::CatchPanicLayer;
 
-/// The router serving `registry`, with panics turned into 500 responses.
-pub(crate) fn router(registry: Arc<Registry>) -> Router {
-    catch_panics(
-        Router::new()
-            .route(
-                "/routing/v1/router_groups",
-                get(list_router_groups).post(create_router_group),
-            )
-            .with_state(registry),
-    )
+use crate::auth::{Auth, BasicCredentials};
+
+/// What every handler shares.
+#[derive(Clone, Debug)]
+pub(crate) struct AppState {
+    /// The registry served.
+    pub(crate) registry: Arc<Registry>,
+    /// Bearer token checks; `None` when authentication is off.
+    pub(crate) auth: Option<Arc<Auth>>,
+    /// Interval of heartbeat comments on event streams.
+    pub(crate) heartbeat: Duration,
+    /// Turns `true` when the server shuts down; event streams then end.
+    pub(crate) shutdown: watch::Receiver<bool>,
 }
 
-/// Answers a panic in any route with a 500 and a JSON body; the server keeps serving.
-fn catch_panics(router: Router) -> Router {
-    router.layer(CatchPanicLayer::custom(panic_response))
+impl AppState {
+    /// Checks the request's bearer token for `scope` (always passes when
+    /// authentication is off). The error is the message for a 401.
+    pub(crate) fn authorize(&self, headers: &HeaderMap, scope: &str) -> Result<(), String> {
+        match &self.auth {
+            None => Ok(()),
+            Some(auth) => auth.check(headers, scope),
+        }
+    }
 }
+
+/// Options of the router that are not handler state.
+#[derive(Clone, Debug)]
+pub(crate) struct Limits {
+    /// The largest request body accepted.
+    pub(crate) max_body_bytes: usize,
+    /// Basic credentials required on the debug endpoints, if any.
+    pub(crate) debug_credentials: Option<BasicCredentials>,
+}
+
+/// The router serving every dialect over `state`.
+pub(crate) fn router(state: AppState, limits: Limits) -> Router {
+    // The debug endpoints take Basic credentials when configured, else a bearer
+    // token with the routes read scope when JWT authentication is on.
+    let debug = match limits.debug_credentials.clone() {
+        Some(credentials) => crate::debug::router().layer(from_fn_with_state(
+            credentials,
+            crate::auth::require_basic_auth,
+        )),
+        None => {
+            crate::debug::router().layer(from_fn_with_state(state.clone(), require_routes_read))
+        }
+    };
+    let routes = Router::new()
+        .merge(crate::cf::router())
+        .merge(crate::kong::router())
+        .merge(debug)
+        .fallback(not_found)
+        .with_state(state);
+    finish(routes, limits.max_body_bytes)
+}
+
+/// Answers 401 in Kong's shape unless the request's bearer token has the routes
+/// read scope (passes everything when JWT authentication is off).
+async fn require_routes_read(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match state.authorize(request.headers(), crate::auth::ROUTES_READ) {
+        Ok(()) => next.run(request).await,
+        Err(message) => json_response(
+            StatusCode::UNAUTHORIZED,
+            serde_json::json!({ "message": message }).to_string(),
+        ),
+    }
+}
+
+/// Adds the body limit, turns panics into 500s, and renders every error that the
+/// handlers did not render themselves as JSON in the dialect of its path.
+fn finish(routes: Router, max_body_bytes: usize) -> Router {
+    routes
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(from_fn_with_state(max_body_bytes, render_errors))
+}
+
+/// Which API a path belongs to, for the shape of its errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    /// `/routing/...`: CF's `{"name", "message"}`.
+    Cf,
+    /// Everything else: Kong's `{"message"}`.
+    Kong,
+}
+
+impl Dialect {
+    pub(crate) fn of(path: &str) -> Dialect {
+        if path == "/routing" || path.starts_with("/routing/") {
+            Dialect::Cf
+        } else {
+            Dialect::Kong
+        }
+    }
+
+    /// The body of an error that no handler rendered: `text` is what the framework
+    /// wrote, `panic` the message of a caught panic.
+    fn error_body(
+        self,
+        status: StatusCode,
+        text: &str,
+        panic: Option<&str>,
+        limit: usize,
+    ) -> String {
+        let too_large = format!("request body is larger than {limit} bytes");
+        match self {
+            Dialect::Cf => {
+                let (name, message) = match status {
+                    StatusCode::NOT_FOUND => ("ResourceNotFoundError", text.to_string()),
+                    StatusCode::METHOD_NOT_ALLOWED => {
+                        ("ResponseError", "Method Not Allowed".to_string())
+                    }
+                    StatusCode::PAYLOAD_TOO_LARGE => (
+                        "ProcessRequestError",
+                        format!("Cannot process request: {too_large}"),
+                    ),
+                    s if s.is_server_error() => (
+                        "ResponseError",
+                        format!("internal error: {}", panic.unwrap_or(text)),
+                    ),
+                    _ => (
+                        "ProcessRequestError",
+                        format!("Cannot process request: {text}"),
+                    ),
+                };
+                cf::encode(&WireError {
+                    status: status.as_u16(),
+                    name,
+                    message,
+                })
+            }
+            Dialect::Kong => {
+                let message = match status {
+                    StatusCode::NOT_FOUND => "Not found".to_string(),
+                    StatusCode::METHOD_NOT_ALLOWED => "Method not allowed".to_string(),
+                    StatusCode::PAYLOAD_TOO_LARGE => too_large,
+                    s if s.is_server_error() => "An unexpected error occurred".to_string(),
+                    _ => text.to_string(),
+                };
+                serde_json::json!({ "message": message }).to_string()
+            }
+        }
+    }
+}
+
+/// Marks an error response whose body is meant as it is (CF's empty 404 on
+/// deleting an unknown router group).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct KeepBody;
+
+/// The message of a caught panic, for [`render_errors`].
+#[derive(Clone, Debug)]
+struct PanicMessage(String);
 
 fn panic_response(payload: Box<dyn Any + Send + 'static>) -> Response {
     let what = payload
@@ -38,25 +183,103 @@ fn panic_response(payload: Box<dyn Any + Send + 'static>) -> Response {
         .copied()
         .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("a panic without a message");
-    ApiError(WireError {
-        status: 500,
-        name: "ResponseError",
-        message: format!("internal error: {what}"),
-    })
-    .into_response()
+    let mut response = StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    response
+        .extensions_mut()
+        .insert(PanicMessage(what.to_string()));
+    response
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
+/// Gives every error response that is not JSON yet (405 from the router, 413 and
+/// 400 from extractors, 500 from a panic) a JSON body in its path's dialect,
+/// keeping its status and headers (such as `Allow`).
+async fn render_errors(State(limit): State<usize>, request: Request, next: Next) -> Response {
+    let dialect = Dialect::of(request.uri().path());
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error())
+        || is_json(response.headers())
+        || response.extensions().get::<KeepBody>().is_some()
+    {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let panic = parts.extensions.get::<PanicMessage>().map(|p| p.0.as_str());
+    let json = dialect.error_body(status, text.trim(), panic, limit);
+    parts.headers.remove(CONTENT_LENGTH);
+    parts
+        .headers
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Response::from_parts(parts, Body::from(json))
+}
+
+/// 404 for a path no dialect serves.
+async fn not_found(uri: Uri) -> Response {
+    let body = match Dialect::of(uri.path()) {
+        Dialect::Cf => cf::encode(&WireError {
+            status: 404,
+            name: "ResourceNotFoundError",
+            message: format!("no such endpoint: {}", uri.path()),
+        }),
+        Dialect::Kong => r#"{"message":"Not found"}"#.to_string(),
+    };
+    json_response(StatusCode::NOT_FOUND, body)
+}
+
+/// A response carrying JSON text.
+pub(crate) fn json_response(status: StatusCode, json: String) -> Response {
+    (status, [(CONTENT_TYPE, "application/json")], json).into_response()
 }
 
 /// An error answer in CF's shape, `{"name": ..., "message": ...}`, with CF's status code.
 #[derive(Debug)]
-struct ApiError(WireError);
+pub(crate) struct CfError(pub(crate) WireError);
 
-impl From<CoreError> for ApiError {
-    fn from(err: CoreError) -> ApiError {
-        ApiError(WireError::from(&err))
+impl CfError {
+    /// CF's 401 `UnauthorizedError`.
+    pub(crate) fn unauthorized(message: String) -> CfError {
+        CfError(WireError {
+            status: 401,
+            name: "UnauthorizedError",
+            message,
+        })
+    }
+
+    /// CF's 400 `ProcessRequestError`, with its prefix.
+    pub(crate) fn process_request(message: &str) -> CfError {
+        CfError(WireError {
+            status: 400,
+            name: "ProcessRequestError",
+            message: format!("Cannot process request: {message}"),
+        })
+    }
+
+    /// A 500 `ResponseError`: the facade itself failed.
+    pub(crate) fn from_internal(message: &str) -> CfError {
+        CfError(WireError {
+            status: 500,
+            name: "ResponseError",
+            message: message.to_string(),
+        })
     }
 }
 
-impl IntoResponse for ApiError {
+impl From<CoreError> for CfError {
+    fn from(err: CoreError) -> CfError {
+        CfError(WireError::from(&err))
+    }
+}
+
+impl IntoResponse for CfError {
     fn into_response(self) -> Response {
         let status =
             StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -64,93 +287,67 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// A response carrying JSON text that the core's CF dialect encoded.
-fn json_response(status: StatusCode, json: String) -> Response {
-    (status, [(CONTENT_TYPE, "application/json")], json).into_response()
-}
-
-#[derive(Debug, Deserialize)]
-struct ListQuery {
-    name: Option<String>,
-}
-
-/// `GET /routing/v1/router_groups[?name=NAME]`: every group, or the one named NAME as a
-/// one-element array (404 if there is none).
-async fn list_router_groups(
-    State(registry): State<Arc<Registry>>,
-    Query(query): Query<ListQuery>,
-) -> Result<Response, ApiError> {
-    let json = match query.name.filter(|name| !name.is_empty()) {
-        None => cf::encode(&registry.router_groups()),
-        Some(name) => cf::encode(&[registry.router_group_by_name(&name)?]),
-    };
-    Ok(json_response(StatusCode::OK, json))
-}
-
-/// `POST /routing/v1/router_groups`: 201 with the new group, or 200 with the existing one
-/// when a group of that name and type exists.
-async fn create_router_group(
-    State(registry): State<Arc<Registry>>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let group = cf::decode_router_group(&body)?;
-    let (group, created) = registry.create_router_group(group)?;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok(json_response(status, cf::encode(&group)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::body::{to_bytes, Body};
     use axum::http::Request;
-    use routeyard::RouterGroup;
-    use serde_json::Value;
+    use axum::routing::get;
+    use serde_json::{json, Value};
     use tower::ServiceExt;
 
-    async fn send(router: Router, request: Request<Body>) -> (StatusCode, String, Value) {
+    async fn send(router: Router, request: Request<Body>) -> (StatusCode, HeaderMap, Value) {
         let response = router.oneshot(request).await.unwrap();
         let status = response.status();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default();
+        let headers = response.headers().clone();
         let body = to_bytes(response.into_body(), usize::MAX).await.unwrap();
-        (status, content_type, serde_json::from_slice(&body).unwrap())
+        (status, headers, serde_json::from_slice(&body).unwrap())
+    }
+
+    async fn explode() -> &'static str {
+        panic!("handler exploded")
     }
 
     #[tokio::test]
-    async fn a_panicking_handler_answers_500_in_json() {
-        async fn explode() -> &'static str {
-            panic!("handler exploded")
-        }
-        let router = catch_panics(Router::new().route("/explode", get(explode)));
-        let request = Request::get("/explode").body(Body::empty()).unwrap();
-        let (status, content_type, body) = send(router, request).await;
-        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
-        assert_eq!(content_type, "application/json");
-        assert_eq!(
-            body,
-            serde_json::json!({"name": "ResponseError", "message": "internal error: handler exploded"})
+    async fn a_panicking_handler_answers_500_in_json_in_each_dialect() {
+        let router = finish(
+            Router::new()
+                .route("/routing/v1/explode", get(explode))
+                .route("/services/explode", get(explode)),
+            1024,
         );
-    }
-
-    #[tokio::test]
-    async fn empty_name_filter_lists_everything() {
-        let registry = Arc::new(Registry::new(routeyard::Config::new()));
-        registry
-            .create_router_group(RouterGroup::new("default-tcp", "tcp", "1024-65535"))
-            .unwrap();
-        let request = Request::get("/routing/v1/router_groups?name=")
+        let request = Request::get("/routing/v1/explode")
             .body(Body::empty())
             .unwrap();
-        let (status, _, body) = send(router(registry), request).await;
-        assert_eq!(status, StatusCode::OK);
-        assert_eq!(body.as_array().unwrap().len(), 1);
+        let (status, headers, body) = send(router.clone(), request).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(headers[CONTENT_TYPE], "application/json");
+        assert_eq!(
+            body,
+            json!({"name": "ResponseError", "message": "internal error: handler exploded"})
+        );
+        let request = Request::get("/services/explode")
+            .body(Body::empty())
+            .unwrap();
+        let (status, _, body) = send(router, request).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(body, json!({"message": "An unexpected error occurred"}));
+    }
+
+    #[tokio::test]
+    async fn wrong_methods_keep_allow_and_get_a_json_body() {
+        let router = finish(Router::new().route("/routes", get(|| async { "" })), 1024);
+        let request = Request::delete("/routes").body(Body::empty()).unwrap();
+        let (status, headers, body) = send(router, request).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(headers["allow"], "GET,HEAD");
+        assert_eq!(body, json!({"message": "Method not allowed"}));
+    }
+
+    #[test]
+    fn dialects_by_path() {
+        assert_eq!(Dialect::of("/routing/v1/routes"), Dialect::Cf);
+        assert_eq!(Dialect::of("/routing"), Dialect::Cf);
+        assert_eq!(Dialect::of("/routingx"), Dialect::Kong);
+        assert_eq!(Dialect::of("/services"), Dialect::Kong);
     }
 }

@@ -1,13 +1,22 @@
-//! `routeyard-facade`: an HTTP server that speaks Cloud Foundry routing-api's REST
-//! dialect on top of a routeyard registry.
+//! `routeyard-facade`: an HTTP server that speaks Cloud Foundry routing-api's and
+//! Kong's Admin API REST dialects on top of a routeyard registry.
 //!
-//! It serves the router group endpoints, seeds the group `default-tcp` (type tcp, ports
-//! 1024-65535) as CF does on first start, and shuts down gracefully on SIGINT or SIGTERM.
-//! There is no authentication yet, so it only listens on a loopback address unless told
-//! `--insecure`. Run `routeyard-facade --help` for the options.
+//! It serves CF's HTTP routes, TCP route mappings, router groups and event streams,
+//! and Kong's services and routes; seeds the router group `default-tcp` (type tcp,
+//! ports 1024-65535) as CF does on first start; checks CF's bearer tokens when given
+//! a key; serves HTTPS when given a certificate; and shuts down gracefully on SIGINT
+//! or SIGTERM. Without JWT authentication it only listens on a loopback address
+//! unless told `--insecure`. Run `routeyard-facade --help` for the options.
 
 mod app;
+mod auth;
+mod cf;
 mod cli;
+mod debug;
+mod events;
+mod kong;
+mod query;
+mod tls;
 
 use std::error::Error;
 use std::process::ExitCode;
@@ -16,8 +25,15 @@ use std::time::Duration;
 
 use routeyard::{Config, Registry, RouterGroup};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
+use crate::app::{AppState, Limits};
+use crate::auth::{Auth, BasicCredentials};
 use crate::cli::{Command, Options, USAGE};
+
+/// How often lapsed leases are swept (CF prunes every 10 s; lapsed entries are
+/// never listed nor matched in between).
+const REAP_INTERVAL: Duration = Duration::from_secs(1);
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -32,7 +48,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match serve(options).await {
+    match serve(*options).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("routeyard-facade: {err}");
@@ -42,21 +58,75 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(options: Options) -> Result<(), Box<dyn Error>> {
-    let config = Config::new().max_ttl(Duration::from_secs(options.max_ttl));
+    let auth = if options.has_jwt() {
+        Some(Arc::new(Auth::new(
+            options.jwt_hs256_secret.as_deref(),
+            options.jwt_rs256_public_key.as_deref(),
+            options.jwt_issuer.as_deref(),
+        )?))
+    } else {
+        None
+    };
+    let acceptor = match &options.tls {
+        Some((cert, key)) => Some(tls::acceptor(cert, key)?),
+        None => None,
+    };
+
+    let config = Config::new()
+        .max_ttl(Duration::from_secs(options.max_ttl))
+        .subscriber_buffer(options.event_buffer)
+        .history(options.event_history);
     let registry = Arc::new(Registry::new(config));
-    registry.create_router_group(RouterGroup::new("default-tcp", "tcp", "1024-65535"))?;
+    for seed in &options.seed_groups {
+        registry
+            .create_router_group(RouterGroup::new(&seed.name, &seed.kind, &seed.ports))
+            .map_err(|err| format!("router group {:?}: {err}", seed.name))?;
+    }
+    let reaper = registry.start_reaper(REAP_INTERVAL);
+
+    let (stop, shutdown) = watch::channel(false);
+    let state = AppState {
+        registry,
+        auth,
+        heartbeat: options.heartbeat,
+        shutdown,
+    };
+    let limits = Limits {
+        max_body_bytes: options.max_body_bytes,
+        debug_credentials: options
+            .basic_auth
+            .as_ref()
+            .map(|(user, pass)| BasicCredentials::new(user, pass)),
+    };
+    let app = app::router(state, limits);
 
     let listener = TcpListener::bind(options.listen)
         .await
         .map_err(|err| format!("cannot listen on {}: {err}", options.listen))?;
     let addr = listener.local_addr()?;
-    println!("routeyard-facade listening on http://{addr}");
-    println!("  try: curl http://{addr}/routing/v1/router_groups");
+    let scheme = if acceptor.is_some() { "https" } else { "http" };
+    println!("routeyard-facade listening on {scheme}://{addr}");
+    println!("  try: curl {scheme}://{addr}/routing/v1/router_groups");
     println!("  stop with Ctrl-C");
 
-    axum::serve(listener, app::router(registry))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    // On a signal: end the event streams, then let open requests finish.
+    let signalled = async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    };
+    match acceptor {
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(signalled)
+                .await?
+        }
+        Some(acceptor) => {
+            axum::serve(tls::TlsListener::new(listener, acceptor)?, app)
+                .with_graceful_shutdown(signalled)
+                .await?
+        }
+    }
+    reaper.stop();
     println!("routeyard-facade stopped");
     Ok(())
 }
