@@ -60,6 +60,7 @@
 #![deny(missing_docs, unsafe_code, rustdoc::broken_intra_doc_links)]
 #![warn(missing_debug_implementations)]
 
+pub mod balance;
 pub mod dialect;
 mod error;
 mod events;
@@ -67,6 +68,7 @@ mod lease;
 mod matcher;
 mod model;
 mod registry;
+pub mod stats;
 
 pub use crate::error::{Error, ErrorKind};
 pub use crate::events::{Action, Event, Filter, Kind, Object, RecvError, Subscription};
