@@ -11,6 +11,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use crate::error::{Error, ErrorKind};
 use crate::model::cf::{HttpRoute, PortReservation, RouterGroup, TcpRouteMapping};
 use crate::model::kong::{Route, Service};
+use crate::model::upstream::Upstream;
 
 /// What happened to an object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -50,16 +51,19 @@ pub enum Kind {
     Route,
     /// A Kong-style service.
     Service,
+    /// A service's backends and balancing.
+    Upstream,
 }
 
 impl Kind {
-    const ALL: [Kind; 6] = [
+    const ALL: [Kind; 7] = [
         Kind::HttpRoute,
         Kind::TcpRouteMapping,
         Kind::RouterGroup,
         Kind::PortReservation,
         Kind::Route,
         Kind::Service,
+        Kind::Upstream,
     ];
 
     fn bit(self) -> u8 {
@@ -84,6 +88,8 @@ pub enum Object {
     Route(Arc<Route>),
     /// A Kong-style service.
     Service(Arc<Service>),
+    /// A service's backends and balancing.
+    Upstream(Arc<Upstream>),
 }
 
 impl Object {
@@ -96,6 +102,7 @@ impl Object {
             Object::PortReservation(_) => Kind::PortReservation,
             Object::Route(_) => Kind::Route,
             Object::Service(_) => Kind::Service,
+            Object::Upstream(_) => Kind::Upstream,
         }
     }
 }

@@ -10,6 +10,7 @@ use crossbeam_channel::{RecvTimeoutError, Sender};
 use hashbrown::{HashMap, HashSet};
 use parking_lot::RwLock;
 
+use crate::balance::{Backend, Pool, PoolConfig, SplitConfig};
 use crate::error::{Error, ErrorKind};
 use crate::events::{Action, Event, EventLog, Filter, Object, Subscription};
 use crate::lease::{Clock, LeaseQueue, SystemClock, Timestamp};
@@ -20,6 +21,7 @@ use crate::model::cf::{
 };
 use crate::model::kong::{self, Route, Service};
 use crate::model::ports::{self, PortRange};
+use crate::model::upstream::Upstream;
 
 /// How many leases one lock hold of [`Registry::expire`] removes at most, so that
 /// readers and writers wait for a bounded time while a large set lapses.
@@ -189,6 +191,21 @@ pub enum Change {
         /// A name or an id.
         key: String,
     },
+    /// Set the backends and balancing of a service, as
+    /// [`Registry::put_upstream`].
+    PutUpstream {
+        /// The service's name or id.
+        service: String,
+        /// The backends.
+        backends: Vec<Backend>,
+        /// Strategy, split and seed.
+        config: PoolConfig,
+    },
+    /// Remove the backends and balancing of a service (it must have them).
+    DeleteUpstream {
+        /// The service's name or id.
+        service: String,
+    },
 }
 
 /// Everything the registry holds at one revision.
@@ -212,6 +229,8 @@ pub struct Snapshot {
     pub routes: Vec<Route>,
     /// Kong-style services, by id.
     pub services: Vec<Service>,
+    /// Services' backends and balancing, by service id.
+    pub upstreams: Vec<Upstream>,
 }
 
 #[derive(Clone)]
@@ -314,6 +333,7 @@ enum IndexOp {
 enum Undo {
     Route(Arc<str>, Option<Arc<Route>>),
     Service(Arc<str>, Option<Arc<Service>>),
+    Upstream(Arc<str>, Option<Arc<Upstream>>),
     Http(HttpKey, Option<HttpEntry>),
     Tcp(TcpKey, Option<Arc<TcpRouteMapping>>),
     Group(Arc<str>, Option<GroupEntry>),
@@ -424,6 +444,8 @@ struct State {
     /// Kong-style routes and services by id, and their names.
     routes: Named<Route>,
     services: Named<Service>,
+    /// Backends and balancing, by service id.
+    upstreams: HashMap<Arc<str>, Arc<Upstream>>,
     leases: LeaseQueue<Lease>,
     log: EventLog,
     /// The matcher's index as of the last commit; its clones are what readers see.
@@ -645,6 +667,12 @@ impl Txn<'_> {
         old
     }
 
+    fn upstream(&mut self, id: Arc<str>, value: Option<Arc<Upstream>>) -> Option<Arc<Upstream>> {
+        let old = set_upstream(&mut self.st.upstreams, id.clone(), value);
+        self.st.undo.push(Undo::Upstream(id, old.clone()));
+        old
+    }
+
     fn emit(&mut self, action: Action, object: Object) {
         self.st.pending.push((action, object, IndexOp::Apply));
     }
@@ -662,6 +690,9 @@ impl Txn<'_> {
                 }
                 Undo::Service(k, v) => {
                     self.st.services.set(k, v);
+                }
+                Undo::Upstream(k, v) => {
+                    set_upstream(&mut self.st.upstreams, k, v);
                 }
                 Undo::Http(k, v) => {
                     self.st.set_http(k, v);
@@ -827,8 +858,94 @@ impl Txn<'_> {
                 vec![("@referenced_by".to_string(), "routes".to_string())],
             ));
         }
-        self.service(service.id.as_str().into(), None);
+        let id: Arc<str> = service.id.as_str().into();
+        if let Some(upstream) = self.upstream(id.clone(), None) {
+            self.emit(Action::Delete, Object::Upstream(upstream));
+        }
+        self.service(id, None);
         self.emit(Action::Delete, Object::Service(service));
+        Ok(())
+    }
+
+    // -- Upstreams ---------------------------------------------------------
+
+    /// Sets the backends and balancing of the service named or identified by
+    /// `key`; the pool they make is checked first.
+    fn put_upstream(
+        &mut self,
+        key: &str,
+        backends: Vec<Backend>,
+        config: PoolConfig,
+    ) -> Result<Arc<Upstream>, Error> {
+        let Some(service) = self.st.services.get(key) else {
+            return Err(not_found());
+        };
+        let id: Arc<str> = service.id.as_str().into();
+        Pool::try_new(backends.clone(), config.clone())?;
+        let upstream = Arc::new(Upstream {
+            service_id: id.to_string(),
+            backends,
+            config,
+        });
+        if self.st.upstreams.get(&id).is_some_and(|u| **u == *upstream) {
+            return Ok(upstream);
+        }
+        self.upstream(id, Some(upstream.clone()));
+        self.emit(Action::Upsert, Object::Upstream(upstream.clone()));
+        Ok(upstream)
+    }
+
+    fn delete_upstream(&mut self, key: &str) -> Result<(), Error> {
+        let Some(service) = self.st.services.get(key) else {
+            return Err(not_found());
+        };
+        let id: Arc<str> = service.id.as_str().into();
+        match self.upstream(id, None) {
+            Some(old) => {
+                self.emit(Action::Delete, Object::Upstream(old));
+                Ok(())
+            }
+            None => Err(not_found()),
+        }
+    }
+
+    /// Sets (or with `None` removes) the version split of a service's upstream,
+    /// checked with CDAP's rules against the versions of its backends.
+    fn set_split(&mut self, key: &str, split: Option<SplitConfig>) -> Result<(), Error> {
+        let Some(service) = self.st.services.get(key) else {
+            return Err(not_found());
+        };
+        let current = self
+            .st
+            .upstreams
+            .get(service.id.as_str())
+            .map(|u| (**u).clone());
+        let mut upstream = match (current, &split) {
+            (Some(u), _) => u,
+            (None, None) => return Err(not_found()),
+            (None, Some(_)) => Upstream {
+                service_id: service.id.clone(),
+                ..Upstream::default()
+            },
+        };
+        if let Some(SplitConfig {
+            split: Some(percentages),
+            ..
+        }) = &split
+        {
+            let versions: Vec<&str> = upstream
+                .backends
+                .iter()
+                .filter_map(|b| b.version.as_deref())
+                .collect();
+            percentages.validate(versions)?;
+        }
+        if split.is_none() && upstream.config.split.is_none() {
+            return Err(not_found());
+        }
+        upstream.config.split = split;
+        let key = upstream.service_id.clone();
+        self.put_upstream(&key, upstream.backends, upstream.config)?;
         Ok(())
     }
 
@@ -1250,6 +1367,17 @@ impl Txn<'_> {
         let services: HashSet<&str> = snap.services.iter().map(|s| s.id.as_str()).collect();
         let routes: HashSet<&str> = snap.routes.iter().map(|r| r.id.as_str()).collect();
 
+        let upstreams: HashSet<&str> = snap
+            .upstreams
+            .iter()
+            .map(|u| u.service_id.as_str())
+            .collect();
+        let gone: Vec<Arc<Upstream>> =
+            sorted_values(&self.st.upstreams, |id| !upstreams.contains(id));
+        for upstream in gone {
+            self.upstream(upstream.service_id.as_str().into(), None);
+            self.emit(Action::Delete, Object::Upstream(upstream));
+        }
         let gone: Vec<Arc<Route>> = sorted_values(&self.st.routes.by_id, |id| !routes.contains(id));
         for route in gone {
             self.route(route.id.as_str().into(), None);
@@ -1364,6 +1492,15 @@ impl Txn<'_> {
             self.route(route.id.as_str().into(), Some(route.clone()));
             self.emit(Action::Upsert, Object::Route(route));
         }
+        for upstream in snap.upstreams {
+            let id: Arc<str> = upstream.service_id.as_str().into();
+            if self.st.upstreams.get(&id).is_some_and(|u| **u == upstream) {
+                continue;
+            }
+            let upstream = Arc::new(upstream);
+            self.upstream(id, Some(upstream.clone()));
+            self.emit(Action::Upsert, Object::Upstream(upstream));
+        }
         for route in snap.http_routes {
             let key = route.key();
             let lease = match self.st.http.get(&key) {
@@ -1477,6 +1614,17 @@ impl Txn<'_> {
     }
 }
 
+fn set_upstream(
+    map: &mut HashMap<Arc<str>, Arc<Upstream>>,
+    id: Arc<str>,
+    value: Option<Arc<Upstream>>,
+) -> Option<Arc<Upstream>> {
+    match value {
+        Some(u) => map.insert(id, u),
+        None => map.remove(&id),
+    }
+}
+
 /// The values of `map` whose keys `keep` accepts, in key order.
 fn sorted_values<T>(map: &HashMap<Arc<str>, Arc<T>>, keep: impl Fn(&str) -> bool) -> Vec<Arc<T>> {
     let mut found: Vec<(&Arc<str>, &Arc<T>)> = map.iter().filter(|(k, _)| keep(k)).collect();
@@ -1555,6 +1703,19 @@ fn check_snapshot(snap: &Snapshot, reserved: &[u16]) -> Result<Vec<Vec<PortRange
         }
     }
     let services = ids;
+    let mut seen = HashSet::new();
+    for upstream in &snap.upstreams {
+        if !services.contains(upstream.service_id.as_str()) {
+            return Err(Error::with_fields(
+                ErrorKind::ForeignKeyViolation,
+                vec![("service.id".to_string(), upstream.service_id.clone())],
+            ));
+        }
+        if !seen.insert(upstream.service_id.as_str()) {
+            return Err(duplicate("upstream of service", &upstream.service_id));
+        }
+        Pool::try_new(upstream.backends.clone(), upstream.config.clone())?;
+    }
     let mut ids = HashSet::new();
     let mut names = HashSet::new();
     for route in &snap.routes {
@@ -1660,6 +1821,7 @@ impl Registry {
                 reservations: HashMap::new(),
                 routes: Named::default(),
                 services: Named::default(),
+                upstreams: HashMap::new(),
                 leases: LeaseQueue::new(),
                 log: EventLog::new(config.history.unwrap_or(1 << 16)),
                 index: Index::default(),
@@ -2266,6 +2428,134 @@ impl Registry {
         all
     }
 
+    // -- Upstreams ---------------------------------------------------------
+
+    /// Sets the backends, strategy and split of the service named or
+    /// identified by `service`: the routes leading to it then pick among these
+    /// backends ([`Found::pick`], [`Found::connect`]). Counters of backends
+    /// that stay (same address and port) carry over.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`] for an unknown service; the pool's own errors
+    /// for backends or a configuration it refuses (for example a split naming
+    /// a version no backend has).
+    pub fn put_upstream(
+        &self,
+        service: &str,
+        backends: Vec<Backend>,
+        config: PoolConfig,
+    ) -> Result<Upstream, Error> {
+        self.write(|txn| txn.put_upstream(service, backends, config))
+            .map(|u| (*u).clone())
+    }
+
+    /// The backends and balancing of a service, by its name or id.
+    pub fn upstream(&self, service: &str) -> Option<Upstream> {
+        let st = self.state.read();
+        let id = &st.services.get(service)?.id;
+        st.upstreams.get(id.as_str()).map(|u| (**u).clone())
+    }
+
+    /// Every upstream, by service id.
+    pub fn upstreams(&self) -> Vec<Upstream> {
+        let st = self.state.read();
+        let mut all: Vec<Upstream> = st.upstreams.values().map(|u| (**u).clone()).collect();
+        all.sort_by(|a, b| a.service_id.cmp(&b.service_id));
+        all
+    }
+
+    /// Removes a service's backends and balancing.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`] for an unknown service or one without an upstream.
+    pub fn delete_upstream(&self, service: &str) -> Result<u64, Error> {
+        self.write(|txn| txn.delete_upstream(service))?;
+        Ok(self.revision())
+    }
+
+    /// Sets the version split of a service (CDAP's route config), checked with
+    /// CDAP's rules and messages against the version labels of its backends.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`] for an unknown service; [`ErrorKind::InvalidArgument`]
+    /// with CDAP's message for an empty split, unknown versions, a percentage
+    /// outside 0..=100 or a total other than 100.
+    pub fn set_split(&self, service: &str, split: SplitConfig) -> Result<u64, Error> {
+        self.write(|txn| txn.set_split(service, Some(split)))?;
+        Ok(self.revision())
+    }
+
+    /// The version split of a service, if it has one.
+    pub fn split(&self, service: &str) -> Option<SplitConfig> {
+        self.upstream(service)?.config.split
+    }
+
+    /// Removes the version split of a service.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`] when the service is unknown or has no split (as
+    /// CDAP answers a DELETE of a route config that does not exist).
+    pub fn delete_split(&self, service: &str) -> Result<u64, Error> {
+        self.write(|txn| txn.set_split(service, None))?;
+        Ok(self.revision())
+    }
+
+    /// The live backend pool of a service (name or id), as the matcher picks
+    /// from it: its backends' counters, [`Pool::stats`] in gobetween's shape.
+    pub fn pool(&self, service: &str) -> Option<Arc<Pool>> {
+        let id = self.state.read().services.get(service)?.id.clone();
+        self.published.load().index.pool_of(&id).cloned()
+    }
+
+    /// Removes from every upstream the backends that were draining (or no
+    /// longer discovered) and have no connection left; returns how many went.
+    pub fn remove_drained(&self) -> usize {
+        let published = self.published.load();
+        let mut removed = 0;
+        for upstream in self.upstreams() {
+            let Some(pool) = published.index.pool_of(&upstream.service_id) else {
+                continue;
+            };
+            let drained = pool.drained();
+            if drained.is_empty() {
+                continue;
+            }
+            let backends: Vec<Backend> = upstream
+                .backends
+                .iter()
+                .filter(|b| !drained.contains(&b.id()))
+                .cloned()
+                .collect();
+            let gone = upstream.backends.len() - backends.len();
+            // A concurrent change to the upstream wins: this retries next tick.
+            let applied = self.write(|txn| {
+                let current = txn.st.upstreams.get(upstream.service_id.as_str());
+                if current.is_none_or(|c| **c != upstream) {
+                    return Ok(false);
+                }
+                txn.put_upstream(&upstream.service_id, backends, upstream.config.clone())
+                    .map(|_| true)
+            });
+            if applied == Ok(true) {
+                removed += gone;
+            }
+        }
+        removed
+    }
+
+    /// Moves every backend pool's per-second rates to the window ending at
+    /// `now` (the reaper does it on each tick).
+    pub fn sample_stats(&self, now: Timestamp) {
+        let published = self.published.load();
+        for pool in published.index.pools() {
+            pool.sample(now);
+        }
+    }
+
     // -- Batches -----------------------------------------------------------
 
     /// Applies a list of changes atomically: every change is validated and applied
@@ -2333,6 +2623,14 @@ impl Registry {
                         txn.put_route_at(&key, route)?;
                     }
                     Change::DeleteRoute { key } => txn.delete_route(&key)?,
+                    Change::PutUpstream {
+                        service,
+                        backends,
+                        config,
+                    } => {
+                        txn.put_upstream(&service, backends, config)?;
+                    }
+                    Change::DeleteUpstream { service } => txn.delete_upstream(&service)?,
                 }
             }
             let events: Vec<(Action, Object)> = txn
@@ -2444,7 +2742,8 @@ impl Registry {
     }
 
     /// Starts a background thread that calls [`Registry::expire`] with the
-    /// registry's clock every `interval`, then [`Registry::compact_index`]. Dropping or stopping the returned handle
+    /// registry's clock every `interval`, then [`Registry::compact_index`],
+    /// [`Registry::sample_stats`] and [`Registry::remove_drained`]. Dropping or stopping the returned handle
     /// stops the thread.
     pub fn start_reaper(self: &Arc<Self>, interval: Duration) -> Reaper {
         let (stop, stopped) = crossbeam_channel::bounded::<()>(1);
@@ -2454,8 +2753,11 @@ impl Registry {
             .spawn(move || loop {
                 match stopped.recv_timeout(interval) {
                     Err(RecvTimeoutError::Timeout) => {
-                        registry.expire(registry.clock.now());
+                        let now = registry.clock.now();
+                        registry.expire(now);
                         registry.compact_index();
+                        registry.sample_stats(now);
+                        registry.remove_drained();
                     }
                     Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
                 }
@@ -2503,6 +2805,7 @@ impl Registry {
             port_reservations: st.reservations.values().map(|r| (**r).clone()).collect(),
             routes: st.routes.by_id.values().map(|r| (**r).clone()).collect(),
             services: st.services.by_id.values().map(|s| (**s).clone()).collect(),
+            upstreams: st.upstreams.values().map(|u| (**u).clone()).collect(),
         };
         drop(st);
         snapshot.sort();
@@ -2540,6 +2843,8 @@ impl Snapshot {
             .sort_by(|a, b| (&a.router_group_guid, a.port).cmp(&(&b.router_group_guid, b.port)));
         self.routes.sort_by(|a, b| a.id.cmp(&b.id));
         self.services.sort_by(|a, b| a.id.cmp(&b.id));
+        self.upstreams
+            .sort_by(|a, b| a.service_id.cmp(&b.service_id));
     }
 
     /// Applies one event to this snapshot, as a replica following the registry
@@ -2582,6 +2887,11 @@ impl Snapshot {
             ),
             Object::Route(r) => put(&mut self.routes, |x| x.id == r.id, upsert.then_some(&**r)),
             Object::Service(s) => put(&mut self.services, |x| x.id == s.id, upsert.then_some(&**s)),
+            Object::Upstream(u) => put(
+                &mut self.upstreams,
+                |x| x.service_id == u.service_id,
+                upsert.then_some(&**u),
+            ),
         }
         self.revision = event.revision;
         self.sort();

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use regex::Regex;
 
+use crate::balance::Pool as BalancePool;
 use crate::lease::{Clock, Timestamp};
 use crate::matcher::normalize;
 use crate::matcher::shard::ShardMap;
@@ -16,6 +17,7 @@ use crate::matcher::stream::{StreamRequest, StreamRoute, StreamTable, TcpPool, T
 use crate::matcher::trie::Trie;
 use crate::model::cf::HttpRoute;
 use crate::model::kong::{PathMode, Protocol, Route, Service};
+use crate::model::upstream::Upstream;
 
 // Kong's field kinds, as bits of a route's category.
 const HOST: u8 = 0x40;
@@ -327,11 +329,19 @@ pub(crate) struct Index {
     stream: StreamTable,
     stream_routes: ShardMap<Arc<StreamRoute>>,
     tcp: TcpPools,
-    /// Services by slot, and each service id's slot (a slot is never reused).
-    services: Slots<Arc<Service>>,
+    /// Services and their backend pools by slot, and each service id's slot (a
+    /// slot is never reused).
+    services: Slots<ServiceSlot>,
     service_slots: ShardMap<u32>,
     pools: ShardMap<Arc<Pool>>,
     seq: u64,
+}
+
+/// A service and the pool of its backends, as a slot of the index holds them.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ServiceSlot {
+    pub(crate) service: Option<Arc<Service>>,
+    pub(crate) pool: Option<Arc<BalancePool>>,
 }
 
 /// A request as the matcher sees it.
@@ -930,6 +940,8 @@ impl Index {
             (Object::Route(r), _) => self.remove_route(&r.id),
             (Object::Service(s), Action::Upsert) => self.upsert_service(s.clone()),
             (Object::Service(s), _) => self.remove_service(&s.id),
+            (Object::Upstream(u), Action::Upsert) => self.upsert_upstream(u),
+            (Object::Upstream(u), _) => self.remove_upstream(&u.service_id),
             (Object::TcpRouteMapping(m), Action::Upsert) => self.tcp.upsert(m.clone()),
             (Object::TcpRouteMapping(m), _) => self.tcp.remove(m),
             _ => {}
@@ -1025,21 +1037,70 @@ impl Index {
         slot
     }
 
+    fn edit_slot(&mut self, id: &str, f: impl FnOnce(&mut ServiceSlot)) {
+        let slot = self.service_slot(id);
+        let mut value = self.services.get(slot).cloned().unwrap_or_default();
+        f(&mut value);
+        self.services.set(slot, Some(value));
+    }
+
     pub(crate) fn upsert_service(&mut self, service: Arc<Service>) {
-        let slot = self.service_slot(&service.id);
-        self.services.set(slot, Some(service));
+        let id = service.id.clone();
+        self.edit_slot(&id, |slot| slot.service = Some(service));
     }
 
     pub(crate) fn remove_service(&mut self, id: &str) {
-        if let Some(&slot) = self.service_slots.get(id) {
-            self.services.set(slot, None);
+        if self.service_slots.get(id).is_some() {
+            self.edit_slot(id, |slot| slot.service = None);
+        }
+    }
+
+    /// Builds a service's pool from its upstream, taking over the counters of
+    /// the pool it replaces.
+    pub(crate) fn upsert_upstream(&mut self, upstream: &Upstream) {
+        let slot = self.service_slot(&upstream.service_id);
+        let previous = self.services.get(slot).and_then(|s| s.pool.clone());
+        let built = match previous {
+            Some(prev) if *prev.config() == upstream.config => {
+                prev.try_rebuild(upstream.backends.clone())
+            }
+            Some(prev) => prev
+                .reconfigure(upstream.config.clone())
+                .try_rebuild(upstream.backends.clone()),
+            None => BalancePool::try_new(upstream.backends.clone(), upstream.config.clone()),
+        };
+        // The registry checked the upstream before committing it; a pool that
+        // still failed to build leaves the service without backends.
+        let pool = built.ok().map(Arc::new);
+        self.edit_slot(&upstream.service_id, |slot| slot.pool = pool);
+    }
+
+    pub(crate) fn remove_upstream(&mut self, id: &str) {
+        if self.service_slots.get(id).is_some() {
+            self.edit_slot(id, |slot| slot.pool = None);
         }
     }
 
     /// The service in a slot.
     #[inline]
     pub(crate) fn service_in(&self, slot: u32) -> Option<&Arc<Service>> {
-        self.services.get(slot)
+        self.services.get(slot)?.service.as_ref()
+    }
+
+    /// The backend pool of the service in a slot.
+    #[inline]
+    pub(crate) fn pool_in(&self, slot: u32) -> Option<&Arc<BalancePool>> {
+        self.services.get(slot)?.pool.as_ref()
+    }
+
+    /// The backend pool of a service, by id.
+    pub(crate) fn pool_of(&self, id: &str) -> Option<&Arc<BalancePool>> {
+        self.pool_in(*self.service_slots.get(id)?)
+    }
+
+    /// Every backend pool.
+    pub(crate) fn pools(&self) -> impl Iterator<Item = &Arc<BalancePool>> {
+        self.services.iter().filter_map(|s| s.pool.as_ref())
     }
 
     pub(crate) fn pool(&self, key: &str) -> Option<&Arc<Pool>> {

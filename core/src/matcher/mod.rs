@@ -13,6 +13,7 @@ use std::sync::Arc;
 pub(crate) use self::index::{Garbage, Index};
 use self::index::{Hit, PathRule, Target};
 use self::stream::{StreamRequest, StreamRoute, TcpPool};
+use crate::balance::{Connection, PickInput, Pool, PoolBackend};
 use crate::lease::Clock;
 use crate::model::kong::{PathHandling, Protocol, Route, Service};
 
@@ -322,6 +323,7 @@ impl Published {
             published: self,
             answer,
             prepared,
+            source: req.source,
             host: req.host,
             protocol: req.protocol,
         })
@@ -354,6 +356,7 @@ pub struct Found<'a> {
     published: &'a Published,
     answer: Answer<'a>,
     prepared: index::Prepared<'a>,
+    source: Option<SocketAddr>,
     host: &'a str,
     protocol: Protocol,
 }
@@ -440,12 +443,7 @@ impl<'a> Found<'a> {
     }
 
     fn service_arc(&self) -> Option<&'a Arc<Service>> {
-        let slot = match &self.answer {
-            Answer::Http(hit) => hit.route.service,
-            Answer::Stream(stream) => stream.service,
-            Answer::Tcp(_) => None,
-        };
-        self.published.index.service_in(slot?)
+        self.published.index.service_in(self.service_slot()?)
     }
 
     /// The (normalised) request path the matcher saw.
@@ -551,9 +549,58 @@ impl<'a> Found<'a> {
         .then_some(route.https_redirect_status_code)
     }
 
-    /// Chooses a live backend, round robin (CF HTTP routes and TCP mappings;
-    /// for TCP, the mappings that name the request's SNI when there are any).
+    fn service_slot(&self) -> Option<u32> {
+        match &self.answer {
+            Answer::Http(hit) => hit.route.service,
+            Answer::Stream(stream) => stream.service,
+            Answer::Tcp(_) => None,
+        }
+    }
+
+    /// The backend pool of the matched route's service, if it has an
+    /// [`Upstream`](crate::Upstream).
+    pub fn pool(&self) -> Option<&'a Pool> {
+        self.published
+            .index
+            .pool_in(self.service_slot()?)
+            .map(|p| &**p)
+    }
+
+    /// What a pick weighs: the request's client address (for the `iphash`
+    /// strategies and, without a key, consistent hashing).
+    fn pick_input(&self) -> PickInput<'static> {
+        match self.source {
+            Some(source) => PickInput::new().client_ip(source.ip()),
+            None => PickInput::new(),
+        }
+    }
+
+    /// Chooses a backend of the matched route's service pool with `input` (a
+    /// caller key for consistent hashing or sticky splits, a client address, a
+    /// version), by the pool's strategy, tiers and split.
+    pub fn pick_with(&self, input: &PickInput<'_>) -> Option<&'a Arc<PoolBackend>> {
+        self.pool()?.pick(input)
+    }
+
+    /// Takes a connection slot on a backend of the matched route's service
+    /// pool (honouring connection caps); the returned [`Connection`] reports
+    /// the connection's life and bytes to the backend's counters.
+    pub fn connect(&self, input: &PickInput<'_>) -> Option<Connection> {
+        self.pool()?.connect(input)
+    }
+
+    /// Chooses a backend: for a Kong route, from its service's pool by the
+    /// pool's strategy (with the request's source address as the client); for
+    /// a CF HTTP route or TCP mappings, a live registration round robin (for
+    /// TCP, the mappings that name the request's SNI when there are any).
     pub fn pick(&self) -> Option<BackendRef<'a>> {
+        if self.route().is_some() {
+            let backend = self.pick_with(&self.pick_input())?.backend();
+            return Some(BackendRef {
+                address: &backend.address,
+                port: backend.port,
+            });
+        }
         if let Answer::Tcp(pool) = &self.answer {
             return pool
                 .pick(self.prepared.sni, self.prepared.now())

@@ -40,6 +40,11 @@ impl<T: Clone> Slots<T> {
         slot
     }
 
+    /// Every filled slot.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {
+        self.chunks.iter().flat_map(|c| c.iter().flatten())
+    }
+
     pub(crate) fn set(&mut self, slot: u32, value: Option<T>) {
         let slot = slot as usize;
         let chunks = Arc::make_mut(&mut self.chunks);

@@ -3,4 +3,5 @@
 pub(crate) mod cf;
 pub(crate) mod kong;
 pub(crate) mod ports;
+pub(crate) mod upstream;
 pub(crate) mod url;
