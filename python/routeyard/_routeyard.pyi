@@ -1,7 +1,7 @@
 """Type stubs for the native module routeyard._routeyard; import from routeyard instead."""
 
 from types import TracebackType
-from typing import Any, ClassVar, Literal, Sequence, final
+from typing import Any, ClassVar, Iterable, Literal, Sequence, final
 
 __all__ = [
     "Capture",
@@ -163,7 +163,7 @@ class Registry:
     # Matching
     def match(
         self,
-        protocol: _Protocol = "http",
+        protocol: str = "http",
         method: str = "GET",
         host: str = "",
         path: str = "/",
@@ -182,7 +182,7 @@ class Registry:
         brackets) or ``(ip, port)``. ``pick``: also choose a live backend, round robin.
         """
     def match_many(
-        self, requests: Sequence[dict[str, Any]], pick: bool = False
+        self, requests: Iterable[dict[str, Any]], pick: bool = False
     ) -> list[Match | None]:
         """Matches each request (a dict with the keyword arguments of :meth:`match`
         as keys, ``pick`` excepted) with the interpreter released; one answer per
@@ -211,8 +211,6 @@ class Registry:
     def restore(self, snapshot: dict[str, Any]) -> int:
         """Makes the registry hold exactly what ``snapshot`` holds, atomically, writing
         only the differences; returns the revision."""
-
-_Protocol = Literal["http", "https", "grpc", "grpcs", "tcp", "tls", "tls_passthrough", "udp"]
 
 @final
 class Capture:
