@@ -7,11 +7,11 @@
 //! route and service are shared with the index (`Arc`s); they become dicts only when
 //! the `route` and `service` attributes are read.
 
-use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use routeyard::dialect::kong;
 use routeyard::{Capture, Match, Matched, Protocol, Registry, Request};
@@ -97,17 +97,20 @@ fn address(what: &str, obj: &Bound<'_, PyAny>) -> PyResult<SocketAddr> {
 }
 
 /// Reads headers: a dict of str to str, or a list (or tuple) of `(name, value)` str
-/// pairs; a name may repeat in the list form.
+/// pairs; a name may repeat in the list form. The strings are held, not copied.
 ///
 /// # Errors
 ///
 /// `TypeError` for any other shape.
-fn headers(obj: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>> {
-    let pair = |name: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>| -> PyResult<(String, String)> {
+fn headers(obj: &Bound<'_, PyAny>) -> PyResult<Vec<(PyBackedStr, PyBackedStr)>> {
+    let pair = |name: &Bound<'_, PyAny>,
+                value: &Bound<'_, PyAny>|
+     -> PyResult<(PyBackedStr, PyBackedStr)> {
         match (name.cast::<PyString>(), value.cast::<PyString>()) {
-            (Ok(name), Ok(value)) => {
-                Ok((name.to_cow()?.into_owned(), value.to_cow()?.into_owned()))
-            }
+            (Ok(name), Ok(value)) => Ok((
+                PyBackedStr::try_from(name.clone())?,
+                PyBackedStr::try_from(value.clone())?,
+            )),
             _ => Err(PyTypeError::new_err(format!(
                 "header names and values must be str, not ({}, {})",
                 name.repr()?.to_cow()?,
@@ -140,25 +143,16 @@ fn headers(obj: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>> {
         .collect()
 }
 
-/// A request's fields, converted from Python and owned, so that a batch can be
-/// matched with the interpreter released.
-#[derive(Debug)]
-pub(crate) struct OwnedRequest {
-    protocol: Protocol,
-    method: String,
-    host: String,
-    path: String,
-    headers: Vec<(String, String)>,
-    sni: Option<String>,
-    source: Option<SocketAddr>,
-    destination: Option<SocketAddr>,
-    router_group: Option<String>,
+/// Borrowed `(name, value)` views of held headers, as the core's `Request` takes them.
+fn header_refs(headers: &[(PyBackedStr, PyBackedStr)]) -> Vec<(&str, &str)> {
+    headers.iter().map(|(n, v)| (&**n, &**v)).collect()
 }
 
-/// A str argument, or a `TypeError` naming it.
-fn text<'a>(what: &str, obj: &'a Bound<'_, PyAny>) -> PyResult<Cow<'a, str>> {
+/// A str argument, held without a copy, or a `TypeError` naming it
+/// (`UnicodeEncodeError` for a str with lone surrogates, which has no UTF-8 form).
+fn text(what: &str, obj: &Bound<'_, PyAny>) -> PyResult<PyBackedStr> {
     match obj.cast::<PyString>() {
-        Ok(s) => s.to_cow(),
+        Ok(s) => PyBackedStr::try_from(s.clone()),
         Err(_) => Err(PyTypeError::new_err(format!(
             "{what} must be a str, not {}",
             obj.get_type().name()?
@@ -167,65 +161,102 @@ fn text<'a>(what: &str, obj: &'a Bound<'_, PyAny>) -> PyResult<Cow<'a, str>> {
 }
 
 /// An optional str argument: `None` or a str.
-fn optional_text(what: &str, obj: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
+fn optional_text(what: &str, obj: &Bound<'_, PyAny>) -> PyResult<Option<PyBackedStr>> {
     if obj.is_none() {
         Ok(None)
     } else {
-        text(what, obj).map(|s| Some(s.into_owned()))
+        text(what, obj).map(Some)
     }
 }
 
-impl OwnedRequest {
-    /// Reads a request dict, whose keys are those of `match`'s keyword arguments.
-    fn from_dict(dict: &Bound<'_, PyDict>) -> PyResult<OwnedRequest> {
-        let py = dict.py();
-        let mut req = OwnedRequest {
+/// A request's fields, converted from Python. The strings are the Python objects'
+/// own UTF-8 text, held by a reference (a Python str never changes), so a batch is
+/// matched with the interpreter released and without copying a string.
+#[derive(Debug)]
+pub(crate) struct HeldRequest {
+    protocol: Protocol,
+    method: Option<PyBackedStr>,
+    host: Option<PyBackedStr>,
+    path: Option<PyBackedStr>,
+    headers: Vec<(PyBackedStr, PyBackedStr)>,
+    sni: Option<PyBackedStr>,
+    source: Option<SocketAddr>,
+    destination: Option<SocketAddr>,
+    router_group: Option<PyBackedStr>,
+}
+
+impl HeldRequest {
+    /// Reads one request: the keyword arguments of `match`, or the entries of a
+    /// request dict, as `(key, value)` pairs. `None` stands for an absent optional
+    /// value.
+    fn read<'py>(
+        py: Python<'py>,
+        fields: impl IntoIterator<Item = (&'static str, Bound<'py, PyAny>)>,
+    ) -> PyResult<HeldRequest> {
+        let mut req = HeldRequest {
             protocol: Protocol::Http,
-            method: "GET".to_string(),
-            host: String::new(),
-            path: "/".to_string(),
+            method: None,
+            host: None,
+            path: None,
             headers: Vec::new(),
             sni: None,
             source: None,
             destination: None,
             router_group: None,
         };
+        for (key, value) in fields {
+            req.set(py, key, &value)?;
+        }
+        Ok(req)
+    }
+
+    /// Sets the field `key` from `value`.
+    fn set(&mut self, py: Python<'_>, key: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        match key {
+            "protocol" => self.protocol = protocol(py, &text("protocol", value)?)?,
+            "method" => self.method = Some(text("method", value)?),
+            "host" => self.host = Some(text("host", value)?),
+            "path" => self.path = Some(text("path", value)?),
+            "headers" if !value.is_none() => self.headers = headers(value)?,
+            "headers" => self.headers.clear(),
+            "sni" => self.sni = optional_text("sni", value)?,
+            "source" if !value.is_none() => self.source = Some(address("source", value)?),
+            "destination" if !value.is_none() => {
+                self.destination = Some(address("destination", value)?)
+            }
+            "source" => self.source = None,
+            "destination" => self.destination = None,
+            "router_group" => self.router_group = optional_text("router_group", value)?,
+            other => {
+                return Err(PyTypeError::new_err(format!(
+                    "unexpected key '{other}'; a request takes {KEYS}"
+                )))
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads a request dict, whose keys are those of `match`'s keyword arguments.
+    fn from_dict(dict: &Bound<'_, PyDict>) -> PyResult<HeldRequest> {
+        let py = dict.py();
+        let mut req = HeldRequest::read(py, [])?;
         for (key, value) in dict.iter() {
             let key = text("a request key", &key)?;
-            match &*key {
-                "protocol" => req.protocol = protocol(py, &text("protocol", &value)?)?,
-                "method" => req.method = text("method", &value)?.into_owned(),
-                "host" => req.host = text("host", &value)?.into_owned(),
-                "path" => req.path = text("path", &value)?.into_owned(),
-                "headers" if !value.is_none() => req.headers = headers(&value)?,
-                "headers" => {}
-                "sni" => req.sni = optional_text("sni", &value)?,
-                "source" if !value.is_none() => req.source = Some(address("source", &value)?),
-                "destination" if !value.is_none() => {
-                    req.destination = Some(address("destination", &value)?)
-                }
-                "source" | "destination" => {}
-                "router_group" => req.router_group = optional_text("router_group", &value)?,
-                other => {
-                    return Err(PyTypeError::new_err(format!(
-                        "unexpected key '{other}'; a request takes {KEYS}"
-                    )))
-                }
-            }
+            req.set(py, &key, &value)?;
         }
         Ok(req)
     }
 
     /// Matches this request; `pick` chooses a backend.
     fn find(&self, registry: &Registry, pick: bool) -> Option<Match> {
-        let headers: Vec<(&str, &str)> = self
-            .headers
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
-        let mut req = Request::new(&self.method, &self.host, &self.path)
-            .protocol(self.protocol)
-            .headers(&headers);
+        let headers = header_refs(&self.headers);
+        let mut req = Request::new(
+            self.method.as_deref().unwrap_or("GET"),
+            self.host.as_deref().unwrap_or(""),
+            self.path.as_deref().unwrap_or("/"),
+        )
+        .protocol(self.protocol)
+        .headers(&headers);
         req.sni = self.sni.as_deref();
         req.source = self.source;
         req.destination = self.destination;
@@ -241,7 +272,7 @@ fn lookup(registry: &Registry, req: &Request<'_>, pick: bool) -> Option<Match> {
 }
 
 /// Reads the request dicts of a batch, naming the position of a bad one.
-pub(crate) fn requests(requests: &Bound<'_, PyAny>) -> PyResult<Vec<OwnedRequest>> {
+pub(crate) fn requests(requests: &Bound<'_, PyAny>) -> PyResult<Vec<HeldRequest>> {
     let py = requests.py();
     if requests.is_instance_of::<PyString>() || requests.is_instance_of::<PyDict>() {
         return Err(PyTypeError::new_err(format!(
@@ -263,13 +294,16 @@ pub(crate) fn requests(requests: &Bound<'_, PyAny>) -> PyResult<Vec<OwnedRequest
                         .unwrap_or_default()
                 ))
             })?;
-            OwnedRequest::from_dict(dict).map_err(|err| {
-                // Keep the class and attributes; prefix the message with the position.
-                let message = format!("request {i}: {}", err.value(py));
+            HeldRequest::from_dict(dict).map_err(|err| {
+                // The same class, its message prefixed with the position; any other
+                // error (a str that cannot be UTF-8) as it is.
+                let message = || format!("request {i}: {}", err.value(py));
                 if err.is_instance_of::<PyTypeError>(py) {
-                    PyTypeError::new_err(message)
+                    PyTypeError::new_err(message())
+                } else if err.is_instance_of::<errors::InvalidArgumentError>(py) {
+                    errors::invalid_argument(py, message())
                 } else {
-                    errors::invalid_argument(py, message)
+                    err
                 }
             })
         })
@@ -279,41 +313,23 @@ pub(crate) fn requests(requests: &Bound<'_, PyAny>) -> PyResult<Vec<OwnedRequest
 /// Matches a batch of converted requests; run with the interpreter released.
 pub(crate) fn find_all(
     registry: &Registry,
-    requests: &[OwnedRequest],
+    requests: &[HeldRequest],
     pick: bool,
 ) -> Vec<Option<Match>> {
     requests.iter().map(|r| r.find(registry, pick)).collect()
 }
 
-/// The arguments of one `match` call, borrowed from Python where the interpreter
-/// allows it.
-pub(crate) struct Args<'a, 'py> {
-    pub(crate) protocol: Option<&'a Bound<'py, PyAny>>,
-    pub(crate) method: Option<&'a Bound<'py, PyAny>>,
-    pub(crate) host: Option<&'a Bound<'py, PyAny>>,
-    pub(crate) path: Option<&'a Bound<'py, PyAny>>,
-    pub(crate) headers: Option<&'a Bound<'py, PyAny>>,
-    pub(crate) sni: Option<&'a Bound<'py, PyAny>>,
-    pub(crate) source: Option<&'a Bound<'py, PyAny>>,
-    pub(crate) destination: Option<&'a Bound<'py, PyAny>>,
-    pub(crate) router_group: Option<&'a Bound<'py, PyAny>>,
-}
-
-/// A str argument with a default.
-fn text_or<'a>(
-    what: &str,
-    obj: Option<&'a Bound<'_, PyAny>>,
-    default: &'static str,
-) -> PyResult<Cow<'a, str>> {
-    match obj {
-        Some(obj) => text(what, obj),
-        None => Ok(Cow::Borrowed(default)),
-    }
-}
-
-/// An optional argument that may also be given as `None`.
-fn given<'a, 'py>(obj: Option<&'a Bound<'py, PyAny>>) -> Option<&'a Bound<'py, PyAny>> {
-    obj.filter(|o| !o.is_none())
+/// The arguments of one `match` call; `None` for those not given.
+pub(crate) struct Args<'py> {
+    pub(crate) protocol: Option<Bound<'py, PyAny>>,
+    pub(crate) method: Option<Bound<'py, PyAny>>,
+    pub(crate) host: Option<Bound<'py, PyAny>>,
+    pub(crate) path: Option<Bound<'py, PyAny>>,
+    pub(crate) headers: Option<Bound<'py, PyAny>>,
+    pub(crate) sni: Option<Bound<'py, PyAny>>,
+    pub(crate) source: Option<Bound<'py, PyAny>>,
+    pub(crate) destination: Option<Bound<'py, PyAny>>,
+    pub(crate) router_group: Option<Bound<'py, PyAny>>,
 }
 
 /// `Registry.match`: converts the arguments, matches with the interpreter held (a
@@ -321,40 +337,27 @@ fn given<'a, 'py>(obj: Option<&'a Bound<'py, PyAny>>) -> Option<&'a Bound<'py, P
 pub(crate) fn match_one(
     py: Python<'_>,
     registry: &Registry,
-    args: Args<'_, '_>,
+    args: Args<'_>,
     pick: bool,
 ) -> PyResult<Option<PyMatch>> {
-    let protocol = match args.protocol {
-        Some(p) => protocol(py, &text("protocol", p)?)?,
-        None => Protocol::Http,
-    };
-    let method = text_or("method", args.method, "GET")?;
-    let host = text_or("host", args.host, "")?;
-    let path = text_or("path", args.path, "/")?;
-    let owned_headers = given(args.headers).map(headers).transpose()?;
-    let header_refs: Vec<(&str, &str)> = owned_headers
-        .iter()
-        .flatten()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
-    let sni = given(args.sni).map(|s| text("sni", s)).transpose()?;
-    let source = given(args.source)
-        .map(|a| address("source", a))
-        .transpose()?;
-    let destination = given(args.destination)
-        .map(|a| address("destination", a))
-        .transpose()?;
-    let router_group = given(args.router_group)
-        .map(|g| text("router_group", g))
-        .transpose()?;
-    let mut req = Request::new(&method, &host, &path)
-        .protocol(protocol)
-        .headers(&header_refs);
-    req.sni = sni.as_deref();
-    req.source = source;
-    req.destination = destination;
-    req.router_group = router_group.as_deref();
-    Ok(lookup(registry, &req, pick).map(PyMatch::new))
+    let fields = [
+        ("protocol", args.protocol),
+        ("method", args.method),
+        ("host", args.host),
+        ("path", args.path),
+        ("headers", args.headers),
+        ("sni", args.sni),
+        ("source", args.source),
+        ("destination", args.destination),
+        ("router_group", args.router_group),
+    ];
+    let req = HeldRequest::read(
+        py,
+        fields
+            .into_iter()
+            .filter_map(|(key, value)| value.map(|v| (key, v))),
+    )?;
+    Ok(req.find(registry, pick).map(PyMatch::new))
 }
 
 /// One capture group of a regex path.

@@ -384,6 +384,12 @@ class TestInvalidArguments:
             registry.match(**kwargs)
         assert str(info.value).startswith(message)
 
+    def test_a_str_without_utf8_form_raises_unicode_encode_error(self, registry: Registry) -> None:
+        with pytest.raises(UnicodeEncodeError):
+            registry.match(host="\ud800")
+        with pytest.raises(UnicodeEncodeError):
+            registry.match_many([{"path": "/\udfff"}])
+
     def test_unknown_keywords_are_refused(self, registry: Registry) -> None:
         with pytest.raises(TypeError, match="hots"):
             registry.match(hots="a")  # type: ignore[call-arg]
