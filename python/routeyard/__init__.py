@@ -141,6 +141,9 @@ Threads
     A registry may be used from any number of threads. Every call releases the
     interpreter while it waits for the registry's locks or for events, and while the
     core works; only the conversion between dicts and the core's objects holds it.
+    One exception: :meth:`Registry.match` holds it, because a single lookup never
+    waits for a writer and takes less time than releasing and retaking the
+    interpreter; :meth:`Registry.match_many` releases it for the whole batch.
 """
 
 from routeyard._routeyard import (
