@@ -116,6 +116,11 @@ def main() -> None:
             m.upstream_host  # type: ignore[union-attr]
             m.upstream_path  # type: ignore[union-attr]
 
+    def loop_hits_kept() -> None:
+        # What match_many does: every answer stays alive until the batch is done.
+        kept = [match(host=host, path=path) for host, path in hits]
+        del kept
+
     def loop_baseline() -> None:
         # The cheapest native call on the registry: the cost of the loop and a call.
         for _host, _path in hits:
@@ -131,6 +136,7 @@ def main() -> None:
         ("match, hit", loop_hits),
         ("match, miss", loop_misses),
         ("match, hit, reading upstream_host and upstream_path", loop_hits_read),
+        ("match, hit, keeping the 1000 answers in a list", loop_hits_kept),
         ("match_many, 1000 hits per call", many),
     ]:
         run()  # warm up
