@@ -12,7 +12,7 @@ use std::net::{IpAddr, SocketAddr};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyDict, PyInt, PyList, PyString, PyTuple};
 use routeyard::dialect::kong;
 use routeyard::{Capture, Match, Matched, Protocol, Registry, Request};
 
@@ -72,7 +72,12 @@ fn address(what: &str, obj: &Bound<'_, PyAny>) -> PyResult<SocketAddr> {
     if let Ok(pair) = obj.cast::<PyTuple>() {
         if pair.len() == 2 {
             let (ip, port) = (pair.get_item(0)?, pair.get_item(1)?);
-            if let (Ok(ip), Ok(port)) = (ip.cast::<PyString>(), port.cast::<pyo3::types::PyInt>()) {
+            // `bool` is a subclass of `int` in Python, but not a port.
+            let port = port
+                .cast::<PyInt>()
+                .ok()
+                .filter(|p| !p.is_instance_of::<PyBool>());
+            if let (Ok(ip), Some(port)) = (ip.cast::<PyString>(), port) {
                 let ip = ip.to_cow()?;
                 let ip: IpAddr = ip.parse().map_err(|_| {
                     errors::invalid_argument(

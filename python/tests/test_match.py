@@ -374,6 +374,7 @@ class TestInvalidArguments:
             ({"headers": [("x-a", "1", "2")]}, "each header must be a (name, value) tuple, not ('x-a', '1', '2')"),
             ({"source": 80}, "source must be an 'ip:port' str or an (ip: str, port: int) tuple, not 80"),
             ({"destination": ("10.0.0.1", "80")}, "destination must be an 'ip:port' str or an (ip: str, port: int) tuple"),
+            ({"destination": ("10.0.0.1", True)}, "destination must be an 'ip:port' str or an (ip: str, port: int) tuple"),
             ({"router_group": 1}, "router_group must be a str, not int"),
         ],
     )
