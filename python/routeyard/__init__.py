@@ -90,6 +90,47 @@ Snapshots
     registry hold exactly that state, atomically, writing only the differences, each
     with its event under a new revision.
 
+Matching
+    :meth:`Registry.match` takes a request as keyword arguments and returns a
+    :class:`Match`, or ``None`` when no route answers::
+
+        >>> service = registry.create_service({"name": "users", "host": "users.internal"})
+        >>> route = registry.create_route(
+        ...     {"hosts": ["api.example.com"], "paths": [r"~/users/(?<id>\\d+)"],
+        ...      "service": {"id": service["id"]}}
+        ... )
+        >>> m = registry.match(host="api.example.com", path="/users/42/orders")
+        >>> m.route_id == route["id"], m.upstream_host, m.upstream_path
+        (True, 'users.internal', '/orders')
+        >>> m.captures
+        [Capture(name='id', index=1, value='42')]
+        >>> registry.match(host="api.example.com", path="/") is None
+        True
+
+    The arguments: ``protocol`` (a Kong protocol name, default ``"http"``),
+    ``method`` (default ``"GET"``), ``host`` (the Host header, which may carry a
+    port), ``path`` (the raw path; a query is ignored), ``headers`` (a dict, or a list
+    of ``(name, value)`` pairs when a name repeats), ``sni``, ``source`` and
+    ``destination`` (``"ip:port"`` with IPv6 in brackets, or ``(ip, port)``),
+    ``router_group`` (for a stream request to a CF TCP router: the group whose port,
+    the destination's, it arrived on) and ``pick`` (choose a live backend, round
+    robin). An unknown protocol or a malformed address raises
+    :class:`InvalidArgumentError`; an argument of the wrong type :class:`TypeError`.
+    Stream protocols (``tcp``, ``tls``, ``tls_passthrough``, ``udp``) match Kong
+    stream routes by SNI, source and destination, then the CF TCP mappings of
+    ``router_group`` on the destination port.
+
+    A :class:`Match` is immutable and compares equal to another with the same fields:
+    ``route`` and ``service`` (dicts in Kong's shape, built when read), ``route_id``,
+    ``service_id``, ``cf_route`` (the CF ``host/path`` that answered), ``tcp_route``
+    (``(router_group_guid, port)``), ``upstream_path``, ``upstream_host``,
+    ``matched_path``, ``captures`` (a list of :class:`Capture`, each with ``name``,
+    ``None`` for an unnamed group, ``index``, 1 for the first group, and ``value``),
+    ``backend`` (``(address, port)`` with ``pick=True``, else ``None``), ``redirect``
+    (the status code for a plain-HTTP request to an HTTPS-only route) and
+    ``revision``. :meth:`Registry.match_many` takes a list of request dicts with the
+    same keys and matches them all with the interpreter released.
+
 Errors
     Every refused call raises a :class:`RouteyardError` (a :class:`ValueError`) of the
     class of its error kind, with the core's message, ``.name`` (the Cloud Foundry
@@ -100,9 +141,13 @@ Threads
     A registry may be used from any number of threads. Every call releases the
     interpreter while it waits for the registry's locks or for events, and while the
     core works; only the conversion between dicts and the core's objects holds it.
+    One exception: :meth:`Registry.match` holds it, because a single lookup never
+    waits for a writer and takes less time than releasing and retaking the
+    interpreter; :meth:`Registry.match_many` releases it for the whole batch.
 """
 
 from routeyard._routeyard import (
+    Capture,
     CompactedError,
     ConflictError,
     Event,
@@ -110,6 +155,7 @@ from routeyard._routeyard import (
     InvalidArgumentError,
     LaggedError,
     ManualClock,
+    Match,
     NotFoundError,
     PortRangeExhaustedError,
     ProcessRequestError,
@@ -127,6 +173,7 @@ from routeyard._routeyard import (
 )
 
 __all__ = [
+    "Capture",
     "CompactedError",
     "ConflictError",
     "Event",
@@ -134,6 +181,7 @@ __all__ = [
     "InvalidArgumentError",
     "LaggedError",
     "ManualClock",
+    "Match",
     "NotFoundError",
     "PortRangeExhaustedError",
     "ProcessRequestError",

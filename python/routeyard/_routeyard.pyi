@@ -1,9 +1,10 @@
 """Type stubs for the native module routeyard._routeyard; import from routeyard instead."""
 
 from types import TracebackType
-from typing import Any, Literal, Sequence, final
+from typing import Any, ClassVar, Iterable, Literal, Sequence, final
 
 __all__ = [
+    "Capture",
     "CompactedError",
     "ConflictError",
     "Event",
@@ -11,6 +12,7 @@ __all__ = [
     "InvalidArgumentError",
     "LaggedError",
     "ManualClock",
+    "Match",
     "NotFoundError",
     "PortRangeExhaustedError",
     "ProcessRequestError",
@@ -158,6 +160,34 @@ class Registry:
     def routes(self, service: str | None = None) -> list[dict[str, Any]]:
         """Every route, oldest first; with ``service``, only those leading to it."""
 
+    # Matching
+    def match(
+        self,
+        protocol: str = "http",
+        method: str = "GET",
+        host: str = "",
+        path: str = "/",
+        headers: dict[str, str] | Sequence[tuple[str, str]] | None = None,
+        sni: str | None = None,
+        source: str | tuple[str, int] | None = None,
+        destination: str | tuple[str, int] | None = None,
+        router_group: str | None = None,
+        pick: bool = False,
+    ) -> Match | None:
+        """Matches a request; returns the answer, or None when no route answers.
+
+        Stream protocols (``tcp``, ``tls``, ``tls_passthrough``, ``udp``) match stream
+        routes, then (given ``router_group``) the CF TCP mappings of that group on the
+        destination's port. ``source``/``destination``: ``"ip:port"`` (IPv6 in
+        brackets) or ``(ip, port)``. ``pick``: also choose a live backend, round robin.
+        """
+    def match_many(
+        self, requests: Iterable[dict[str, Any]], pick: bool = False
+    ) -> list[Match | None]:
+        """Matches each request (a dict with the keyword arguments of :meth:`match`
+        as keys, ``pick`` excepted) with the interpreter released; one answer per
+        request, in order."""
+
     # Batches, leases, events, snapshots
     def apply(self, changes: list[dict[str, Any]]) -> list[Event]:
         """Applies a list of changes atomically; returns the committed events."""
@@ -181,6 +211,71 @@ class Registry:
     def restore(self, snapshot: dict[str, Any]) -> int:
         """Makes the registry hold exactly what ``snapshot`` holds, atomically, writing
         only the differences; returns the revision."""
+
+@final
+class Capture:
+    """One group of a regex path that took part in a match."""
+
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+    @property
+    def name(self) -> str | None:
+        """The group's name, for a named group; otherwise None."""
+    @property
+    def index(self) -> int:
+        """The group's number, 1 for the first group."""
+    @property
+    def value(self) -> str:
+        """The captured text."""
+
+@final
+class Match:
+    """The answer to a request; immutable, equal to another when every field is."""
+
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+    @property
+    def route(self) -> dict[str, Any] | None:
+        """The Kong-style route that matched, in Kong's shape (a new dict on each
+        read); None when a CF route or CF TCP mappings answered."""
+    @property
+    def route_id(self) -> str | None:
+        """The id of the Kong-style route that matched, or None."""
+    @property
+    def service(self) -> dict[str, Any] | None:
+        """The route's service in Kong's shape (a new dict on each read), or None."""
+    @property
+    def service_id(self) -> str | None:
+        """The id of the route's service, or None."""
+    @property
+    def cf_route(self) -> str | None:
+        """The CF HTTP route (``host/path``, lowercased) that answered, or None."""
+    @property
+    def tcp_route(self) -> tuple[str, int] | None:
+        """``(router_group_guid, port)`` of the CF TCP mappings that answered, or None."""
+    @property
+    def upstream_path(self) -> str:
+        """The path to send upstream, after ``strip_path`` and the service's path
+        (``""`` for streams)."""
+    @property
+    def upstream_host(self) -> str:
+        """The Host to send upstream: the request's with ``preserve_host`` and for CF
+        routes, else the service's; for streams the SNI."""
+    @property
+    def matched_path(self) -> str:
+        """The part of the request path the route's path matched (``""`` when it
+        matched by other fields, and for CF routes)."""
+    @property
+    def captures(self) -> list[Capture]:
+        """The groups of a regex path that took part in the match, in group order."""
+    @property
+    def backend(self) -> tuple[str, int] | None:
+        """``(address, port)`` of the backend chosen with ``pick=True``, or None."""
+    @property
+    def redirect(self) -> int | None:
+        """The status code to redirect a plain-HTTP request to an HTTPS-only route
+        with, or None."""
+    @property
+    def revision(self) -> int:
+        """The registry revision of the index that answered."""
 
 _EventAction = Literal["upsert", "delete", "expire"]
 _EventKind = Literal[

@@ -11,6 +11,7 @@ mod clock;
 mod errors;
 mod events;
 mod json;
+mod matching;
 mod registry;
 mod snapshot;
 
@@ -28,6 +29,8 @@ fn _routeyard(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<clock::PyManualClock>()?;
     m.add_class::<events::PyEvent>()?;
     m.add_class::<events::PySubscription>()?;
+    m.add_class::<matching::PyMatch>()?;
+    m.add_class::<matching::PyCapture>()?;
     errors::register(m)?;
     Ok(())
 }

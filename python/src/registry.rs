@@ -15,6 +15,7 @@ use crate::clock::{self, PyManualClock};
 use crate::errors;
 use crate::events::{self, PyEvent, PySubscription};
 use crate::json;
+use crate::matching::{self, PyMatch};
 use crate::snapshot;
 
 /// An in-memory route registry.
@@ -541,6 +542,81 @@ impl PyRegistry {
         let reg = &self.inner;
         let routes: Vec<Value> = py.detach(|| reg.routes(service).iter().map(kong_route).collect());
         list(py, &routes)
+    }
+
+    // -- Matching ------------------------------------------------------------
+
+    /// Matches a request; returns a `Match`, or `None` when no route answers.
+    ///
+    /// `protocol`: a Kong protocol name (default `"http"`); `tcp`, `tls`,
+    /// `tls_passthrough` and `udp` match stream routes, then (given `router_group`) the
+    /// CF TCP mappings of that group on the destination's port. `headers`: a dict, or
+    /// a list of `(name, value)` pairs. `source` and `destination`: `"ip:port"` (IPv6
+    /// in brackets) or `(ip, port)`. `pick`: also choose a live backend, round robin.
+    /// A single lookup runs with the interpreter held: it is shorter than releasing
+    /// and taking it back.
+    #[pyo3(
+        name = "match",
+        signature = (
+            protocol = None,
+            method = None,
+            host = None,
+            path = None,
+            headers = None,
+            sni = None,
+            source = None,
+            destination = None,
+            router_group = None,
+            pick = false,
+        ),
+        text_signature = "(self, protocol='http', method='GET', host='', path='/', \
+                          headers=None, sni=None, source=None, destination=None, \
+                          router_group=None, pick=False)"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    fn match_request(
+        &self,
+        py: Python<'_>,
+        protocol: Option<Bound<'_, PyAny>>,
+        method: Option<Bound<'_, PyAny>>,
+        host: Option<Bound<'_, PyAny>>,
+        path: Option<Bound<'_, PyAny>>,
+        headers: Option<Bound<'_, PyAny>>,
+        sni: Option<Bound<'_, PyAny>>,
+        source: Option<Bound<'_, PyAny>>,
+        destination: Option<Bound<'_, PyAny>>,
+        router_group: Option<Bound<'_, PyAny>>,
+        pick: bool,
+    ) -> PyResult<Option<PyMatch>> {
+        let args = matching::Args {
+            protocol,
+            method,
+            host,
+            path,
+            headers,
+            sni,
+            source,
+            destination,
+            router_group,
+        };
+        matching::match_one(py, &self.inner, args, pick)
+    }
+
+    /// Matches a list of requests, each a dict with the keys of `match`'s keyword
+    /// arguments (`pick` excepted); returns one `Match` or `None` per request, in
+    /// order. The requests are converted first, then matched with the interpreter
+    /// released, then wrapped.
+    #[pyo3(signature = (requests, pick = false))]
+    fn match_many(
+        &self,
+        py: Python<'_>,
+        requests: &Bound<'_, PyAny>,
+        pick: bool,
+    ) -> PyResult<Vec<Option<PyMatch>>> {
+        let requests = matching::requests(requests)?;
+        let reg = &self.inner;
+        let found = py.detach(|| matching::find_all(reg, &requests, pick));
+        Ok(found.into_iter().map(|m| m.map(PyMatch::new)).collect())
     }
 
     // -- Batches -------------------------------------------------------------

@@ -1,0 +1,601 @@
+//! Matching requests: `Registry.match`, `Registry.match_many`, and the `Match` and
+//! `Capture` classes they answer with.
+//!
+//! A request is given as keyword arguments (or, for `match_many`, as a dict with the
+//! same keys): `protocol`, `method`, `host`, `path`, `headers`, `sni`, `source`,
+//! `destination`, `router_group`. The answer keeps the core's owned [`Match`], whose
+//! route and service are shared with the index (`Arc`s); they become dicts only when
+//! the `route` and `service` attributes are read.
+
+use std::net::{IpAddr, SocketAddr};
+
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedStr;
+use pyo3::types::{PyBool, PyDict, PyInt, PyList, PyString, PyTuple};
+use routeyard::dialect::kong;
+use routeyard::{Capture, Match, Matched, Protocol, Registry, Request};
+
+use crate::errors;
+use crate::json;
+
+/// The protocol names a request may give, as Kong writes them.
+const PROTOCOLS: &str = "grpc, grpcs, http, https, tcp, tls, tls_passthrough, udp";
+
+/// The keys of a request dict (and the keyword arguments of `match`).
+const KEYS: &str = "protocol, method, host, path, headers, sni, source, destination, router_group";
+
+/// The protocol Kong names `name`.
+///
+/// # Errors
+///
+/// `InvalidArgumentError` naming the accepted protocols.
+fn protocol(py: Python<'_>, name: &str) -> PyResult<Protocol> {
+    Ok(match name {
+        "http" => Protocol::Http,
+        "https" => Protocol::Https,
+        "grpc" => Protocol::Grpc,
+        "grpcs" => Protocol::Grpcs,
+        "tcp" => Protocol::Tcp,
+        "tls" => Protocol::Tls,
+        "tls_passthrough" => Protocol::TlsPassthrough,
+        "udp" => Protocol::Udp,
+        _ => {
+            return Err(errors::invalid_argument(
+                py,
+                format!("unknown protocol '{name}'; expected one of: {PROTOCOLS}"),
+            ))
+        }
+    })
+}
+
+/// Reads an address: `"ip:port"` (IPv6 in brackets) or an `(ip, port)` tuple.
+///
+/// # Errors
+///
+/// `InvalidArgumentError` for text that is not an address or a port outside
+/// 0..=65535; `TypeError` for any other kind of object.
+fn address(what: &str, obj: &Bound<'_, PyAny>) -> PyResult<SocketAddr> {
+    let py = obj.py();
+    if let Ok(text) = obj.cast::<PyString>() {
+        let text = text.to_cow()?;
+        return text.parse().map_err(|_| {
+            errors::invalid_argument(
+                py,
+                format!(
+                    "invalid {what} address '{text}': expected 'ip:port', with an IPv6 \
+                     address in brackets"
+                ),
+            )
+        });
+    }
+    if let Ok(pair) = obj.cast::<PyTuple>() {
+        if pair.len() == 2 {
+            let (ip, port) = (pair.get_item(0)?, pair.get_item(1)?);
+            // `bool` is a subclass of `int` in Python, but not a port.
+            let port = port
+                .cast::<PyInt>()
+                .ok()
+                .filter(|p| !p.is_instance_of::<PyBool>());
+            if let (Ok(ip), Some(port)) = (ip.cast::<PyString>(), port) {
+                let ip = ip.to_cow()?;
+                let ip: IpAddr = ip.parse().map_err(|_| {
+                    errors::invalid_argument(
+                        py,
+                        format!("invalid {what} address: '{ip}' is not an IP address"),
+                    )
+                })?;
+                let port: u16 = port.extract().map_err(|_| {
+                    errors::invalid_argument(
+                        py,
+                        format!("invalid {what} port {port}: must be from 0 to 65535"),
+                    )
+                })?;
+                return Ok(SocketAddr::new(ip, port));
+            }
+        }
+    }
+    Err(PyTypeError::new_err(format!(
+        "{what} must be an 'ip:port' str or an (ip: str, port: int) tuple, not {}",
+        obj.repr()?.to_cow()?
+    )))
+}
+
+/// Reads headers: a dict of str to str, or a list (or tuple) of `(name, value)` str
+/// pairs; a name may repeat in the list form. The strings are held, not copied.
+///
+/// # Errors
+///
+/// `TypeError` for any other shape.
+fn headers(obj: &Bound<'_, PyAny>) -> PyResult<Vec<(PyBackedStr, PyBackedStr)>> {
+    let pair = |name: &Bound<'_, PyAny>,
+                value: &Bound<'_, PyAny>|
+     -> PyResult<(PyBackedStr, PyBackedStr)> {
+        match (name.cast::<PyString>(), value.cast::<PyString>()) {
+            (Ok(name), Ok(value)) => Ok((
+                PyBackedStr::try_from(name.clone())?,
+                PyBackedStr::try_from(value.clone())?,
+            )),
+            _ => Err(PyTypeError::new_err(format!(
+                "header names and values must be str, not ({}, {})",
+                name.repr()?.to_cow()?,
+                value.repr()?.to_cow()?
+            ))),
+        }
+    };
+    if let Ok(dict) = obj.cast::<PyDict>() {
+        return dict.iter().map(|(k, v)| pair(&k, &v)).collect();
+    }
+    let items = if let Ok(list) = obj.cast::<PyList>() {
+        list.iter().collect::<Vec<_>>()
+    } else if let Ok(tuple) = obj.cast::<PyTuple>() {
+        tuple.iter().collect()
+    } else {
+        return Err(PyTypeError::new_err(format!(
+            "headers must be a dict or a list of (name, value) pairs, not {}",
+            obj.get_type().name()?
+        )));
+    };
+    items
+        .iter()
+        .map(|item| match item.cast::<PyTuple>() {
+            Ok(t) if t.len() == 2 => pair(&t.get_item(0)?, &t.get_item(1)?),
+            _ => Err(PyTypeError::new_err(format!(
+                "each header must be a (name, value) tuple, not {}",
+                item.repr()?.to_cow()?
+            ))),
+        })
+        .collect()
+}
+
+/// Borrowed `(name, value)` views of held headers, as the core's `Request` takes them.
+fn header_refs(headers: &[(PyBackedStr, PyBackedStr)]) -> Vec<(&str, &str)> {
+    headers.iter().map(|(n, v)| (&**n, &**v)).collect()
+}
+
+/// A str argument, held without a copy, or a `TypeError` naming it
+/// (`UnicodeEncodeError` for a str with lone surrogates, which has no UTF-8 form).
+fn text(what: &str, obj: &Bound<'_, PyAny>) -> PyResult<PyBackedStr> {
+    match obj.cast::<PyString>() {
+        Ok(s) => PyBackedStr::try_from(s.clone()),
+        Err(_) => Err(PyTypeError::new_err(format!(
+            "{what} must be a str, not {}",
+            obj.get_type().name()?
+        ))),
+    }
+}
+
+/// An optional str argument: `None` or a str.
+fn optional_text(what: &str, obj: &Bound<'_, PyAny>) -> PyResult<Option<PyBackedStr>> {
+    if obj.is_none() {
+        Ok(None)
+    } else {
+        text(what, obj).map(Some)
+    }
+}
+
+/// A request's fields, converted from Python. The strings are the Python objects'
+/// own UTF-8 text, held by a reference (a Python str never changes), so a batch is
+/// matched with the interpreter released and without copying a string.
+#[derive(Debug)]
+pub(crate) struct HeldRequest {
+    protocol: Protocol,
+    method: Option<PyBackedStr>,
+    host: Option<PyBackedStr>,
+    path: Option<PyBackedStr>,
+    headers: Vec<(PyBackedStr, PyBackedStr)>,
+    sni: Option<PyBackedStr>,
+    source: Option<SocketAddr>,
+    destination: Option<SocketAddr>,
+    router_group: Option<PyBackedStr>,
+}
+
+impl HeldRequest {
+    /// Reads one request: the keyword arguments of `match`, or the entries of a
+    /// request dict, as `(key, value)` pairs. `None` stands for an absent optional
+    /// value.
+    fn read<'py>(
+        py: Python<'py>,
+        fields: impl IntoIterator<Item = (&'static str, Bound<'py, PyAny>)>,
+    ) -> PyResult<HeldRequest> {
+        let mut req = HeldRequest {
+            protocol: Protocol::Http,
+            method: None,
+            host: None,
+            path: None,
+            headers: Vec::new(),
+            sni: None,
+            source: None,
+            destination: None,
+            router_group: None,
+        };
+        for (key, value) in fields {
+            req.set(py, key, &value)?;
+        }
+        Ok(req)
+    }
+
+    /// Sets the field `key` from `value`.
+    fn set(&mut self, py: Python<'_>, key: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        match key {
+            "protocol" => self.protocol = protocol(py, &text("protocol", value)?)?,
+            "method" => self.method = Some(text("method", value)?),
+            "host" => self.host = Some(text("host", value)?),
+            "path" => self.path = Some(text("path", value)?),
+            "headers" if !value.is_none() => self.headers = headers(value)?,
+            "headers" => self.headers.clear(),
+            "sni" => self.sni = optional_text("sni", value)?,
+            "source" if !value.is_none() => self.source = Some(address("source", value)?),
+            "destination" if !value.is_none() => {
+                self.destination = Some(address("destination", value)?)
+            }
+            "source" => self.source = None,
+            "destination" => self.destination = None,
+            "router_group" => self.router_group = optional_text("router_group", value)?,
+            other => {
+                return Err(PyTypeError::new_err(format!(
+                    "unexpected key '{other}'; a request takes {KEYS}"
+                )))
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads a request dict, whose keys are those of `match`'s keyword arguments.
+    fn from_dict(dict: &Bound<'_, PyDict>) -> PyResult<HeldRequest> {
+        let py = dict.py();
+        let mut req = HeldRequest::read(py, [])?;
+        for (key, value) in dict.iter() {
+            let key = text("a request key", &key)?;
+            req.set(py, &key, &value)?;
+        }
+        Ok(req)
+    }
+
+    /// Matches this request; `pick` chooses a backend.
+    fn find(&self, registry: &Registry, pick: bool) -> Option<Match> {
+        let headers = header_refs(&self.headers);
+        let mut req = Request::new(
+            self.method.as_deref().unwrap_or("GET"),
+            self.host.as_deref().unwrap_or(""),
+            self.path.as_deref().unwrap_or("/"),
+        )
+        .protocol(self.protocol)
+        .headers(&headers);
+        req.sni = self.sni.as_deref();
+        req.source = self.source;
+        req.destination = self.destination;
+        req.router_group = self.router_group.as_deref();
+        lookup(registry, &req, pick)
+    }
+}
+
+/// Matches a request and keeps the owned answer: the route and service by `Arc`, the
+/// rewritten path and host, the captures, and with `pick` a backend.
+fn lookup(registry: &Registry, req: &Request<'_>, pick: bool) -> Option<Match> {
+    registry.lookup(req, |found| found.to_match(pick))
+}
+
+/// Reads the request dicts of a batch, naming the position of a bad one.
+pub(crate) fn requests(requests: &Bound<'_, PyAny>) -> PyResult<Vec<HeldRequest>> {
+    let py = requests.py();
+    if requests.is_instance_of::<PyString>() || requests.is_instance_of::<PyDict>() {
+        return Err(PyTypeError::new_err(format!(
+            "requests must be a list of dicts, not {}",
+            requests.get_type().name()?
+        )));
+    }
+    requests
+        .try_iter()?
+        .enumerate()
+        .map(|(i, item)| {
+            let item = item?;
+            let dict = item.cast::<PyDict>().map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "request {i}: a request must be a dict, not {}",
+                    item.get_type()
+                        .name()
+                        .map(|n| n.to_string())
+                        .unwrap_or_default()
+                ))
+            })?;
+            HeldRequest::from_dict(dict).map_err(|err| {
+                // The same class, its message prefixed with the position; any other
+                // error (a str that cannot be UTF-8) as it is.
+                let message = || format!("request {i}: {}", err.value(py));
+                if err.is_instance_of::<PyTypeError>(py) {
+                    PyTypeError::new_err(message())
+                } else if err.is_instance_of::<errors::InvalidArgumentError>(py) {
+                    errors::invalid_argument(py, message())
+                } else {
+                    err
+                }
+            })
+        })
+        .collect()
+}
+
+/// Matches a batch of converted requests; run with the interpreter released.
+pub(crate) fn find_all(
+    registry: &Registry,
+    requests: &[HeldRequest],
+    pick: bool,
+) -> Vec<Option<Match>> {
+    requests.iter().map(|r| r.find(registry, pick)).collect()
+}
+
+/// The arguments of one `match` call; `None` for those not given.
+pub(crate) struct Args<'py> {
+    pub(crate) protocol: Option<Bound<'py, PyAny>>,
+    pub(crate) method: Option<Bound<'py, PyAny>>,
+    pub(crate) host: Option<Bound<'py, PyAny>>,
+    pub(crate) path: Option<Bound<'py, PyAny>>,
+    pub(crate) headers: Option<Bound<'py, PyAny>>,
+    pub(crate) sni: Option<Bound<'py, PyAny>>,
+    pub(crate) source: Option<Bound<'py, PyAny>>,
+    pub(crate) destination: Option<Bound<'py, PyAny>>,
+    pub(crate) router_group: Option<Bound<'py, PyAny>>,
+}
+
+/// `Registry.match`: converts the arguments, matches with the interpreter held (a
+/// single lookup is shorter than releasing and taking it back), and wraps the answer.
+pub(crate) fn match_one(
+    py: Python<'_>,
+    registry: &Registry,
+    args: Args<'_>,
+    pick: bool,
+) -> PyResult<Option<PyMatch>> {
+    let fields = [
+        ("protocol", args.protocol),
+        ("method", args.method),
+        ("host", args.host),
+        ("path", args.path),
+        ("headers", args.headers),
+        ("sni", args.sni),
+        ("source", args.source),
+        ("destination", args.destination),
+        ("router_group", args.router_group),
+    ];
+    let req = HeldRequest::read(
+        py,
+        fields
+            .into_iter()
+            .filter_map(|(key, value)| value.map(|v| (key, v))),
+    )?;
+    Ok(req.find(registry, pick).map(PyMatch::new))
+}
+
+/// One capture group of a regex path.
+#[pyclass(name = "Capture", module = "routeyard", frozen, eq)]
+#[derive(PartialEq)]
+pub(crate) struct PyCapture {
+    inner: Capture,
+}
+
+#[pymethods]
+impl PyCapture {
+    /// The group's name, for a named group; otherwise `None`.
+    #[getter]
+    fn name(&self) -> Option<&str> {
+        self.inner.name.as_deref()
+    }
+
+    /// The group's number, 1 for the first group.
+    #[getter]
+    fn index(&self) -> usize {
+        self.inner.index
+    }
+
+    /// The captured text.
+    #[getter]
+    fn value(&self) -> &str {
+        &self.inner.value
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Capture(name={}, index={}, value={})",
+            self.inner
+                .name
+                .as_deref()
+                .map_or("None".to_string(), py_str),
+            self.inner.index,
+            py_str(&self.inner.value)
+        )
+    }
+}
+
+/// A Python-style literal of a str (single quotes, escapes as `repr` writes them for
+/// the common cases).
+fn py_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// The answer to a request.
+///
+/// Immutable. Comparing two answers compares every field, the revision included.
+#[pyclass(name = "Match", module = "routeyard", frozen, eq)]
+#[derive(PartialEq)]
+pub(crate) struct PyMatch {
+    inner: Match,
+}
+
+impl PyMatch {
+    pub(crate) fn new(inner: Match) -> PyMatch {
+        PyMatch { inner }
+    }
+
+    fn route_ref(&self) -> Option<&routeyard::Route> {
+        match &self.inner.matched {
+            Matched::Route(route) => Some(route),
+            _ => None,
+        }
+    }
+}
+
+#[pymethods]
+impl PyMatch {
+    /// The Kong-style route that matched, as a dict in Kong's shape; `None` when a CF
+    /// route or CF TCP mappings answered. A new dict on every read.
+    #[getter]
+    fn route<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.route_ref()
+            .map(|route| {
+                let value =
+                    serde_json::to_value(kong::Wire(route)).unwrap_or(serde_json::Value::Null);
+                json::to_python(py, &value)
+            })
+            .transpose()
+    }
+
+    /// The id of the Kong-style route that matched, or `None`.
+    #[getter]
+    fn route_id(&self) -> Option<&str> {
+        self.route_ref().map(|r| r.id.as_str())
+    }
+
+    /// The matched route's service, as a dict in Kong's shape, or `None`. A new dict
+    /// on every read.
+    #[getter]
+    fn service<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.inner
+            .service
+            .as_ref()
+            .map(|service| {
+                let value =
+                    serde_json::to_value(kong::Wire(&**service)).unwrap_or(serde_json::Value::Null);
+                json::to_python(py, &value)
+            })
+            .transpose()
+    }
+
+    /// The id of the matched route's service, or `None`.
+    #[getter]
+    fn service_id(&self) -> Option<&str> {
+        self.inner.service.as_ref().map(|s| s.id.as_str())
+    }
+
+    /// The CF HTTP route (`host/path`, lowercased) whose backends answered, or `None`.
+    #[getter]
+    fn cf_route(&self) -> Option<&str> {
+        match &self.inner.matched {
+            Matched::CfRoute(key) => Some(key),
+            _ => None,
+        }
+    }
+
+    /// `(router_group_guid, port)` of the CF TCP mappings that answered, or `None`.
+    #[getter]
+    fn tcp_route(&self) -> Option<(&str, u16)> {
+        match &self.inner.matched {
+            Matched::TcpRoute {
+                router_group_guid,
+                port,
+            } => Some((router_group_guid, *port)),
+            _ => None,
+        }
+    }
+
+    /// The path to send upstream, after `strip_path` and the service's path; `""`
+    /// for stream requests.
+    #[getter]
+    fn upstream_path(&self) -> &str {
+        &self.inner.upstream_path
+    }
+
+    /// The `Host` to send upstream: the request's with `preserve_host` and for CF
+    /// routes, else the service's; for stream requests the SNI.
+    #[getter]
+    fn upstream_host(&self) -> &str {
+        &self.inner.upstream_host
+    }
+
+    /// The part of the request path the route's path matched; `""` when the route
+    /// matched by other fields only, and for CF routes.
+    #[getter]
+    fn matched_path(&self) -> &str {
+        &self.inner.matched_path
+    }
+
+    /// The groups of a regex path that took part in the match, in group order.
+    #[getter]
+    fn captures(&self) -> Vec<PyCapture> {
+        self.inner
+            .captures
+            .iter()
+            .map(|c| PyCapture { inner: c.clone() })
+            .collect()
+    }
+
+    /// `(address, port)` of the backend chosen round robin when the request asked
+    /// for one (`pick=True`) and the route has live backends; otherwise `None`.
+    #[getter]
+    fn backend(&self) -> Option<(&str, u16)> {
+        self.inner.backend.as_ref().map(|b| (&*b.address, b.port))
+    }
+
+    /// The status code to redirect with when the route accepts only HTTPS and the
+    /// request came over plain HTTP; otherwise `None`.
+    #[getter]
+    fn redirect(&self) -> Option<u16> {
+        self.inner.redirect
+    }
+
+    /// The registry revision of the index that answered.
+    #[getter]
+    fn revision(&self) -> u64 {
+        self.inner.revision
+    }
+
+    fn __repr__(&self) -> String {
+        let m = &self.inner;
+        let mut out = String::from("Match(");
+        match &m.matched {
+            Matched::Route(route) => out.push_str(&format!("route_id={}", py_str(&route.id))),
+            Matched::CfRoute(key) => out.push_str(&format!("cf_route={}", py_str(key))),
+            Matched::TcpRoute {
+                router_group_guid,
+                port,
+            } => out.push_str(&format!(
+                "tcp_route=({}, {port})",
+                py_str(router_group_guid)
+            )),
+            // `Matched` is non-exhaustive; a kind the binding does not know yet.
+            other => out.push_str(&py_str(&format!("{other:?}"))),
+        }
+        if let Some(service) = &m.service {
+            out.push_str(&format!(", service_id={}", py_str(&service.id)));
+        }
+        out.push_str(&format!(
+            ", upstream_host={}, upstream_path={}",
+            py_str(&m.upstream_host),
+            py_str(&m.upstream_path)
+        ));
+        if let Some(backend) = &m.backend {
+            out.push_str(&format!(
+                ", backend=({}, {})",
+                py_str(&backend.address),
+                backend.port
+            ));
+        }
+        if let Some(code) = m.redirect {
+            out.push_str(&format!(", redirect={code}"));
+        }
+        out.push_str(&format!(", revision={})", m.revision));
+        out
+    }
+}
