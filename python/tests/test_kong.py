@@ -63,7 +63,9 @@ class TestServices:
         assert was_created is False
         assert replaced["id"] == created["id"]
         assert replaced["host"] == "two.internal"
-        assert replaced["name"] is None  # PUT replaces the whole object
+        # PUT replaces the whole object, but a key that is not an id is the
+        # name, whatever the body says.
+        assert replaced["name"] == "by-name"
 
     def test_put_under_a_uuid_uses_it_as_id(self, registry: Registry) -> None:
         key = str(uuid.uuid4())
