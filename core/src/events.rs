@@ -11,7 +11,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use crate::error::{Error, ErrorKind};
 use crate::model::cf::{HttpRoute, PortReservation, RouterGroup, TcpRouteMapping};
 use crate::model::kong::{Route, Service};
-use crate::model::upstream::Upstream;
+use crate::model::upstream::{NamedServer, Upstream};
 
 /// What happened to an object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -53,10 +53,12 @@ pub enum Kind {
     Service,
     /// A service's backends and balancing.
     Upstream,
+    /// A gobetween server.
+    Server,
 }
 
 impl Kind {
-    const ALL: [Kind; 7] = [
+    const ALL: [Kind; 8] = [
         Kind::HttpRoute,
         Kind::TcpRouteMapping,
         Kind::RouterGroup,
@@ -64,6 +66,7 @@ impl Kind {
         Kind::Route,
         Kind::Service,
         Kind::Upstream,
+        Kind::Server,
     ];
 
     fn bit(self) -> u8 {
@@ -90,6 +93,8 @@ pub enum Object {
     Service(Arc<Service>),
     /// A service's backends and balancing.
     Upstream(Arc<Upstream>),
+    /// A gobetween server.
+    Server(Arc<NamedServer>),
 }
 
 impl Object {
@@ -103,6 +108,7 @@ impl Object {
             Object::Route(_) => Kind::Route,
             Object::Service(_) => Kind::Service,
             Object::Upstream(_) => Kind::Upstream,
+            Object::Server(_) => Kind::Server,
         }
     }
 }

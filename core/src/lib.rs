@@ -81,7 +81,7 @@ pub use crate::model::kong::{
     Cidr, CidrError, PathHandling, PathMode, Peer, Protocol, Route, Service, ServiceRef,
 };
 pub use crate::model::ports::PortRange;
-pub use crate::model::upstream::Upstream;
+pub use crate::model::upstream::{NamedServer, Upstream};
 pub use crate::registry::{Change, Config, Reaper, Registry, Snapshot};
 
 /// The crate's version.

@@ -10,7 +10,8 @@ use crossbeam_channel::{RecvTimeoutError, Sender};
 use hashbrown::{HashMap, HashSet};
 use parking_lot::RwLock;
 
-use crate::balance::{Backend, Pool, PoolConfig, SplitConfig};
+use crate::balance::{Backend, Pool, PoolConfig, SplitConfig, Strategy};
+use crate::dialect::gobetween::{self, GbError, GbErrorKind};
 use crate::error::{Error, ErrorKind};
 use crate::events::{Action, Event, EventLog, Filter, Object, Subscription};
 use crate::lease::{Clock, LeaseQueue, SystemClock, Timestamp};
@@ -21,7 +22,7 @@ use crate::model::cf::{
 };
 use crate::model::kong::{self, Route, Service};
 use crate::model::ports::{self, PortRange};
-use crate::model::upstream::Upstream;
+use crate::model::upstream::{NamedServer, Upstream};
 
 /// How many leases one lock hold of [`Registry::expire`] removes at most, so that
 /// readers and writers wait for a bounded time while a large set lapses.
@@ -206,6 +207,18 @@ pub enum Change {
         /// The service's name or id.
         service: String,
     },
+    /// Create a gobetween server, as [`Registry::create_server`].
+    CreateServer {
+        /// The server's name.
+        name: String,
+        /// Its configuration.
+        server: Box<gobetween::Server>,
+    },
+    /// Delete a gobetween server, as [`Registry::delete_server`].
+    DeleteServer {
+        /// The server's name.
+        name: String,
+    },
 }
 
 /// Everything the registry holds at one revision.
@@ -231,6 +244,8 @@ pub struct Snapshot {
     pub services: Vec<Service>,
     /// Services' backends and balancing, by service id.
     pub upstreams: Vec<Upstream>,
+    /// gobetween servers, by name.
+    pub servers: Vec<NamedServer>,
 }
 
 #[derive(Clone)]
@@ -334,6 +349,7 @@ enum Undo {
     Route(Arc<str>, Option<Arc<Route>>),
     Service(Arc<str>, Option<Arc<Service>>),
     Upstream(Arc<str>, Option<Arc<Upstream>>),
+    Server(Arc<str>, Option<Arc<NamedServer>>),
     Http(HttpKey, Option<HttpEntry>),
     Tcp(TcpKey, Option<Arc<TcpRouteMapping>>),
     Group(Arc<str>, Option<GroupEntry>),
@@ -446,6 +462,8 @@ struct State {
     services: Named<Service>,
     /// Backends and balancing, by service id.
     upstreams: HashMap<Arc<str>, Arc<Upstream>>,
+    /// gobetween servers, by name.
+    servers: HashMap<Arc<str>, Arc<NamedServer>>,
     leases: LeaseQueue<Lease>,
     log: EventLog,
     /// The matcher's index as of the last commit; its clones are what readers see.
@@ -667,6 +685,16 @@ impl Txn<'_> {
         old
     }
 
+    fn server(
+        &mut self,
+        name: Arc<str>,
+        value: Option<Arc<NamedServer>>,
+    ) -> Option<Arc<NamedServer>> {
+        let old = set_entry(&mut self.st.servers, name.clone(), value);
+        self.st.undo.push(Undo::Server(name, old.clone()));
+        old
+    }
+
     fn upstream(&mut self, id: Arc<str>, value: Option<Arc<Upstream>>) -> Option<Arc<Upstream>> {
         let old = set_upstream(&mut self.st.upstreams, id.clone(), value);
         self.st.undo.push(Undo::Upstream(id, old.clone()));
@@ -693,6 +721,9 @@ impl Txn<'_> {
                 }
                 Undo::Upstream(k, v) => {
                     set_upstream(&mut self.st.upstreams, k, v);
+                }
+                Undo::Server(k, v) => {
+                    set_entry(&mut self.st.servers, k, v);
                 }
                 Undo::Http(k, v) => {
                     self.st.set_http(k, v);
@@ -1348,6 +1379,140 @@ impl Txn<'_> {
         }
     }
 
+    // -- gobetween servers -------------------------------------------------
+
+    /// Creates a gobetween server: checks it as gobetween does, then stores it
+    /// with the service (same name, the server's backends as its upstream) and
+    /// the stream route (same name, on the bind port) it lands as.
+    fn create_server(
+        &mut self,
+        name: &str,
+        server: &gobetween::Server,
+    ) -> Result<Arc<NamedServer>, Error> {
+        if self.st.servers.contains_key(name) {
+            return Err(gb_error(gobetween::already_exists(name)));
+        }
+        let server =
+            gobetween::prepare_server(name, server, &gobetween::ConnectionOptions::default())
+                .map_err(gb_error)?;
+        if let Err(rule) = kong::check_name(name) {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("server name '{name}' cannot name its service and route: {rule}"),
+            ));
+        }
+        for taken in [
+            self.st.services.get(name).is_some(),
+            self.st.routes.get(name).is_some(),
+        ] {
+            if taken {
+                return Err(Error::new(
+                    ErrorKind::Conflict,
+                    format!("a service or route named '{name}' exists already"),
+                ));
+            }
+        }
+        let port = server.bind_port().ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidArgument,
+                format!("server {name}: bind must be host:port"),
+            )
+        })?;
+        let backends = server
+            .backends()
+            .map_err(|e| Error::new(ErrorKind::InvalidArgument, e.to_string()))?;
+        let protocol = match server.protocol {
+            Some(gobetween::Protocol::Udp) => kong::Protocol::Udp,
+            Some(gobetween::Protocol::Tls) => kong::Protocol::Tls,
+            _ => kong::Protocol::Tcp,
+        };
+        let tags = Some(vec![SERVER_TAG.to_string()]);
+        let bind_host = server
+            .bind
+            .as_deref()
+            .and_then(|b| b.rsplit_once(':'))
+            .map(|(h, _)| h.trim_matches(['[', ']']))
+            .filter(|h| !h.is_empty() && *h != "0.0.0.0" && *h != "::")
+            .unwrap_or("localhost")
+            .to_string();
+        let (service, _) = self.put_service_at(
+            name,
+            Service {
+                protocol: protocol.as_str().to_string(),
+                host: bind_host,
+                port,
+                tags: tags.clone(),
+                ..Service::default()
+            },
+        )?;
+        self.put_route_at(
+            name,
+            Route {
+                protocols: vec![protocol],
+                destinations: Some(vec![kong::Peer {
+                    ip: None,
+                    port: Some(port),
+                }]),
+                service: Some(kong::ServiceRef {
+                    id: service.id.clone(),
+                }),
+                tags,
+                ..Route::default()
+            },
+        )?;
+        let strategy = match server.balance {
+            Some(gobetween::Balance::LeastConn) => Strategy::LeastConnections,
+            Some(gobetween::Balance::RoundRobin) => Strategy::RoundRobin,
+            Some(gobetween::Balance::LeastBandwidth) => Strategy::LeastBandwidth,
+            Some(gobetween::Balance::IpHash) => Strategy::IpHash,
+            Some(gobetween::Balance::IpHash1) => Strategy::IpHash1,
+            _ => Strategy::Weight,
+        };
+        let backends = backends
+            .into_iter()
+            .map(|b| {
+                let mut backend = Backend::new(b.host, b.port)
+                    .with_weight(b.weight)
+                    .with_tier(i32::try_from(b.priority).unwrap_or(i32::MAX));
+                if b.max_connections > 0 {
+                    backend = backend.with_max_connections(b.max_connections);
+                }
+                if let Some(sni) = b.sni {
+                    backend = backend.with_metadata("sni", sni);
+                }
+                backend
+            })
+            .collect();
+        self.put_upstream(name, backends, PoolConfig::new().strategy(strategy))?;
+        let named = Arc::new(NamedServer {
+            name: name.to_string(),
+            server,
+        });
+        self.server(name.into(), Some(named.clone()));
+        self.emit(Action::Upsert, Object::Server(named.clone()));
+        Ok(named)
+    }
+
+    /// Deletes a gobetween server with the route, upstream and service it
+    /// landed as.
+    fn delete_server(&mut self, name: &str) -> Result<(), Error> {
+        let Some(named) = self.server(name.into(), None) else {
+            return Err(gb_error(gobetween::not_found()));
+        };
+        let owned = |tags: &Option<Vec<String>>| {
+            tags.as_ref()
+                .is_some_and(|t| t.iter().any(|t| t == SERVER_TAG))
+        };
+        if self.st.routes.get(name).is_some_and(|r| owned(&r.tags)) {
+            self.delete_route(name)?;
+        }
+        if self.st.services.get(name).is_some_and(|s| owned(&s.tags)) {
+            self.delete_service(name)?;
+        }
+        self.emit(Action::Delete, Object::Server(named));
+        Ok(())
+    }
+
     // -- Restore -----------------------------------------------------------
 
     /// Removes every object `snap` lacks, dependents before what they depend on.
@@ -1367,6 +1532,13 @@ impl Txn<'_> {
         let services: HashSet<&str> = snap.services.iter().map(|s| s.id.as_str()).collect();
         let routes: HashSet<&str> = snap.routes.iter().map(|r| r.id.as_str()).collect();
 
+        let servers: HashSet<&str> = snap.servers.iter().map(|v| v.name.as_str()).collect();
+        let gone: Vec<Arc<NamedServer>> =
+            sorted_values(&self.st.servers, |name| !servers.contains(name));
+        for server in gone {
+            self.server(server.name.as_str().into(), None);
+            self.emit(Action::Delete, Object::Server(server));
+        }
         let upstreams: HashSet<&str> = snap
             .upstreams
             .iter()
@@ -1535,6 +1707,15 @@ impl Txn<'_> {
             self.tcp(key, Some(mapping.clone()));
             self.emit(Action::Upsert, Object::TcpRouteMapping(mapping));
         }
+        for server in snap.servers {
+            let name: Arc<str> = server.name.as_str().into();
+            if self.st.servers.get(&name).is_some_and(|v| **v == server) {
+                continue;
+            }
+            let server = Arc::new(server);
+            self.server(name, Some(server.clone()));
+            self.emit(Action::Upsert, Object::Server(server));
+        }
         for r in snap.port_reservations {
             let key: ReservationKey = (r.router_group_guid.clone(), r.port);
             if self.st.reservations.get(&key).is_some_and(|c| **c == r) {
@@ -1619,11 +1800,33 @@ fn set_upstream(
     id: Arc<str>,
     value: Option<Arc<Upstream>>,
 ) -> Option<Arc<Upstream>> {
+    set_entry(map, id, value)
+}
+
+fn set_entry<T>(
+    map: &mut HashMap<Arc<str>, Arc<T>>,
+    key: Arc<str>,
+    value: Option<Arc<T>>,
+) -> Option<Arc<T>> {
     match value {
-        Some(u) => map.insert(id, u),
-        None => map.remove(&id),
+        Some(v) => map.insert(key, v),
+        None => map.remove(&key),
     }
 }
+
+/// A gobetween refusal as the registry reports it, gobetween's text kept.
+fn gb_error(e: GbError) -> Error {
+    let kind = match e.kind() {
+        GbErrorKind::Exists => ErrorKind::Conflict,
+        GbErrorKind::NotFound => ErrorKind::NotFound,
+        GbErrorKind::Decode => ErrorKind::ProcessRequest,
+        _ => ErrorKind::InvalidArgument,
+    };
+    Error::new(kind, e.message())
+}
+
+/// The tag on the service and route a gobetween server lands as.
+const SERVER_TAG: &str = "gobetween";
 
 /// The values of `map` whose keys `keep` accepts, in key order.
 fn sorted_values<T>(map: &HashMap<Arc<str>, Arc<T>>, keep: impl Fn(&str) -> bool) -> Vec<Arc<T>> {
@@ -1701,6 +1904,18 @@ fn check_snapshot(snap: &Snapshot, reserved: &[u16]) -> Result<Vec<Vec<PortRange
                 return Err(unique_name(name));
             }
         }
+    }
+    let mut names = HashSet::new();
+    for named in &snap.servers {
+        if !names.insert(named.name.as_str()) {
+            return Err(duplicate("server", &named.name));
+        }
+        gobetween::prepare_server(
+            &named.name,
+            &named.server,
+            &gobetween::ConnectionOptions::default(),
+        )
+        .map_err(gb_error)?;
     }
     let services = ids;
     let mut seen = HashSet::new();
@@ -1822,6 +2037,7 @@ impl Registry {
                 routes: Named::default(),
                 services: Named::default(),
                 upstreams: HashMap::new(),
+                servers: HashMap::new(),
                 leases: LeaseQueue::new(),
                 log: EventLog::new(config.history.unwrap_or(1 << 16)),
                 index: Index::default(),
@@ -2556,6 +2772,61 @@ impl Registry {
         }
     }
 
+    // -- gobetween servers -------------------------------------------------
+
+    /// Creates a gobetween server (gobetween's `POST /servers/{name}`): checked
+    /// and completed with defaults as gobetween does, it lands as a service of
+    /// the same name whose upstream holds the static backends (`priority` as
+    /// tier, `balance` as strategy) and a stream route of the same name on the
+    /// bind port, both tagged `gobetween`. Returns the stored server.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Conflict`] for a name in use (gobetween's text);
+    /// [`ErrorKind::InvalidArgument`] with gobetween's text for a server it
+    /// refuses, or for a name a service cannot carry.
+    pub fn create_server(
+        &self,
+        name: &str,
+        server: &gobetween::Server,
+    ) -> Result<NamedServer, Error> {
+        self.write(|txn| txn.create_server(name, server))
+            .map(|v| (*v).clone())
+    }
+
+    /// Deletes a gobetween server and the route, upstream and service it
+    /// landed as.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`] for an unknown name.
+    pub fn delete_server(&self, name: &str) -> Result<u64, Error> {
+        self.write(|txn| txn.delete_server(name))?;
+        Ok(self.revision())
+    }
+
+    /// The gobetween server of this name.
+    pub fn server(&self, name: &str) -> Option<NamedServer> {
+        self.state.read().servers.get(name).map(|v| (**v).clone())
+    }
+
+    /// Every gobetween server, by name (what gobetween's `/dump` lists).
+    pub fn servers(&self) -> std::collections::BTreeMap<String, gobetween::Server> {
+        self.state
+            .read()
+            .servers
+            .values()
+            .map(|v| (v.name.clone(), v.server.clone()))
+            .collect()
+    }
+
+    /// A gobetween server's statistics in gobetween's shape: connections and
+    /// traffic over its backends, then each backend.
+    pub fn server_stats(&self, name: &str) -> Option<crate::stats::ServerStats> {
+        self.state.read().servers.get(name)?;
+        Some(self.pool(name)?.stats())
+    }
+
     // -- Batches -----------------------------------------------------------
 
     /// Applies a list of changes atomically: every change is validated and applied
@@ -2631,6 +2902,10 @@ impl Registry {
                         txn.put_upstream(&service, backends, config)?;
                     }
                     Change::DeleteUpstream { service } => txn.delete_upstream(&service)?,
+                    Change::CreateServer { name, server } => {
+                        txn.create_server(&name, &server)?;
+                    }
+                    Change::DeleteServer { name } => txn.delete_server(&name)?,
                 }
             }
             let events: Vec<(Action, Object)> = txn
@@ -2806,6 +3081,7 @@ impl Registry {
             routes: st.routes.by_id.values().map(|r| (**r).clone()).collect(),
             services: st.services.by_id.values().map(|s| (**s).clone()).collect(),
             upstreams: st.upstreams.values().map(|u| (**u).clone()).collect(),
+            servers: st.servers.values().map(|v| (**v).clone()).collect(),
         };
         drop(st);
         snapshot.sort();
@@ -2845,6 +3121,7 @@ impl Snapshot {
         self.services.sort_by(|a, b| a.id.cmp(&b.id));
         self.upstreams
             .sort_by(|a, b| a.service_id.cmp(&b.service_id));
+        self.servers.sort_by(|a, b| a.name.cmp(&b.name));
     }
 
     /// Applies one event to this snapshot, as a replica following the registry
@@ -2891,6 +3168,11 @@ impl Snapshot {
                 &mut self.upstreams,
                 |x| x.service_id == u.service_id,
                 upsert.then_some(&**u),
+            ),
+            Object::Server(v) => put(
+                &mut self.servers,
+                |x| x.name == v.name,
+                upsert.then_some(&**v),
             ),
         }
         self.revision = event.revision;

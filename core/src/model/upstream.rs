@@ -18,3 +18,17 @@ pub struct Upstream {
     #[serde(default)]
     pub config: PoolConfig,
 }
+
+/// A gobetween server as the registry keeps it: its name and its configuration
+/// as gobetween prepared it (defaults filled in).
+///
+/// It lands as a service of the same name with the server's backends as its
+/// [`Upstream`], and a stream route of the same name on the bind port.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NamedServer {
+    /// The server's name.
+    pub name: String,
+    /// Its configuration.
+    #[serde(flatten)]
+    pub server: crate::dialect::gobetween::Server,
+}
