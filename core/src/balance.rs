@@ -116,7 +116,7 @@ pub struct Backend {
     pub weight: u32,
     /// The tier: lower is preferred (gobetween's `priority`; default 0).
     #[serde(default)]
-    pub tier: i32,
+    pub tier: u32,
     /// The version label, for splits between versions (CDAP).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
@@ -168,7 +168,7 @@ impl Backend {
     }
 
     /// Sets the tier.
-    pub fn with_tier(mut self, tier: i32) -> Backend {
+    pub fn with_tier(mut self, tier: u32) -> Backend {
         self.tier = tier;
         self
     }
@@ -392,10 +392,11 @@ impl Split {
     /// 1. not empty: `Route config contains invalid format or empty content.`;
     /// 2. every version exists: `The following versions of the
     ///    application/service could not be found : [v3, v4]` (the missing
-    ///    labels, in order);
+    ///    labels, in order; CDAP, and [`crate::dialect::cdap`], which knows the
+    ///    service, list program ids instead);
     /// 3. every percentage is an integer in 0..=100: `Route Percentage for
-    ///    version v1 must be between 0 and 100.` (ours; CDAP accepts
-    ///    `{"v1": 150, "v2": -50}`);
+    ///    version v1 must be between 0 and 100, got 150.` (ours, as in
+    ///    [`crate::dialect::cdap`]; CDAP accepts `{"v1": 150, "v2": -50}`);
     /// 4. the total is 100: `Route Percentage needs to add up to 100.`
     ///
     /// # Errors
@@ -424,10 +425,10 @@ impl Split {
                 ),
             ));
         }
-        if let Some((v, _)) = self.0.iter().find(|(_, p)| !(0..=100).contains(*p)) {
+        if let Some((v, p)) = self.0.iter().find(|(_, p)| !(0..=100).contains(*p)) {
             return Err(Error::new(
                 ErrorKind::InvalidArgument,
-                format!("Route Percentage for version {v} must be between 0 and 100."),
+                format!("Route Percentage for version {v} must be between 0 and 100, got {p}."),
             ));
         }
         if self.0.values().sum::<i64>() != 100 {
@@ -740,7 +741,7 @@ impl PoolBackend {
 /// The eligible backends of one tier, precompiled for every strategy.
 #[derive(Debug)]
 struct Tier {
-    tier: i32,
+    tier: u32,
     /// Entry indices, in `address:port` order.
     members: Box<[u32]>,
     /// Cumulative effective weights, aligned with `members`.
@@ -920,7 +921,7 @@ fn build_group(
     old: Option<&Pool>,
     hash_table: bool,
 ) -> Group {
-    let mut by_tier: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
+    let mut by_tier: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
     for (i, e) in entries.iter().enumerate() {
         let b = &e.backend;
         if b.state != BackendState::Live || !b.discovered {

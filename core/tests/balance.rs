@@ -261,7 +261,7 @@ fn split_validation_uses_cdap_messages_in_cdap_order() {
         (
             // CDAP itself accepts this one.
             Split::new().with("v1", 150).with("v2", -50),
-            "Route Percentage for version v1 must be between 0 and 100.",
+            "Route Percentage for version v1 must be between 0 and 100, got 150.",
         ),
         (
             Split::new().with("v1", 100).with("v2", -0).with("x", 1),
