@@ -244,7 +244,8 @@ pub enum Strategy {
     /// Smooth weighted round robin: a precomputed sequence in which each backend
     /// appears in proportion to its weight, evenly spread, walked by an atomic
     /// counter. Weights 1:2:7 give exactly 1, 2 and 7 of every 10 consecutive
-    /// picks.
+    /// picks. Exact while a tier's weights, divided by their greatest common
+    /// divisor, total at most 65,536; larger totals are scaled down to that.
     #[default]
     #[serde(rename = "roundrobin")]
     RoundRobin,
@@ -739,7 +740,6 @@ impl PoolBackend {
 }
 
 /// The eligible backends of one tier, precompiled for every strategy.
-#[derive(Debug)]
 struct Tier {
     tier: u32,
     /// Entry indices, in `address:port` order.
@@ -767,6 +767,21 @@ struct Tier {
     /// `members`.
     caps: Box<[u64]>,
     cursor: AtomicU64,
+}
+
+impl fmt::Debug for Tier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The schedule and the slot table are long and say little.
+        f.debug_struct("Tier")
+            .field("tier", &self.tier)
+            .field("members", &self.members)
+            .field("weights", &self.weights)
+            .field("capped", &self.capped)
+            .field("schedule_len", &self.schedule.len())
+            .field("hash_table", &self.hash_table.is_some())
+            .field("cursor", &self.cursor)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Tier {
@@ -1788,6 +1803,20 @@ mod tests {
                 .unwrap();
             assert_eq!(labels(&reweighed), want);
         }
+    }
+
+    #[test]
+    fn debug_output_stays_short() {
+        let backends = (0..40)
+            .map(|i| Backend::new(format!("10.0.0.{}", i + 1), 80).with_weight(1 + i % 7))
+            .collect();
+        let pool = Pool::try_new(
+            backends,
+            PoolConfig::new().strategy(Strategy::ConsistentHash),
+        )
+        .unwrap();
+        assert!(pool.all.tiers[0].hash_table.is_some());
+        assert!(format!("{pool:?}").len() < 40_000);
     }
 
     #[test]
