@@ -13,7 +13,7 @@ use parking_lot::RwLock;
 use crate::error::{Error, ErrorKind};
 use crate::events::{Action, Event, EventLog, Filter, Object, Subscription};
 use crate::lease::{Clock, LeaseQueue, SystemClock, Timestamp};
-use crate::matcher::{Found, Index, Match, Published, Request};
+use crate::matcher::{Found, Garbage, Index, Match, Published, Request};
 use crate::model::cf::{
     validate_http_route, validate_router_group, validate_tcp_mapping, HttpKey, HttpRoute,
     ModificationTag, PortReservation, RouterGroup, TcpKey, TcpRouteMapping,
@@ -23,6 +23,9 @@ use crate::model::ports::{self, PortRange};
 
 /// How many leases one lock hold of [`Registry::expire`] removes at most, so that
 /// readers and writers wait for a bounded time while a large set lapses.
+/// Lapsed CF backends the index drops per lock hold in
+/// [`Registry::compact_index`]: each costs a few microseconds, mostly freeing.
+const COMPACT_CHUNK: usize = 128;
 const EXPIRE_CHUNK: usize = 1024;
 
 /// How many lapsed CF backends one commit removes from the matcher's index.
@@ -432,6 +435,8 @@ struct State {
     events: Vec<Event>,
     /// Lapsed CF backends still in the index, removed a few at a time.
     index_dead: DeadList,
+    /// What the last commit let go of, freed once the lock is released.
+    garbage: Garbage,
 }
 
 impl State {
@@ -690,7 +695,7 @@ impl Txn<'_> {
         let mut events = std::mem::take(&mut st.events);
         for (action, object, op) in pending.drain(..) {
             match (op, &object) {
-                (IndexOp::Apply, _) => st.index.apply(action, &object),
+                (IndexOp::Apply, _) => st.index.apply(action, &object, &mut st.garbage),
                 (IndexOp::CreateCf(cell), Object::HttpRoute(r)) => {
                     st.index.upsert_cf(r.clone(), cell)
                 }
@@ -700,7 +705,7 @@ impl Txn<'_> {
                 (IndexOp::ExpireCf(cell), Object::HttpRoute(r)) => {
                     st.index_dead.push((r.clone(), cell))
                 }
-                (_, _) => st.index.apply(action, &object),
+                (_, _) => st.index.apply(action, &object, &mut st.garbage),
             }
             st.revision += 1;
             events.push(Event {
@@ -718,7 +723,8 @@ impl Txn<'_> {
             let Some((route, cell)) = st.index_dead.pop() else {
                 break;
             };
-            st.index.remove_cf(&route, Some(&cell));
+            st.index.remove_cf(&route, Some(&cell), &mut st.garbage);
+            st.garbage.keep((route, cell));
         }
         if st.leases.wants_rebuild(st.live_leases()) {
             st.rebuild_leases();
@@ -1417,16 +1423,23 @@ impl Txn<'_> {
             // A lease is current only if the stored object is the very one that was
             // scheduled; a renewal stores a new object and schedules it anew.
             match lease {
+                Lease::Http(route) if !self.journal => {
+                    // Not journaled (a sweep): one probe finds and removes it.
+                    let old = match self.st.http.entry_ref(&route.key_ref()) {
+                        hashbrown::hash_map::EntryRef::Occupied(o)
+                            if Arc::ptr_eq(&o.get().route, &route) =>
+                        {
+                            o.remove()
+                        }
+                        _ => continue,
+                    };
+                    self.emit_cf(Action::Expire, route, IndexOp::ExpireCf(old.lease));
+                    removed += 1;
+                }
                 Lease::Http(route) => {
                     let current = self.st.http.get(&route.key_ref());
                     if current.is_some_and(|c| Arc::ptr_eq(&c.route, &route)) {
-                        let old = if self.journal {
-                            self.http(route.key(), None)
-                        } else {
-                            // Not journaled: remove by the borrowed key.
-                            self.st.http.remove(&route.key_ref())
-                        };
-                        if let Some(old) = old {
+                        if let Some(old) = self.http(route.key(), None) {
                             self.emit_cf(Action::Expire, route, IndexOp::ExpireCf(old.lease));
                             removed += 1;
                         }
@@ -1655,6 +1668,7 @@ impl Registry {
                 pending: Vec::new(),
                 events: Vec::new(),
                 index_dead: DeadList::default(),
+                garbage: Garbage::default(),
             }),
             revision: AtomicU64::new(0),
             published: arc_swap::ArcSwap::from_pointee(Published::default()),
@@ -1685,12 +1699,17 @@ impl Registry {
     /// (a clone shares every node with the staged one; the next write copies only
     /// what it changes). Called with the write lock held, so publications follow
     /// commit order.
-    fn publish(&self, st: &State, revision: u64) {
-        self.published.store(Arc::new(Published {
+    /// Publishes the staged index; returns the one it replaces, for the caller to
+    /// drop after releasing the lock (dropping an index frees what the changes
+    /// since made garbage, and no one should wait on the registry for that).
+    #[must_use = "drop the replaced index after unlocking"]
+    fn publish(&self, st: &State, revision: u64) -> Arc<Published> {
+        let old = self.published.swap(Arc::new(Published {
             index: st.index.clone(),
             revision,
         }));
         self.revision.store(revision, Ordering::Release);
+        old
     }
 
     // -- Matching ----------------------------------------------------------
@@ -1764,18 +1783,24 @@ impl Registry {
         let now = self.clock.now();
         let mut txn = Txn::begin(&mut st, now);
         txn.journal = journal;
-        match f(&mut txn) {
+        let (result, replaced) = match f(&mut txn) {
             Ok(value) => {
                 let before = txn.st.revision;
                 let revision = txn.commit();
-                if revision != before {
-                    self.publish(&st, revision);
-                }
-                Ok(value)
+                let replaced = (revision != before).then(|| self.publish(&st, revision));
+                (Ok(value), replaced)
             }
-            // Dropping the transaction rolls it back.
-            Err(e) => Err(e),
-        }
+            Err(e) => {
+                // Dropping the transaction rolls it back.
+                drop(txn);
+                (Err(e), None)
+            }
+        };
+        let mut garbage = std::mem::take(&mut st.garbage);
+        drop(st);
+        drop(replaced);
+        garbage.clear();
+        result
     }
 
     // -- CF HTTP routes ----------------------------------------------------
@@ -2371,11 +2396,12 @@ impl Registry {
             // keep the previous one, where `find` already skips lapsed backends by
             // time, and the staged index is changed in place instead of being
             // copied chunk after chunk.
-            if !more && total > 0 {
-                self.publish(&st, revision);
-            }
+            let replaced = (!more && total > 0).then(|| self.publish(&st, revision));
+            let mut garbage = std::mem::take(&mut st.garbage);
             // Hand the lock to whoever waits, rather than taking it straight back.
             parking_lot::RwLockWriteGuard::unlock_fair(st);
+            drop(replaced);
+            garbage.clear();
             if !more {
                 return total;
             }
@@ -2389,23 +2415,28 @@ impl Registry {
     /// sweep.
     pub fn compact_index(&self) -> usize {
         let mut total = 0;
+        let mut garbage = Garbage::default();
         loop {
             let mut st = self.state.write();
             let mut removed = 0;
-            while removed < EXPIRE_CHUNK {
+            while removed < COMPACT_CHUNK {
                 let Some((route, lease)) = st.index_dead.pop() else {
                     break;
                 };
-                st.index.remove_cf(&route, Some(&lease));
+                st.index.remove_cf(&route, Some(&lease), &mut garbage);
+                garbage.keep((route, lease));
                 removed += 1;
             }
             total += removed;
             let done = st.index_dead.is_empty();
-            if done && total > 0 {
+            let replaced = (done && total > 0).then(|| {
                 let revision = st.revision;
-                self.publish(&st, revision);
-            }
+                self.publish(&st, revision)
+            });
             parking_lot::RwLockWriteGuard::unlock_fair(st);
+            // What the removals let go of is freed outside the lock.
+            garbage.clear();
+            drop(replaced);
             if done {
                 return total;
             }

@@ -215,7 +215,7 @@ impl Bucket {
     }
 
     /// Removes the entries for which `gone` holds that sit under path `key`.
-    fn remove_path(&mut self, key: &str, gone: impl Fn(&Entry) -> bool) {
+    fn remove_path(&mut self, key: &str, mut gone: impl FnMut(&Entry) -> bool) {
         match &mut self.paths {
             Paths::Flat { entries, keys } => {
                 let before = entries.len();
@@ -644,14 +644,19 @@ impl Table {
     /// The bucket for a host rule (created if absent), edited by `f`; dropped
     /// when `f` leaves it empty.
     fn with_bucket(&mut self, host: Option<&HostRule>, f: impl FnOnce(&mut Bucket)) {
-        let (map, key) = match host {
-            None => {
-                f(Arc::make_mut(&mut self.any));
-                return;
-            }
-            Some(HostRule::Exact(k)) => (&mut self.exact, k),
-            Some(HostRule::Suffix(k, _)) => (&mut self.suffix, k),
-            Some(HostRule::Prefix(k, _)) => (&mut self.prefix, k),
+        match host {
+            None => f(Arc::make_mut(&mut self.any)),
+            Some(HostRule::Exact(k)) => self.with_bucket_at(HostKind::Exact, k, f),
+            Some(HostRule::Suffix(k, _)) => self.with_bucket_at(HostKind::Suffix, k, f),
+            Some(HostRule::Prefix(k, _)) => self.with_bucket_at(HostKind::Prefix, k, f),
+        }
+    }
+
+    fn with_bucket_at(&mut self, kind: HostKind, key: &str, f: impl FnOnce(&mut Bucket)) {
+        let map = match kind {
+            HostKind::Exact => &mut self.exact,
+            HostKind::Suffix => &mut self.suffix,
+            HostKind::Prefix => &mut self.prefix,
         };
         map.update(
             key,
@@ -900,14 +905,21 @@ fn live_pool(e: &Entry, req: &Prepared<'_>, pools: Option<&ShardMap<Arc<Pool>>>)
 
 impl Index {
     /// Applies one committed change.
-    pub(crate) fn apply(&mut self, action: crate::events::Action, object: &crate::events::Object) {
+    pub(crate) fn apply(
+        &mut self,
+        action: crate::events::Action,
+        object: &crate::events::Object,
+        garbage: &mut Garbage,
+    ) {
         use crate::events::{Action, Object};
         match (object, action) {
             (Object::HttpRoute(r), Action::Upsert) => {
                 let lease = Arc::new(AtomicU64::new(r.expires_at.as_nanos()));
                 self.upsert_cf(r.clone(), lease);
             }
-            (Object::HttpRoute(r), Action::Delete | Action::Expire) => self.remove_cf(r, None),
+            (Object::HttpRoute(r), Action::Delete | Action::Expire) => {
+                self.remove_cf(r, None, garbage)
+            }
             // Routes are validated before they are committed, and a pattern that
             // compiles alone compiles inside the anchoring group; a route that
             // still failed would be left out rather than break matching.
@@ -1076,29 +1088,38 @@ impl Index {
 
     /// Removes a CF backend (only the one holding `lease`, when given: a later
     /// registration of the same key keeps its place); the route goes when its
-    /// last backend does.
-    pub(crate) fn remove_cf(&mut self, route: &HttpRoute, lease: Option<&Arc<AtomicU64>>) {
+    /// last backend does. What is let go of goes to `garbage`, to be freed
+    /// outside the registry's lock.
+    pub(crate) fn remove_cf(
+        &mut self,
+        route: &HttpRoute,
+        lease: Option<&Arc<AtomicU64>>,
+        garbage: &mut Garbage,
+    ) {
         let key = Index::cf_key(&route.route);
-        let mut emptied = false;
-        if self.pools.get(&key).is_none() {
+        let Some(pool) = self.pools.get(&key) else {
+            return;
+        };
+        let gone = |b: &PoolBackend| {
+            b.same_key(route) && lease.is_none_or(|l| Arc::ptr_eq(l, &b.expires_at))
+        };
+        let remaining = pool.backends.iter().filter(|b| !gone(b)).count();
+        if remaining == pool.backends.len() {
             return;
         }
-        self.pools.update(
-            &key,
-            || Arc::new(Pool::default()),
-            |pool| {
-                let pool = Arc::make_mut(pool);
-                pool.backends.retain(|b| {
-                    !(b.same_key(route) && lease.is_none_or(|l| Arc::ptr_eq(l, &b.expires_at)))
-                });
-                emptied = pool.backends.is_empty();
-            },
-            |pool| pool.backends.is_empty(),
-        );
-        if emptied {
-            // Entries are found by key, so a compiled copy of the key locates them.
-            self.cf.remove_matching(&Compiled::cf(&key, 0));
+        if remaining > 0 {
+            self.pools.update(
+                &key,
+                || Arc::new(Pool::default()),
+                |pool| Arc::make_mut(pool).backends.retain(|b| !gone(b)),
+                |_| false,
+            );
+            return;
         }
+        if let Some(pool) = self.pools.remove(&key) {
+            garbage.pools.push(pool);
+        }
+        self.cf.remove_cf_route(&key, garbage);
     }
 
     /// The best route for a request: Kong-style routes first, then CF routes.
@@ -1123,19 +1144,74 @@ impl Index {
 impl Table {
     /// Removes a CF route's entries, found by its key rather than by pointer
     /// (the index keeps an equal copy).
-    fn remove_matching(&mut self, compiled: &Compiled) {
-        let Target::CfPool(key) = &compiled.target else {
-            return;
+    fn remove_cf_route(&mut self, key: &str, garbage: &mut Garbage) {
+        let (host, path) = match key.find('/') {
+            Some(i) => (&key[..i], &key[i..]),
+            None => (key, ""),
         };
-        let same = |e: &Entry| matches!(&e.route.target, Target::CfPool(k) if k == key);
-        let host = compiled.hosts.first();
-        self.with_bucket(host, |bucket| {
-            bucket.no_path.retain(|e| !same(e));
-            if let Some(PathRule::Plain(p, _)) = compiled.paths.first() {
-                bucket.remove_path(p, same);
+        let same = |e: &Entry| matches!(&e.route.target, Target::CfPool(k) if **k == *key);
+        let (kind, host_key) = host_kind(host);
+        self.with_bucket_at(kind, host_key, |bucket| {
+            let mut drop_same = |e: &Entry| {
+                let hit = same(e);
+                if hit {
+                    garbage.compiled.push(e.route.clone());
+                }
+                !hit
+            };
+            bucket.no_path.retain(&mut drop_same);
+            if !path.is_empty() {
+                bucket.remove_path(path, |e| !drop_same(e));
             }
         });
         self.routes -= 1;
+    }
+}
+
+/// Which host table a host rule lives in.
+#[derive(Clone, Copy)]
+enum HostKind {
+    Exact,
+    Suffix,
+    Prefix,
+}
+
+/// Where [`host_rule`] files a (lowercase) host, without allocating: the
+/// table and the key.
+fn host_kind(host: &str) -> (HostKind, &str) {
+    let name = match host.rsplit_once(':') {
+        Some((n, p)) if !n.contains(':') && p.bytes().all(|b| b.is_ascii_digit()) => n,
+        _ => host,
+    };
+    if let Some(rest) = name.strip_prefix('*') {
+        (HostKind::Suffix, rest)
+    } else if let Some(rest) = name.strip_suffix('*') {
+        (HostKind::Prefix, rest)
+    } else {
+        (HostKind::Exact, host)
+    }
+}
+
+/// What index changes let go of, kept to be freed after the registry's lock
+/// is released.
+#[derive(Default)]
+pub(crate) struct Garbage {
+    pools: Vec<Arc<Pool>>,
+    compiled: Vec<Arc<Compiled>>,
+    dead: Vec<(Arc<HttpRoute>, Arc<AtomicU64>)>,
+}
+
+impl Garbage {
+    /// Keeps a lapsed backend's registration, to free it later.
+    pub(crate) fn keep(&mut self, dead: (Arc<HttpRoute>, Arc<AtomicU64>)) {
+        self.dead.push(dead);
+    }
+
+    /// Frees everything kept.
+    pub(crate) fn clear(&mut self) {
+        self.pools.clear();
+        self.compiled.clear();
+        self.dead.clear();
     }
 }
 

@@ -10,7 +10,7 @@ mod trie;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-pub(crate) use self::index::Index;
+pub(crate) use self::index::{Garbage, Index};
 use self::index::{Hit, PathRule, Target};
 use self::stream::{StreamRequest, StreamRoute, TcpPool};
 use crate::lease::Clock;
