@@ -739,6 +739,13 @@ impl PoolBackend {
     }
 }
 
+/// A counter that concurrent picks advance, alone on its cache lines so that
+/// advancing it does not evict the read-only fields next to it from the other
+/// cores (128 bytes: adjacent lines are fetched in pairs on common CPUs).
+#[derive(Debug)]
+#[repr(align(128))]
+struct Cursor(AtomicU64);
+
 /// The eligible backends of one tier, precompiled for every strategy.
 struct Tier {
     tier: u32,
@@ -766,7 +773,7 @@ struct Tier {
     /// The members' connection caps (`u64::MAX` for none), aligned with
     /// `members`.
     caps: Box<[u64]>,
-    cursor: AtomicU64,
+    cursor: Cursor,
 }
 
 impl fmt::Debug for Tier {
@@ -779,7 +786,7 @@ impl fmt::Debug for Tier {
             .field("capped", &self.capped)
             .field("schedule_len", &self.schedule.len())
             .field("hash_table", &self.hash_table.is_some())
-            .field("cursor", &self.cursor)
+            .field("cursor", &self.cursor.0)
             .finish_non_exhaustive()
     }
 }
@@ -814,7 +821,7 @@ struct SplitPlan {
     /// order; at most 100.
     shares: Box<[u32]>,
     sticky: bool,
-    cursor: AtomicU64,
+    cursor: Cursor,
 }
 
 /// The longest round-robin sequence a tier keeps; weights whose total (after
@@ -979,7 +986,7 @@ fn build_group(
                 .iter()
                 .any(|&i| entries[i as usize].backend.max_connections.is_some());
             let old_tier = old_group.and_then(|g| g.tiers.iter().find(|t| t.tier == tier));
-            let cursor = old_tier.map_or(0, |t| t.cursor.load(Ordering::Relaxed));
+            let cursor = old_tier.map_or(0, |t| t.cursor.0.load(Ordering::Relaxed));
             let hash_table = (hash_table && members.len() >= HASH_TABLE_MIN).then(|| {
                 let labels: Vec<&str> = members
                     .iter()
@@ -1013,7 +1020,7 @@ fn build_group(
                 capped,
                 stats,
                 caps,
-                cursor: AtomicU64::new(cursor),
+                cursor: Cursor(AtomicU64::new(cursor)),
             }
         })
         .collect();
@@ -1265,7 +1272,7 @@ impl Pool {
                     Ok(()) => {
                         let cursor = old
                             .and_then(|p| p.split.as_ref())
-                            .map_or(0, |p| p.cursor.load(Ordering::Relaxed));
+                            .map_or(0, |p| p.cursor.0.load(Ordering::Relaxed));
                         (Some(plan_split(s, &versions, sc.sticky, cursor)), None)
                     }
                 },
@@ -1452,7 +1459,7 @@ impl Pool {
             }
         }
         let n = plan.schedule.len() as u64;
-        let start = plan.cursor.fetch_add(1, Ordering::Relaxed) % n;
+        let start = plan.cursor.0.fetch_add(1, Ordering::Relaxed) % n;
         // Versions found without an eligible backend, by position in `shares`
         // (at most 100, so two words).
         let mut tried = [0u64; 2];
@@ -1505,7 +1512,7 @@ impl Pool {
         if n == 0 {
             return None;
         }
-        let start = t.cursor.fetch_add(1, Ordering::Relaxed) % n;
+        let start = t.cursor.0.fetch_add(1, Ordering::Relaxed) % n;
         let first = t.schedule[start as usize] as usize;
         if !t.capped || t.room(first) {
             return Some(t.members[first]);
@@ -1672,7 +1679,7 @@ fn plan_split(split: &Split, versions: &[Group], sticky: bool, cursor: u64) -> S
         buckets: buckets.into(),
         shares: shares.into(),
         sticky,
-        cursor: AtomicU64::new(cursor),
+        cursor: Cursor(AtomicU64::new(cursor)),
     }
 }
 
