@@ -1473,7 +1473,7 @@ impl Txn<'_> {
             .map(|b| {
                 let mut backend = Backend::new(b.host, b.port)
                     .with_weight(b.weight)
-                    .with_tier(i32::try_from(b.priority).unwrap_or(i32::MAX));
+                    .with_tier(b.priority);
                 if b.max_connections > 0 {
                     backend = backend.with_max_connections(b.max_connections);
                 }
