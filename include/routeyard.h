@@ -65,9 +65,19 @@
 #define RY_KIND_SERVICE (1 << 5)
 
 /**
+ * Kind bit: services' backends and balancing (`"upstream"`).
+ */
+#define RY_KIND_UPSTREAM (1 << 6)
+
+/**
+ * Kind bit: gobetween servers (`"server"`).
+ */
+#define RY_KIND_SERVER (1 << 7)
+
+/**
  * Every kind bit.
  */
-#define RY_KIND_ALL ((1 << 6) - 1)
+#define RY_KIND_ALL ((1 << 8) - 1)
 
 /**
  * The outcome of a fallible call.
@@ -266,6 +276,62 @@ typedef struct ry_registry ry_registry;
  * buffered before reporting `RY_ERR_CLOSED`.
  */
 typedef struct ry_subscription ry_subscription;
+
+/**
+ * A split's fallback, CDAP's `router.userservice.fallback.strategy`: what a pick does
+ * when the split is missing or no longer valid. One of the `RY_FALLBACK_*` values.
+ */
+typedef uint32_t ry_fallback;
+
+/**
+ * What happened to a connection to a backend, for `ry_registry_report`. One of the
+ * `RY_REPORT_*` values.
+ */
+typedef uint32_t ry_report_kind;
+
+/**
+ * Fallback: any eligible backend, whatever its version (CDAP's default).
+ */
+#define RY_FALLBACK_RANDOM 0
+
+/**
+ * Fallback: no backend; the request is dropped.
+ */
+#define RY_FALLBACK_DROP 1
+
+/**
+ * Fallback: the backends of the smallest version label (by byte order) with an eligible
+ * backend.
+ */
+#define RY_FALLBACK_SMALLEST 2
+
+/**
+ * Fallback: the backends of the largest version label (by byte order) with an eligible
+ * backend.
+ */
+#define RY_FALLBACK_LARGEST 3
+
+/**
+ * Report: a connection to the backend was established and is now open (one more in
+ * total, one more active).
+ */
+#define RY_REPORT_OPENED 0
+
+/**
+ * Report: an open connection ended (one fewer active, never below zero).
+ */
+#define RY_REPORT_CLOSED 1
+
+/**
+ * Report: a connection attempt was refused (one more refused).
+ */
+#define RY_REPORT_REFUSED 2
+
+/**
+ * Report: a connection whose active slot was already counted is now established (one
+ * more in total, active unchanged).
+ */
+#define RY_REPORT_ESTABLISHED 3
 
 #ifdef __cplusplus
 extern "C" {
@@ -2177,7 +2243,9 @@ enum ry_status ry_registry_subscriber_count(const struct ry_registry *reg,
  *  "tcp_route_mappings": [CF TCP mapping + "expires_at", ...],
  *  "port_reservations": [{"router_group_guid", "port", "expires_at"}, ...],
  *  "services": [Kong service, ...],
- *  "routes": [Kong route, ...]}
+ *  "routes": [Kong route, ...],
+ *  "upstreams": [{"service_id", "backends", "config"}, ...],
+ *  "servers": [{"name": ..., gobetween server fields}, ...]}
  * ```
  *
  * Objects are in their dialect's wire shape (as the list functions write them);
@@ -2240,6 +2308,10 @@ enum ry_status ry_registry_snapshot_json(const struct ry_registry *reg,
  * | `upsert_route` | a Kong route object; replaces the route its `id` names, if any |
  * | `put_route` | `{"key": "name or id", "route": {Kong route}}`, as `ry_registry_put_route_json` |
  * | `delete_route` | `{"key": "name or id"}` |
+ * | `put_upstream` | `{"service": "name or id", "backends": [...], "config": {...}}`, as `ry_registry_put_upstream_json` |
+ * | `delete_upstream` | `{"service": "name or id"}` |
+ * | `create_server` | `{"name": "web", "server": {gobetween server}}`, as `ry_registry_create_server_json` |
+ * | `delete_server` | `{"name": "web"}` |
  *
  * For example
  * `[{"create_router_group": {"name": "g", "type": "tcp", "reservable_ports": "5000"}},
@@ -2335,6 +2407,219 @@ enum ry_status ry_registry_restore_json(const struct ry_registry *reg,
                                         struct ry_error **err);
 
 /**
+ * Creates a gobetween server, as gobetween's `POST /servers/{name}`: checked and
+ * completed with defaults as gobetween does, it lands as a Kong-style service of the
+ * same name whose upstream holds the static backends (`priority` as tier, `balance`
+ * as strategy), and a stream route of the same name on the bind port, both tagged
+ * `gobetween`.
+ *
+ * The body is gobetween's server object, for example `{"bind": "0.0.0.0:3000",
+ * "balance": "weight", "discovery": {"kind": "static", "static_list":
+ * ["10.0.0.1:8000 weight=3 priority=1", "10.0.0.2:8000"]}}`. Only static discovery is
+ * served.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `name`, `name_len`: the server's name, UTF-8.
+ * - `json`, `json_len`: the server object, UTF-8.
+ * - `out`: receives the stored server as gobetween's `GET /servers/{name}` shows it
+ *   (defaults filled in); may be NULL.
+ * - `out_len`: receives the length of that text in bytes; may be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or an error status; on failure nothing changed and nothing is written.
+ *
+ * # Errors
+ *
+ * - `RY_ERR_NULL_ARG` when `reg`, `name` or `json` is NULL.
+ * - `RY_ERR_INVALID_UTF8` when `name` or `json` is not UTF-8.
+ * - `RY_ERR_INVALID_JSON` for a body gobetween cannot read (its 400), with its text,
+ *   such as `json: cannot unmarshal string into Go struct field Server.max_connections
+ *   of type int`.
+ * - `RY_ERR_INVALID_ARGUMENT` for a server gobetween refuses (its 409), with its text,
+ *   such as `No bind specified for server web` or `Not supported balance type random`,
+ *   or a name a service cannot carry.
+ * - `RY_ERR_CONFLICT` for a name in use: `Server with this name already exists: web`,
+ *   or a service or route of that name.
+ *
+ * # Lifetimes
+ *
+ * `*out` is owned by the caller and freed with `ry_string_free`.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `name` is NULL or valid for reading `name_len` bytes.
+ * - `json` is NULL or valid for reading `json_len` bytes.
+ * - `out` is NULL or valid for writing one `char *`.
+ * - `out_len` is NULL or valid for writing one `size_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_create_server_json(const struct ry_registry *reg,
+                                              const uint8_t *name,
+                                              size_t name_len,
+                                              const uint8_t *json,
+                                              size_t json_len,
+                                              char **out,
+                                              size_t *out_len,
+                                              struct ry_error **err);
+
+/**
+ * Reads a gobetween server as gobetween's `GET /servers/{name}` shows it.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `name`, `name_len`: the server's name, UTF-8.
+ * - `out`: receives the server object (defaults filled in, no name).
+ * - `out_len`: receives the length of that text in bytes; may be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or an error status; nothing is written to `out` on failure.
+ *
+ * # Errors
+ *
+ * - `RY_ERR_NULL_ARG` when `reg`, `name` or `out` is NULL.
+ * - `RY_ERR_INVALID_UTF8` when `name` is not UTF-8.
+ * - `RY_ERR_NOT_FOUND` for an unknown name (gobetween's `Server not found`).
+ *
+ * # Lifetimes
+ *
+ * `*out` is owned by the caller and freed with `ry_string_free`.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `name` is NULL or valid for reading `name_len` bytes.
+ * - `out` is NULL or valid for writing one `char *`.
+ * - `out_len` is NULL or valid for writing one `size_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_server_json(const struct ry_registry *reg,
+                                       const uint8_t *name,
+                                       size_t name_len,
+                                       char **out,
+                                       size_t *out_len,
+                                       struct ry_error **err);
+
+/**
+ * Lists every gobetween server as gobetween's `GET /servers` does: one JSON object
+ * from name to server object, names in byte order; `{}` when there is none.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `out`: receives the JSON text, NUL-terminated.
+ * - `out_len`: receives its length in bytes; may be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or `RY_ERR_NULL_ARG` when `reg` or `out` is NULL.
+ *
+ * # Lifetimes
+ *
+ * `*out` is owned by the caller and freed with `ry_string_free`.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `out` is NULL or valid for writing one `char *`.
+ * - `out_len` is NULL or valid for writing one `size_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_servers_json(const struct ry_registry *reg,
+                                        char **out,
+                                        size_t *out_len,
+                                        struct ry_error **err);
+
+/**
+ * Deletes a gobetween server, as gobetween's `DELETE /servers/{name}`, with the route,
+ * upstream and service it landed as.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `name`, `name_len`: the server's name, UTF-8.
+ * - `revision`: receives the registry's revision after the delete; may be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or an error status; on failure nothing changed.
+ *
+ * # Errors
+ *
+ * - `RY_ERR_NULL_ARG` when `reg` or `name` is NULL.
+ * - `RY_ERR_INVALID_UTF8` when `name` is not UTF-8.
+ * - `RY_ERR_NOT_FOUND` for an unknown name (gobetween's `Server not found`).
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `name` is NULL or valid for reading `name_len` bytes.
+ * - `revision` is NULL or valid for writing one `uint64_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_delete_server(const struct ry_registry *reg,
+                                         const uint8_t *name,
+                                         size_t name_len,
+                                         uint64_t *revision,
+                                         struct ry_error **err);
+
+/**
+ * Reads a gobetween server's statistics as gobetween's `GET /servers/{name}/stats`:
+ * totals over its backends, then each backend (the shape
+ * `ry_registry_pool_stats_json` documents).
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `name`, `name_len`: the server's name, UTF-8.
+ * - `out`: receives the statistics.
+ * - `out_len`: receives the length of that text in bytes; may be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or an error status; nothing is written to `out` on failure.
+ *
+ * # Errors
+ *
+ * - `RY_ERR_NULL_ARG` when `reg`, `name` or `out` is NULL.
+ * - `RY_ERR_INVALID_UTF8` when `name` is not UTF-8.
+ * - `RY_ERR_NOT_FOUND` for an unknown name (gobetween's `Server not found`).
+ *
+ * # Lifetimes
+ *
+ * `*out` is owned by the caller and freed with `ry_string_free`.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `name` is NULL or valid for reading `name_len` bytes.
+ * - `out` is NULL or valid for writing one `char *`.
+ * - `out_len` is NULL or valid for writing one `size_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_server_stats_json(const struct ry_registry *reg,
+                                             const uint8_t *name,
+                                             size_t name_len,
+                                             char **out,
+                                             size_t *out_len,
+                                             struct ry_error **err);
+
+/**
  * Frees a string returned by this library. Passing NULL does nothing.
  *
  * # Arguments
@@ -2403,8 +2688,9 @@ enum ry_status ry_registry_subscribe(const struct ry_registry *reg,
  * `event` is Cloud Foundry's name on its event stream (`Upsert`, or `Delete` for both
  * deletions and expiries); `action` is `Upsert`, `Delete` or `Expire`; `kind` is one of
  * `http_route`, `tcp_route_mapping`, `router_group`, `port_reservation`, `route`,
- * `service`; `object` is the object in its dialect's shape, as it was after an upsert or
- * just before a delete or expiry.
+ * `service`, `upstream`, `server`; `object` is the object in its dialect's shape (an
+ * upstream as `ry_registry_upstream_json` writes it, a server as gobetween shows it
+ * plus its `name`), as it was after an upsert or just before a delete or expiry.
  *
  * # Arguments
  *
@@ -2482,6 +2768,510 @@ enum ry_status ry_subscription_pending(const struct ry_subscription *sub,
  *   after every other call on it has returned.
  */
 void ry_subscription_free(struct ry_subscription *sub);
+
+/**
+ * Sets the backends and balancing of a service (a Kong service, by name or id): the
+ * routes leading to it then pick among these backends. Counters of backends that stay
+ * (same address and port) carry over; backends that go take their counters with them.
+ *
+ * The body is `{"backends": [backend, ...], "config": {...}}`, `config` optional:
+ *
+ * - a backend: `{"address": "10.0.0.1", "port": 8080, "weight": 1, "tier": 0,
+ *   "version": "v1", "max_connections": 100, "state": "live", "discovered": true,
+ *   "metadata": {"k": "v"}}`, only `address` and `port` required (`weight` defaults to
+ *   1, `state` is `live`, `draining` or `down`);
+ * - `config`: `{"strategy": "roundrobin", "split": {"split": {"v1": 80, "v2": 20},
+ *   "fallback": "random", "sticky": false}, "seed": 7}`, every key optional; the
+ *   strategies are `roundrobin`, `random`, `leastconn`, `hash`, `iphash`, `iphash1`,
+ *   `leastbandwidth`, `weight`.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `service`, `service_len`: the service's name or id, UTF-8.
+ * - `json`, `json_len`: the body, UTF-8.
+ * - `out`: receives the stored upstream, `{"service_id": ..., "backends": [...],
+ *   "config": {...}}`; may be NULL.
+ * - `out_len`: receives the length of that text in bytes; may be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or an error status; on failure nothing changed and nothing is written.
+ *
+ * # Errors
+ *
+ * - `RY_ERR_NULL_ARG` when `reg`, `service` or `json` is NULL.
+ * - `RY_ERR_INVALID_UTF8` when `service` or `json` is not UTF-8.
+ * - `RY_ERR_INVALID_JSON` when `json` is not the body above (the message names the
+ *   field).
+ * - `RY_ERR_NOT_FOUND` for an unknown service.
+ * - `RY_ERR_INVALID_ARGUMENT` for a pool the core refuses, such as a split naming a
+ *   version no backend has (CDAP's message).
+ *
+ * # Lifetimes
+ *
+ * `*out` is owned by the caller and freed with `ry_string_free`.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `service` is NULL or valid for reading `service_len` bytes.
+ * - `json` is NULL or valid for reading `json_len` bytes.
+ * - `out` is NULL or valid for writing one `char *`.
+ * - `out_len` is NULL or valid for writing one `size_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_put_upstream_json(const struct ry_registry *reg,
+                                             const uint8_t *service,
+                                             size_t service_len,
+                                             const uint8_t *json,
+                                             size_t json_len,
+                                             char **out,
+                                             size_t *out_len,
+                                             struct ry_error **err);
+
+/**
+ * Reads the backends and balancing of a service.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `service`, `service_len`: the service's name or id, UTF-8.
+ * - `out`: receives the upstream, `{"service_id": ..., "backends": [...], "config":
+ *   {...}}`, in the shape `ry_registry_put_upstream_json` documents.
+ * - `out_len`: receives the length of that text in bytes; may be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or an error status; nothing is written to `out` on failure.
+ *
+ * # Errors
+ *
+ * - `RY_ERR_NULL_ARG` when `reg`, `service` or `out` is NULL.
+ * - `RY_ERR_INVALID_UTF8` when `service` is not UTF-8.
+ * - `RY_ERR_NOT_FOUND` for an unknown service or one without an upstream.
+ *
+ * # Lifetimes
+ *
+ * `*out` is owned by the caller and freed with `ry_string_free`.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `service` is NULL or valid for reading `service_len` bytes.
+ * - `out` is NULL or valid for writing one `char *`.
+ * - `out_len` is NULL or valid for writing one `size_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_upstream_json(const struct ry_registry *reg,
+                                         const uint8_t *service,
+                                         size_t service_len,
+                                         char **out,
+                                         size_t *out_len,
+                                         struct ry_error **err);
+
+/**
+ * Lists every upstream, sorted by service id, as a JSON array of upstream objects (the
+ * shape `ry_registry_upstream_json` writes); `[]` when there is none.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `out`: receives the JSON text, NUL-terminated.
+ * - `out_len`: receives its length in bytes; may be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or `RY_ERR_NULL_ARG` when `reg` or `out` is NULL.
+ *
+ * # Lifetimes
+ *
+ * `*out` is owned by the caller and freed with `ry_string_free`.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `out` is NULL or valid for writing one `char *`.
+ * - `out_len` is NULL or valid for writing one `size_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_upstreams_json(const struct ry_registry *reg,
+                                          char **out,
+                                          size_t *out_len,
+                                          struct ry_error **err);
+
+/**
+ * Removes the backends and balancing of a service (its split with them); its routes
+ * then match without a backend to pick.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `service`, `service_len`: the service's name or id, UTF-8.
+ * - `revision`: receives the registry's revision after the delete; may be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or an error status; on failure nothing changed.
+ *
+ * # Errors
+ *
+ * - `RY_ERR_NULL_ARG` when `reg` or `service` is NULL.
+ * - `RY_ERR_INVALID_UTF8` when `service` is not UTF-8.
+ * - `RY_ERR_NOT_FOUND` for an unknown service or one without an upstream.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `service` is NULL or valid for reading `service_len` bytes.
+ * - `revision` is NULL or valid for writing one `uint64_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_delete_upstream(const struct ry_registry *reg,
+                                           const uint8_t *service,
+                                           size_t service_len,
+                                           uint64_t *revision,
+                                           struct ry_error **err);
+
+/**
+ * Sets the version split of a service from a CDAP route config body, as CDAP's
+ * `PUT .../services/{service}/routeconfig`: `{"v1": 80, "v2": 20}` sends 80 of every
+ * 100 requests that name no version to the backends labelled `v1`, 20 to `v2`.
+ *
+ * The body is read as CDAP reads it (integral numbers and numeric strings accepted,
+ * a repeated key or a non-integer refused) and checked by CDAP's rules, in CDAP's
+ * order, against the `version` labels of the service's backends: not empty, every
+ * version present, each percentage within 0..=100, a total of 100. A service without
+ * an upstream gets one with no backends, so any version is then unknown.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `service`, `service_len`: the service's name or id, UTF-8.
+ * - `json`, `json_len`: the route config, UTF-8.
+ * - `fallback`: what a pick does if the split becomes invalid (a version's last backend
+ *   removed): one of the `RY_FALLBACK_*` values.
+ * - `sticky`: true to hash a caller key onto the percentages (the same key keeps its
+ *   version) instead of interleaving exactly.
+ * - `revision`: receives the registry's revision after the change; may be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or an error status; on failure nothing changed.
+ *
+ * # Errors
+ *
+ * - `RY_ERR_NULL_ARG` when `reg`, `service` or `json` is NULL.
+ * - `RY_ERR_INVALID_UTF8` when `service` or `json` is not UTF-8.
+ * - `RY_ERR_INVALID_JSON` for a body CDAP cannot read, with its message (such as
+ *   `duplicate key: v1` or `Expected an int but was true at path $.v1`).
+ * - `RY_ERR_INVALID_ARGUMENT` for a `fallback` outside `RY_FALLBACK_*`, or a split
+ *   CDAP's rules refuse, with CDAP's message: `Route config contains invalid format or
+ *   empty content.`, `The following versions of the application/service could not be
+ *   found : [v3]` (version labels), `Route Percentage for version v1 must be between 0
+ *   and 100, got 150.`, `Route Percentage needs to add up to 100.`
+ * - `RY_ERR_NOT_FOUND` for an unknown service.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `service` is NULL or valid for reading `service_len` bytes.
+ * - `json` is NULL or valid for reading `json_len` bytes.
+ * - `revision` is NULL or valid for writing one `uint64_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_set_split_json(const struct ry_registry *reg,
+                                          const uint8_t *service,
+                                          size_t service_len,
+                                          const uint8_t *json,
+                                          size_t json_len,
+                                          ry_fallback fallback,
+                                          bool sticky,
+                                          uint64_t *revision,
+                                          struct ry_error **err);
+
+/**
+ * Reads the version split of a service as CDAP's `GET .../routeconfig` answers it:
+ * `{"v1":80,"v2":20}` (versions in byte order), or `{}` when the service has none.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `service`, `service_len`: the service's name or id, UTF-8.
+ * - `out`: receives the route config.
+ * - `out_len`: receives the length of that text in bytes; may be NULL.
+ * - `fallback`: receives the split's `RY_FALLBACK_*` value (`RY_FALLBACK_RANDOM` when
+ *   there is no split); may be NULL.
+ * - `sticky`: receives whether the split is sticky (false when there is none); may be
+ *   NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or an error status; nothing is written on failure.
+ *
+ * # Errors
+ *
+ * - `RY_ERR_NULL_ARG` when `reg`, `service` or `out` is NULL.
+ * - `RY_ERR_INVALID_UTF8` when `service` is not UTF-8.
+ * - `RY_ERR_NOT_FOUND` for an unknown service.
+ *
+ * # Lifetimes
+ *
+ * `*out` is owned by the caller and freed with `ry_string_free`.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `service` is NULL or valid for reading `service_len` bytes.
+ * - `out` is NULL or valid for writing one `char *`.
+ * - `out_len` is NULL or valid for writing one `size_t`.
+ * - `fallback` is NULL or valid for writing one `ry_fallback`.
+ * - `sticky` is NULL or valid for writing one `bool`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_split_json(const struct ry_registry *reg,
+                                      const uint8_t *service,
+                                      size_t service_len,
+                                      char **out,
+                                      size_t *out_len,
+                                      ry_fallback *fallback,
+                                      bool *sticky,
+                                      struct ry_error **err);
+
+/**
+ * Removes the version split of a service, as CDAP's `DELETE .../routeconfig`; its
+ * backends and strategy stay.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `service`, `service_len`: the service's name or id, UTF-8.
+ * - `revision`: receives the registry's revision after the delete; may be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or an error status; on failure nothing changed.
+ *
+ * # Errors
+ *
+ * - `RY_ERR_NULL_ARG` when `reg` or `service` is NULL.
+ * - `RY_ERR_INVALID_UTF8` when `service` is not UTF-8.
+ * - `RY_ERR_NOT_FOUND` for an unknown service or one without a split (CDAP answers 404).
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `service` is NULL or valid for reading `service_len` bytes.
+ * - `revision` is NULL or valid for writing one `uint64_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_delete_split(const struct ry_registry *reg,
+                                        const uint8_t *service,
+                                        size_t service_len,
+                                        uint64_t *revision,
+                                        struct ry_error **err);
+
+/**
+ * Reads the statistics of a service's backend pool in gobetween's shape
+ * (`GET /servers/{name}/stats`): `{"active_connections", "rx_total", "tx_total",
+ * "rx_second", "tx_second", "backends": [{"host", "port", "priority", "weight",
+ * "stats": {"live", "discovered", "total_connections", "active_connections",
+ * "refused_connections", "rx", "tx", "rx_second", "tx_second"}}, ...]}`. Per-second
+ * rates are those of the last window closed by `ry_registry_sample_stats`.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `service`, `service_len`: the service's name or id, UTF-8.
+ * - `out`: receives the statistics.
+ * - `out_len`: receives the length of that text in bytes; may be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or an error status; nothing is written to `out` on failure.
+ *
+ * # Errors
+ *
+ * - `RY_ERR_NULL_ARG` when `reg`, `service` or `out` is NULL.
+ * - `RY_ERR_INVALID_UTF8` when `service` is not UTF-8.
+ * - `RY_ERR_NOT_FOUND` for an unknown service or one without an upstream.
+ *
+ * # Lifetimes
+ *
+ * `*out` is owned by the caller and freed with `ry_string_free`.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `service` is NULL or valid for reading `service_len` bytes.
+ * - `out` is NULL or valid for writing one `char *`.
+ * - `out_len` is NULL or valid for writing one `size_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_pool_stats_json(const struct ry_registry *reg,
+                                           const uint8_t *service,
+                                           size_t service_len,
+                                           char **out,
+                                           size_t *out_len,
+                                           struct ry_error **err);
+
+/**
+ * Closes a statistics window at `now_nanos` for every backend of every pool: each
+ * backend's `rx_second` and `tx_second` become the bytes counted since the previous
+ * sample divided by the seconds between the two (0 before the second sample). Call it
+ * periodically (gobetween samples every 2 s) with the registry's clock
+ * (`ry_registry_now`); a time at or before the previous sample changes nothing.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `now_nanos`: the end of the window, in nanoseconds on the registry's clock.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or `RY_ERR_NULL_ARG` when `reg` is NULL.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_sample_stats(const struct ry_registry *reg,
+                                        uint64_t now_nanos,
+                                        struct ry_error **err);
+
+/**
+ * Removes from every upstream the backends that are draining (`"state": "draining"`,
+ * or `"discovered": false`) and hold no open connection any more. Each upstream that
+ * loses backends is written as one change with its event.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `removed`: receives how many backends were removed; may be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or `RY_ERR_NULL_ARG` when `reg` is NULL.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `removed` is NULL or valid for writing one `size_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_remove_drained(const struct ry_registry *reg,
+                                          size_t *removed,
+                                          struct ry_error **err);
+
+/**
+ * Reports what happened to a connection to one backend of a service, so that its
+ * counters (`ry_registry_pool_stats_json`, `ry_registry_server_stats_json`) and the
+ * strategies that read them (least connections) see it. The backend is named by its
+ * identity, address and port; its counters survive changes to the upstream that keep
+ * it.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `service`, `service_len`: the service's name or id, UTF-8.
+ * - `address`, `address_len`: the backend's address, UTF-8, as in its upstream.
+ * - `port`: the backend's port.
+ * - `kind`: what happened, one of the `RY_REPORT_*` values.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or an error status; on failure no counter moved.
+ *
+ * # Errors
+ *
+ * - `RY_ERR_NULL_ARG` when `reg`, `service` or `address` is NULL.
+ * - `RY_ERR_INVALID_UTF8` when `service` or `address` is not UTF-8.
+ * - `RY_ERR_INVALID_ARGUMENT` for a `kind` outside `RY_REPORT_*`.
+ * - `RY_ERR_NOT_FOUND` for an unknown service, one without an upstream, or a backend
+ *   not in its pool.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `service` is NULL or valid for reading `service_len` bytes.
+ * - `address` is NULL or valid for reading `address_len` bytes.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_report(const struct ry_registry *reg,
+                                  const uint8_t *service,
+                                  size_t service_len,
+                                  const uint8_t *address,
+                                  size_t address_len,
+                                  uint16_t port,
+                                  ry_report_kind kind,
+                                  struct ry_error **err);
+
+/**
+ * Reports bytes received from and sent to one backend of a service (see
+ * `ry_registry_report` for how the backend is found). They count in the totals at
+ * once, and in the per-second rates from the next `ry_registry_sample_stats`.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `service`, `service_len`: the service's name or id, UTF-8.
+ * - `address`, `address_len`: the backend's address, UTF-8.
+ * - `port`: the backend's port.
+ * - `rx`: bytes received from the backend.
+ * - `tx`: bytes sent to the backend.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or an error status; on failure no counter moved.
+ *
+ * # Errors
+ *
+ * - `RY_ERR_NULL_ARG` when `reg`, `service` or `address` is NULL.
+ * - `RY_ERR_INVALID_UTF8` when `service` or `address` is not UTF-8.
+ * - `RY_ERR_NOT_FOUND` for an unknown service, one without an upstream, or a backend
+ *   not in its pool.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `service` is NULL or valid for reading `service_len` bytes.
+ * - `address` is NULL or valid for reading `address_len` bytes.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_registry_report_bytes(const struct ry_registry *reg,
+                                        const uint8_t *service,
+                                        size_t service_len,
+                                        const uint8_t *address,
+                                        size_t address_len,
+                                        uint16_t port,
+                                        uint64_t rx,
+                                        uint64_t tx,
+                                        struct ry_error **err);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -12,6 +12,7 @@ use routeyard_core::{Action, Change, Event, Object, PortReservation, Snapshot, T
 use serde_json::{Map, Value};
 
 use crate::error::ry_error;
+use crate::{server, upstream};
 
 /// A leased CF object's wire JSON with `expires_at` (nanoseconds) added as its last
 /// field. The CF encoder always writes a non-empty object, so the text ends in `}`.
@@ -33,6 +34,8 @@ fn object(object: &Object) -> (&'static str, String) {
         Object::PortReservation(r) => ("port_reservation", cf::encode(&**r)),
         Object::Route(r) => ("route", kong::encode_route(r)),
         Object::Service(s) => ("service", kong::encode_service(s)),
+        Object::Upstream(u) => ("upstream", upstream::encode_upstream(u)),
+        Object::Server(v) => ("server", server::encode_named(v)),
         // A kind added to the core reaches C without its object until it is named here.
         _ => ("other", "null".to_owned()),
     }
@@ -87,7 +90,7 @@ pub(crate) fn snapshot(snapshot: &Snapshot) -> String {
         .iter()
         .map(|m| with_expiry(cf::encode(m), m.expires_at.as_nanos()));
     format!(
-        r#"{{"revision":{},"router_groups":{},"http_routes":{},"tcp_route_mappings":{},"port_reservations":{},"services":{},"routes":{}}}"#,
+        r#"{{"revision":{},"router_groups":{},"http_routes":{},"tcp_route_mappings":{},"port_reservations":{},"services":{},"routes":{},"upstreams":{},"servers":{}}}"#,
         snapshot.revision,
         cf::encode(&snapshot.router_groups),
         array(http),
@@ -95,6 +98,8 @@ pub(crate) fn snapshot(snapshot: &Snapshot) -> String {
         cf::encode(&snapshot.port_reservations),
         array(snapshot.services.iter().map(kong::encode_service)),
         array(snapshot.routes.iter().map(kong::encode_route)),
+        array(snapshot.upstreams.iter().map(upstream::encode_upstream)),
+        array(snapshot.servers.iter().map(server::encode_named)),
     )
 }
 
@@ -102,7 +107,8 @@ pub(crate) fn snapshot(snapshot: &Snapshot) -> String {
 const CHANGES: &str = "upsert_http_route, delete_http_route, upsert_tcp_route_mapping, \
                        delete_tcp_route_mapping, create_router_group, update_router_group, \
                        delete_router_group, reserve_port, release_port, upsert_service, \
-                       put_service, delete_service, upsert_route, put_route, delete_route";
+                       put_service, delete_service, upsert_route, put_route, delete_route, \
+                       put_upstream, delete_upstream, create_server, delete_server";
 
 /// Decodes a batch as documented on `ry_registry_apply_json`. CF objects go through
 /// the core's CF decoder, so they are read exactly as the CF functions read them.
@@ -223,6 +229,37 @@ fn decode_change(item: Value) -> Result<Change, String> {
                 key: args.string("key")?,
             }
         }
+        "put_upstream" => {
+            let mut args = Args::new(&name, arg)?;
+            let service = args.string("service")?;
+            let (backends, config) = upstream::decode_pool(&name, args.map)?;
+            Change::PutUpstream {
+                service,
+                backends,
+                config,
+            }
+        }
+        "delete_upstream" => {
+            let mut args = Args::new(&name, arg)?;
+            Change::DeleteUpstream {
+                service: args.string("service")?,
+            }
+        }
+        "create_server" => {
+            let mut args = Args::new(&name, arg)?;
+            let server_name = args.string("name")?;
+            let server = server::decode_server(&name, args.required("server")?)?;
+            Change::CreateServer {
+                name: server_name,
+                server: Box::new(server),
+            }
+        }
+        "delete_server" => {
+            let mut args = Args::new(&name, arg)?;
+            Change::DeleteServer {
+                name: args.string("name")?,
+            }
+        }
         other => {
             return Err(format!(
                 "unknown change `{other}`; expected one of {CHANGES}"
@@ -245,7 +282,7 @@ fn kong_route(context: &str, value: &Value) -> Result<routeyard_core::Route, Str
 }
 
 /// The keys of a snapshot, as `ry_registry_snapshot_json` writes them.
-const SNAPSHOT_KEYS: [&str; 7] = [
+const SNAPSHOT_KEYS: [&str; 9] = [
     "revision",
     "router_groups",
     "http_routes",
@@ -253,6 +290,8 @@ const SNAPSHOT_KEYS: [&str; 7] = [
     "port_reservations",
     "services",
     "routes",
+    "upstreams",
+    "servers",
 ];
 
 /// Decodes a snapshot as `ry_registry_snapshot_json` writes it. Every key is required
@@ -329,6 +368,14 @@ fn read_snapshot(args: &mut Args<'_>) -> Result<Snapshot, String> {
     for (i, item) in args.list("routes")?.into_iter().enumerate() {
         let route = kong_route(&format!("routes[{i}]"), &item)?;
         snapshot.routes.push(route);
+    }
+    for (i, item) in args.list("upstreams")?.into_iter().enumerate() {
+        let upstream = upstream::decode_upstream(&format!("upstreams[{i}]"), item)?;
+        snapshot.upstreams.push(upstream);
+    }
+    for (i, item) in args.list("servers")?.into_iter().enumerate() {
+        let server = server::decode_named(&format!("servers[{i}]"), item)?;
+        snapshot.servers.push(server);
     }
     Ok(snapshot)
 }

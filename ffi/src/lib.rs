@@ -28,8 +28,10 @@ mod json;
 mod kong;
 mod reaper;
 mod registry;
+mod server;
 mod string;
 mod subscription;
+mod upstream;
 
 pub use cf::{
     ry_registry_create_router_group_json, ry_registry_delete_http_routes_json,
@@ -67,9 +69,23 @@ pub use registry::{
     ry_registry_restore_json, ry_registry_revision, ry_registry_snapshot_json,
     ry_registry_subscriber_count, ry_version,
 };
+pub use server::{
+    ry_registry_create_server_json, ry_registry_delete_server, ry_registry_server_json,
+    ry_registry_server_stats_json, ry_registry_servers_json,
+};
 pub use string::ry_string_free;
 pub use subscription::{
     ry_registry_subscribe, ry_subscription, ry_subscription_free, ry_subscription_pending,
     ry_subscription_poll, RY_KIND_ALL, RY_KIND_HTTP_ROUTE, RY_KIND_PORT_RESERVATION, RY_KIND_ROUTE,
-    RY_KIND_ROUTER_GROUP, RY_KIND_SERVICE, RY_KIND_TCP_ROUTE_MAPPING,
+    RY_KIND_ROUTER_GROUP, RY_KIND_SERVER, RY_KIND_SERVICE, RY_KIND_TCP_ROUTE_MAPPING,
+    RY_KIND_UPSTREAM,
+};
+pub use upstream::{
+    ry_fallback, ry_registry_delete_split, ry_registry_delete_upstream,
+    ry_registry_pool_stats_json, ry_registry_put_upstream_json, ry_registry_remove_drained,
+    ry_registry_report, ry_registry_report_bytes, ry_registry_sample_stats,
+    ry_registry_set_split_json, ry_registry_split_json, ry_registry_upstream_json,
+    ry_registry_upstreams_json, ry_report_kind, RY_FALLBACK_DROP, RY_FALLBACK_LARGEST,
+    RY_FALLBACK_RANDOM, RY_FALLBACK_SMALLEST, RY_REPORT_CLOSED, RY_REPORT_ESTABLISHED,
+    RY_REPORT_OPENED, RY_REPORT_REFUSED,
 };

@@ -366,7 +366,9 @@ pub unsafe extern "C" fn ry_registry_subscriber_count(
 ///  "tcp_route_mappings": [CF TCP mapping + "expires_at", ...],
 ///  "port_reservations": [{"router_group_guid", "port", "expires_at"}, ...],
 ///  "services": [Kong service, ...],
-///  "routes": [Kong route, ...]}
+///  "routes": [Kong route, ...],
+///  "upstreams": [{"service_id", "backends", "config"}, ...],
+///  "servers": [{"name": ..., gobetween server fields}, ...]}
 /// ```
 ///
 /// Objects are in their dialect's wire shape (as the list functions write them);
@@ -440,6 +442,10 @@ pub unsafe extern "C" fn ry_registry_snapshot_json(
 /// | `upsert_route` | a Kong route object; replaces the route its `id` names, if any |
 /// | `put_route` | `{"key": "name or id", "route": {Kong route}}`, as `ry_registry_put_route_json` |
 /// | `delete_route` | `{"key": "name or id"}` |
+/// | `put_upstream` | `{"service": "name or id", "backends": [...], "config": {...}}`, as `ry_registry_put_upstream_json` |
+/// | `delete_upstream` | `{"service": "name or id"}` |
+/// | `create_server` | `{"name": "web", "server": {gobetween server}}`, as `ry_registry_create_server_json` |
+/// | `delete_server` | `{"name": "web"}` |
 ///
 /// For example
 /// `[{"create_router_group": {"name": "g", "type": "tcp", "reservable_ports": "5000"}},

@@ -22,17 +22,23 @@ pub const RY_KIND_PORT_RESERVATION: u32 = 1 << 3;
 pub const RY_KIND_ROUTE: u32 = 1 << 4;
 /// Kind bit: Kong services (`"service"`).
 pub const RY_KIND_SERVICE: u32 = 1 << 5;
+/// Kind bit: services' backends and balancing (`"upstream"`).
+pub const RY_KIND_UPSTREAM: u32 = 1 << 6;
+/// Kind bit: gobetween servers (`"server"`).
+pub const RY_KIND_SERVER: u32 = 1 << 7;
 /// Every kind bit.
-pub const RY_KIND_ALL: u32 = (1 << 6) - 1;
+pub const RY_KIND_ALL: u32 = (1 << 8) - 1;
 
 /// The kind bits and the core's kinds they stand for.
-const KINDS: [(u32, Kind); 6] = [
+const KINDS: [(u32, Kind); 8] = [
     (RY_KIND_HTTP_ROUTE, Kind::HttpRoute),
     (RY_KIND_TCP_ROUTE_MAPPING, Kind::TcpRouteMapping),
     (RY_KIND_ROUTER_GROUP, Kind::RouterGroup),
     (RY_KIND_PORT_RESERVATION, Kind::PortReservation),
     (RY_KIND_ROUTE, Kind::Route),
     (RY_KIND_SERVICE, Kind::Service),
+    (RY_KIND_UPSTREAM, Kind::Upstream),
+    (RY_KIND_SERVER, Kind::Server),
 ];
 
 /// A stream of a registry's events: first the kept history after a revision, then
@@ -141,8 +147,9 @@ pub unsafe extern "C" fn ry_registry_subscribe(
 /// `event` is Cloud Foundry's name on its event stream (`Upsert`, or `Delete` for both
 /// deletions and expiries); `action` is `Upsert`, `Delete` or `Expire`; `kind` is one of
 /// `http_route`, `tcp_route_mapping`, `router_group`, `port_reservation`, `route`,
-/// `service`; `object` is the object in its dialect's shape, as it was after an upsert or
-/// just before a delete or expiry.
+/// `service`, `upstream`, `server`; `object` is the object in its dialect's shape (an
+/// upstream as `ry_registry_upstream_json` writes it, a server as gobetween shows it
+/// plus its `name`), as it was after an upsert or just before a delete or expiry.
 ///
 /// # Arguments
 ///
