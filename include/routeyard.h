@@ -2364,9 +2364,10 @@ enum ry_status ry_registry_apply_json(const struct ry_registry *reg,
  * Makes the registry hold exactly what a snapshot holds, atomically: the state a
  * replica loads before following the events after the snapshot's revision.
  *
- * The input is the JSON `ry_registry_snapshot_json` writes (every key required, no
- * other allowed). Objects keep everything the snapshot gives them: guids, ids,
- * modification tags, `expires_at`, `created_at`. Only differences are written, each
+ * The input is the JSON `ry_registry_snapshot_json` writes (every key required but
+ * `upstreams` and `servers`, which may be absent for none; no other key allowed).
+ * Objects keep everything the snapshot gives them: guids, ids, modification tags,
+ * `expires_at`, `created_at`. Only differences are written, each
  * with its event under a new revision of this registry (the snapshot's own revision is
  * not taken over: revisions never go back). Leases that lapsed meanwhile are restored
  * lapsed: never listed, and gone at the next expiry.
@@ -2807,8 +2808,10 @@ void ry_subscription_free(struct ry_subscription *sub);
  * - `RY_ERR_INVALID_JSON` when `json` is not the body above (the message names the
  *   field).
  * - `RY_ERR_NOT_FOUND` for an unknown service.
- * - `RY_ERR_INVALID_ARGUMENT` for a pool the core refuses, such as a split naming a
- *   version no backend has (CDAP's message).
+ * - `RY_ERR_INVALID_ARGUMENT` for backends the core refuses: an empty address, port 0,
+ *   or the same address and port twice. (A split in `config` is not checked here; one
+ *   that does not fit the backends applies its fallback. `ry_registry_set_split_json`
+ *   checks it by CDAP's rules.)
  *
  * # Lifetimes
  *

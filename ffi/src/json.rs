@@ -295,7 +295,8 @@ const SNAPSHOT_KEYS: [&str; 9] = [
 ];
 
 /// Decodes a snapshot as `ry_registry_snapshot_json` writes it. Every key is required
-/// (a misspelt list would otherwise restore as empty) and no other is allowed; objects
+/// (a misspelt list would otherwise restore as empty), except `upstreams` and `servers`
+/// which older snapshots lack, and no other is allowed; objects
 /// go through the core's codecs, and `expires_at` is taken from each leased object.
 pub(crate) fn decode_snapshot(text: &str) -> Result<Snapshot, ry_error> {
     let value: Value = serde_json::from_str(text)
@@ -369,11 +370,13 @@ fn read_snapshot(args: &mut Args<'_>) -> Result<Snapshot, String> {
         let route = kong_route(&format!("routes[{i}]"), &item)?;
         snapshot.routes.push(route);
     }
-    for (i, item) in args.list("upstreams")?.into_iter().enumerate() {
+    // `upstreams` and `servers` may be absent: snapshots written before they existed
+    // hold none.
+    for (i, item) in args.optional_list("upstreams")?.into_iter().enumerate() {
         let upstream = upstream::decode_upstream(&format!("upstreams[{i}]"), item)?;
         snapshot.upstreams.push(upstream);
     }
-    for (i, item) in args.list("servers")?.into_iter().enumerate() {
+    for (i, item) in args.optional_list("servers")?.into_iter().enumerate() {
         let server = server::decode_named(&format!("servers[{i}]"), item)?;
         snapshot.servers.push(server);
     }
@@ -422,6 +425,15 @@ impl<'a> Args<'a> {
         match self.required(field)? {
             Value::Array(items) => Ok(items),
             _ => Err(format!("{}: `{field}` must be an array", self.change)),
+        }
+    }
+
+    /// An optional array field; absent and `null` are empty.
+    fn optional_list(&mut self, field: &str) -> Result<Vec<Value>, String> {
+        match self.map.remove(field) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(items)) => Ok(items),
+            Some(_) => Err(format!("{}: `{field}` must be an array", self.change)),
         }
     }
 

@@ -8,7 +8,7 @@ use std::ffi::c_char;
 
 use routeyard_core::dialect::gobetween::{self, GbError, GbErrorKind, Server};
 use routeyard_core::NamedServer;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::error::{ry_error, ry_status};
 use crate::registry::{registry, ry_registry};
@@ -233,15 +233,17 @@ pub unsafe extern "C" fn ry_registry_servers_json(
         // SAFETY: the caller guarantees `reg` is NULL or a live handle.
         let registry = unsafe { registry(reg) }?;
         let out = StringOut::new(out, out_len)?;
-        let mut all = Map::new();
-        for (name, server) in registry.servers() {
-            let value = serde_json::to_value(&server).map_err(|e| {
-                ry_error::new(ry_status::RyErrOther, "ResponseError", e.to_string())
-            })?;
-            all.insert(name, value);
-        }
+        // Written as text around each server's own, so that its fields keep the order
+        // `ry_registry_server_json` writes them in.
+        let entries: Vec<String> = registry
+            .servers()
+            .iter()
+            .map(|(name, server)| {
+                format!("{}:{}", Value::from(name.as_str()), encode_server(server))
+            })
+            .collect();
         // SAFETY: the caller guarantees `out` and `out_len` are writable or NULL.
-        unsafe { out.write(Value::Object(all).to_string()) };
+        unsafe { out.write(format!("{{{}}}", entries.join(","))) };
         Ok(())
     })
 }

@@ -358,7 +358,7 @@ mod tests {
         unsafe {
             let status = ry_registry_subscribe(
                 reg,
-                1 << 6,
+                RY_KIND_ALL + 1,
                 ptr::null(),
                 &mut sub,
                 ptr::null_mut(),

@@ -150,8 +150,10 @@ fn known_service(registry: &Registry, key: &str) -> Result<(), ry_error> {
 /// - `RY_ERR_INVALID_JSON` when `json` is not the body above (the message names the
 ///   field).
 /// - `RY_ERR_NOT_FOUND` for an unknown service.
-/// - `RY_ERR_INVALID_ARGUMENT` for a pool the core refuses, such as a split naming a
-///   version no backend has (CDAP's message).
+/// - `RY_ERR_INVALID_ARGUMENT` for backends the core refuses: an empty address, port 0,
+///   or the same address and port twice. (A split in `config` is not checked here; one
+///   that does not fit the backends applies its fallback. `ry_registry_set_split_json`
+///   checks it by CDAP's rules.)
 ///
 /// # Lifetimes
 ///
