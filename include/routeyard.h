@@ -2428,7 +2428,8 @@ enum ry_status ry_registry_restore_json(const struct ry_registry *reg,
  *   (defaults filled in); may be NULL.
  * - `out_len`: receives the length of that text in bytes; may be NULL.
  * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
- *   NULL.
+ *   NULL. Its message is the dialect's text; `ry_error_body` gives it in CF's
+ *   `{"name", "message"}` form.
  *
  * # Returns
  *
@@ -2966,7 +2967,8 @@ enum ry_status ry_registry_delete_upstream(const struct ry_registry *reg,
  *   version) instead of interleaving exactly.
  * - `revision`: receives the registry's revision after the change; may be NULL.
  * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
- *   NULL.
+ *   NULL. Its message is the dialect's text; `ry_error_body` gives it in CF's
+ *   `{"name", "message"}` form.
  *
  * # Returns
  *

@@ -2,7 +2,9 @@
 //!
 //! Server bodies are decoded, checked and completed with gobetween's defaults by the
 //! core's gobetween dialect (`routeyard::dialect::gobetween`), so C sees gobetween's
-//! shapes and its error texts.
+//! shapes and its error texts. Errors carry gobetween's message; `ry_error_body` gives
+//! them in CF's `{"name", "message"}` form, as for the other functions that are not
+//! Kong's (gobetween's own body is the bare message as a JSON string).
 
 use std::ffi::c_char;
 
@@ -81,7 +83,8 @@ pub(crate) fn decode_server(context: &str, value: Value) -> Result<Server, Strin
 ///   (defaults filled in); may be NULL.
 /// - `out_len`: receives the length of that text in bytes; may be NULL.
 /// - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
-///   NULL.
+///   NULL. Its message is the dialect's text; `ry_error_body` gives it in CF's
+///   `{"name", "message"}` form.
 ///
 /// # Returns
 ///
@@ -353,4 +356,102 @@ pub unsafe extern "C" fn ry_registry_server_stats_json(
         unsafe { out.write(text) };
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::json;
+    use routeyard_core::balance::{Backend, PoolConfig, Split, SplitConfig, Strategy};
+    use routeyard_core::dialect::kong;
+    use routeyard_core::{Config, Registry};
+
+    const WEB: &[u8] = br#"{"bind":"0.0.0.0:3000","balance":"leastconn","max_connections":50,
+        "client_idle_timeout":"10m","discovery":{"kind":"static","static_list":
+        ["10.1.0.1:8000 weight=3 priority=1","10.1.0.2:8000"]},
+        "healthcheck":{"kind":"ping","interval":"2s","timeout":"1s"}}"#;
+
+    /// A registry with a server and a service whose upstream has a split.
+    fn populated() -> Registry {
+        let registry = Registry::new(Config::new());
+        let server = gobetween::decode_server(WEB).unwrap();
+        registry.create_server("web", &server).unwrap();
+        registry
+            .create_service(kong::decode_service(br#"{"name":"orders","host":"o"}"#).unwrap())
+            .unwrap();
+        registry
+            .put_upstream(
+                "orders",
+                vec![
+                    Backend::new("10.0.0.1", 80).with_version("v1"),
+                    Backend::new("10.0.0.2", 80)
+                        .with_version("v2")
+                        .with_metadata("zone", "b"),
+                ],
+                PoolConfig::new().strategy(Strategy::ConsistentHash).seed(3),
+            )
+            .unwrap();
+        registry
+            .set_split(
+                "orders",
+                SplitConfig::new(Split::new().with("v1", 60).with("v2", 40)).sticky(true),
+            )
+            .unwrap();
+        registry
+    }
+
+    #[test]
+    fn upstreams_and_servers_read_back_from_a_snapshot() {
+        let registry = populated();
+        let original = registry.snapshot();
+        assert_eq!(original.upstreams.len(), 2);
+        assert_eq!(original.servers.len(), 1);
+        let text = json::snapshot(&original);
+        let mut decoded = json::decode_snapshot(&text).unwrap();
+        decoded.sort();
+        assert_eq!(decoded, original);
+        assert_eq!(json::snapshot(&decoded), text);
+
+        // A second registry restored from it holds the same state.
+        let replica = Registry::new(Config::new());
+        replica.restore(decoded).unwrap();
+        let mut copy = replica.snapshot();
+        copy.revision = original.revision;
+        assert_eq!(json::snapshot(&copy), text);
+    }
+
+    #[test]
+    fn a_named_server_needs_its_name_and_a_valid_body() {
+        let named = populated().server("web").unwrap();
+        let value: Value = serde_json::from_str(&encode_named(&named)).unwrap();
+        assert_eq!(decode_named("s", value).unwrap(), named);
+        for (value, message) in [
+            (serde_json::json!([]), "s: must be a JSON object"),
+            (serde_json::json!({"bind": ":1"}), "s: `name` is required"),
+            (serde_json::json!({"name": 1}), "s: `name` must be a string"),
+            (
+                serde_json::json!({"name": "x", "protocol": "http"}),
+                "s: Not supported protocol http",
+            ),
+        ] {
+            assert_eq!(decode_named("s", value).unwrap_err(), message);
+        }
+    }
+
+    #[test]
+    fn gobetween_refusals_keep_their_text_and_get_a_status() {
+        let decode = gobetween::decode_server(br#"{"max_connections":"x"}"#).unwrap_err();
+        let err = gb_error(&decode);
+        assert_eq!(err.status(), ry_status::RyErrInvalidJson);
+        assert_eq!(err.message_text(), decode.message());
+        let invalid = gobetween::decode_server(br#"{"balance":"random"}"#).unwrap_err();
+        assert_eq!(gb_error(&invalid).status(), ry_status::RyErrInvalidArgument);
+        assert_eq!(
+            gb_error(&gobetween::already_exists("web")).status(),
+            ry_status::RyErrConflict
+        );
+        let missing = gb_error(&gobetween::not_found());
+        assert_eq!(missing.status(), ry_status::RyErrNotFound);
+        assert_eq!(missing.message_text(), "Server not found");
+    }
 }

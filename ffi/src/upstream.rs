@@ -4,7 +4,9 @@
 //! Upstreams travel as the core's JSON shape (`routeyard::Upstream`:
 //! `{"service_id", "backends", "config"}`), splits as CDAP's route config
 //! (`{"v1": 80, "v2": 20}`, read by `routeyard::dialect::cdap::decode`) and
-//! statistics as gobetween's `GET /servers/{name}/stats` body.
+//! statistics as gobetween's `GET /servers/{name}/stats` body. Errors carry CDAP's
+//! texts where CDAP has one; `ry_error_body` gives them in CF's `{"name", "message"}`
+//! form (CDAP's own body is the bare text).
 
 use std::ffi::c_char;
 
@@ -372,7 +374,8 @@ pub unsafe extern "C" fn ry_registry_delete_upstream(
 ///   version) instead of interleaving exactly.
 /// - `revision`: receives the registry's revision after the change; may be NULL.
 /// - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
-///   NULL.
+///   NULL. Its message is the dialect's text; `ry_error_body` gives it in CF's
+///   `{"name", "message"}` form.
 ///
 /// # Returns
 ///
@@ -863,4 +866,85 @@ pub unsafe extern "C" fn ry_registry_report_bytes(
             )
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            other => panic!("not an object: {other}"),
+        }
+    }
+
+    #[test]
+    fn a_pool_body_reads_into_the_core_types() {
+        let (backends, config) = decode_pool(
+            "u",
+            map(serde_json::json!({
+                "backends": [{"address": "a", "port": 1, "state": "draining", "tier": 2}],
+                "config": {"strategy": "iphash1", "split": {"split": {"v1": 100}, "fallback": "drop"}}
+            })),
+        )
+        .unwrap();
+        assert_eq!(backends.len(), 1);
+        assert_eq!(backends[0].tier, 2);
+        assert_eq!(backends[0].weight, 1);
+        assert_eq!(config.strategy.name(), "iphash1");
+        assert_eq!(config.split.unwrap().fallback, Fallback::Drop);
+
+        let (backends, config) = decode_pool(
+            "u",
+            map(serde_json::json!({"backends": [], "config": null})),
+        )
+        .unwrap();
+        assert!(backends.is_empty());
+        assert_eq!(config, PoolConfig::default());
+    }
+
+    #[test]
+    fn a_bad_pool_body_names_its_fault() {
+        for (value, message) in [
+            (serde_json::json!({}), "u: `backends` is required"),
+            (
+                serde_json::json!({"backends": 1}),
+                "u: `backends` must be an array",
+            ),
+            (
+                serde_json::json!({"backends": [], "config": []}),
+                "u: `config` must be an object",
+            ),
+            (
+                serde_json::json!({"backends": [], "seed": 1}),
+                "u: unknown key `seed`; expected backends, config",
+            ),
+            (
+                serde_json::json!({"backends": [{"address": "a", "port": 70000}]}),
+                "u: backends: invalid value",
+            ),
+            (
+                serde_json::json!({"backends": [], "config": {"strategy": "fast"}}),
+                "u: config: unknown variant `fast`",
+            ),
+        ] {
+            let err = decode_pool("u", map(value.clone())).unwrap_err();
+            assert!(err.starts_with(message), "{value}: {err}");
+        }
+    }
+
+    #[test]
+    fn fallbacks_and_report_kinds_have_distinct_values() {
+        let mut values: Vec<ry_fallback> = FALLBACKS.iter().map(|(v, _)| *v).collect();
+        values.dedup();
+        assert_eq!(values, [0, 1, 2, 3]);
+        let kinds = [
+            RY_REPORT_OPENED,
+            RY_REPORT_CLOSED,
+            RY_REPORT_REFUSED,
+            RY_REPORT_ESTABLISHED,
+        ];
+        assert_eq!(kinds, [0, 1, 2, 3]);
+    }
 }
