@@ -1,0 +1,267 @@
+//! The C hot path against the Rust one: the same host-and-path lookups at 100k
+//! Kong routes through `Registry::lookup` and through `ry_match`, called through
+//! the C ABI, side by side in one group.
+//!
+//! Both read the same answer: the route and service ids, the upstream path
+//! (built into a reused buffer), the upstream host and the matched path. The
+//! Rust side borrows them; `ry_match` checks the request's strings for UTF-8 and
+//! copies the answer into caller buffers, which is what the difference measures.
+//!
+//! The table size is divided by 100 in debug builds (see `scaled`), so that
+//! `cargo test --benches` stays a quick smoke test.
+
+use std::hint::black_box;
+use std::ptr;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use routeyard::{Config, Registry, Request, Service};
+use routeyard_benches::{host_path_route, route_host, scaled, spread, HOST_PATHS};
+use routeyard_ffi::{
+    ry_addr, ry_addr_family, ry_buffer, ry_match, ry_match_kind, ry_match_result, ry_protocol,
+    ry_registry, ry_registry_create_route_json, ry_registry_free, ry_registry_new,
+    ry_registry_put_service_json, ry_request, ry_status, RY_ID_SIZE,
+};
+
+/// Lookups per iteration.
+const BATCH: usize = 1_000;
+const TABLE: usize = 100_000;
+/// The service every route leads to, with the same id in both registries.
+const SERVICE_ID: &str = "6a3c2b8e-2f34-4f9b-9d4a-0c2f1e5d7a11";
+
+/// The Rust registry: `n` host-and-path routes.
+fn rust_table(n: usize) -> Registry {
+    let registry = Registry::new(Config::new());
+    registry
+        .create_service(Service {
+            id: SERVICE_ID.into(),
+            host: "backend.internal".into(),
+            ..Service::default()
+        })
+        .unwrap();
+    for i in 0..n {
+        registry
+            .create_route(host_path_route(i, SERVICE_ID))
+            .unwrap();
+    }
+    registry
+}
+
+/// A registry handle of the C API, freed on drop.
+struct CRegistry(*mut ry_registry);
+
+impl Drop for CRegistry {
+    fn drop(&mut self) {
+        // SAFETY: the handle came from `ry_registry_new` and is freed once, here.
+        unsafe { ry_registry_free(self.0) };
+    }
+}
+
+/// The same table, built through the C API's Kong JSON functions.
+fn c_table(n: usize) -> CRegistry {
+    let reg = CRegistry(ry_registry_new(120));
+    assert!(!reg.0.is_null());
+    let service = r#"{"host":"backend.internal"}"#;
+    let mut out = ptr::null_mut();
+    // SAFETY: live handle, strings of the given lengths, writable out-parameters.
+    let status = unsafe {
+        ry_registry_put_service_json(
+            reg.0,
+            SERVICE_ID.as_ptr(),
+            SERVICE_ID.len(),
+            service.as_ptr(),
+            service.len(),
+            &mut out,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+        )
+    };
+    assert_eq!(status, ry_status::RyOk);
+    // SAFETY: `out` was handed out by the call above and is freed once.
+    unsafe { routeyard_ffi::ry_string_free(out) };
+    for i in 0..n {
+        let route = host_path_route(i, SERVICE_ID);
+        let json = format!(
+            r#"{{"hosts":["{}"],"paths":["{}"],"service":{{"id":"{SERVICE_ID}"}}}}"#,
+            route.hosts.as_ref().unwrap()[0],
+            route.paths.as_ref().unwrap()[0],
+        );
+        let mut out = ptr::null_mut();
+        // SAFETY: as above.
+        let status = unsafe {
+            ry_registry_create_route_json(
+                reg.0,
+                json.as_ptr(),
+                json.len(),
+                &mut out,
+                ptr::null_mut(),
+                ptr::null_mut(),
+            )
+        };
+        assert_eq!(status, ry_status::RyOk);
+        // SAFETY: as above.
+        unsafe { routeyard_ffi::ry_string_free(out) };
+    }
+    reg
+}
+
+/// `BATCH` (host, path) pairs that hit routes of a table of `n`, spread over it.
+fn hits(n: usize) -> Vec<(String, String)> {
+    spread(n, BATCH)
+        .into_iter()
+        .map(|i| {
+            let path = format!("{}/{}", HOST_PATHS[i % HOST_PATHS.len()], i);
+            (route_host(i), path)
+        })
+        .collect()
+}
+
+/// What both sides read of an answer, summed so that nothing is optimised away.
+fn rust_lookup_all(registry: &Registry, requests: &[(String, String)], path: &mut String) -> usize {
+    let mut total = 0;
+    for (host, p) in requests {
+        let read = registry.lookup(&Request::new("GET", host, p), |found| {
+            found.write_upstream_path(path);
+            found.route().map_or(0, |r| r.id.len())
+                + found.service().map_or(0, |s| s.id.len())
+                + path.len()
+                + found.upstream_host().len()
+                + found.matched_path().len()
+        });
+        total += black_box(read).unwrap_or(0);
+    }
+    total
+}
+
+fn empty_addr() -> ry_addr {
+    ry_addr {
+        family: ry_addr_family::None,
+        addr: [0; 16],
+        port: 0,
+    }
+}
+
+/// The requests as `ry_request`s, pointing into `requests`.
+fn c_requests(requests: &[(String, String)]) -> Vec<ry_request> {
+    requests
+        .iter()
+        .map(|(host, path)| ry_request {
+            protocol: ry_protocol::Http,
+            method: b"GET".as_ptr(),
+            method_len: 3,
+            host: host.as_ptr(),
+            host_len: host.len(),
+            path: path.as_ptr(),
+            path_len: path.len(),
+            headers: ptr::null(),
+            headers_len: 0,
+            sni: ptr::null(),
+            sni_len: 0,
+            source: empty_addr(),
+            destination: empty_addr(),
+            router_group: ptr::null(),
+            router_group_len: 0,
+        })
+        .collect()
+}
+
+fn buffer(storage: &mut [u8]) -> ry_buffer {
+    ry_buffer {
+        data: storage.as_mut_ptr().cast(),
+        capacity: storage.len(),
+        len: 0,
+    }
+}
+
+fn no_buffer() -> ry_buffer {
+    ry_buffer {
+        data: ptr::null_mut(),
+        capacity: 0,
+        len: 0,
+    }
+}
+
+/// The caller's side of `ry_match`: a result and the buffers it points into.
+struct CAnswer {
+    result: ry_match_result,
+    _storage: Box<[u8; 3 * 256]>,
+}
+
+impl CAnswer {
+    /// A result with upstream path, upstream host and matched path buffers.
+    fn new() -> CAnswer {
+        let mut storage = Box::new([0u8; 3 * 256]);
+        let (path, rest) = storage.split_at_mut(256);
+        let (host, matched) = rest.split_at_mut(256);
+        let result = ry_match_result {
+            kind: ry_match_kind::None,
+            route_id: [0; RY_ID_SIZE],
+            service_id: [0; RY_ID_SIZE],
+            cf_route: no_buffer(),
+            tcp_port: 0,
+            upstream_path: buffer(path),
+            upstream_host: buffer(host),
+            matched_path: buffer(matched),
+            redirect: 0,
+            backend_picked: false,
+            backend: empty_addr(),
+            backend_name: no_buffer(),
+            revision: 0,
+        };
+        CAnswer {
+            result,
+            _storage: storage,
+        }
+    }
+}
+
+/// The same reads through `ry_match`: the ids' lengths and the three buffers'.
+fn c_match_all(reg: &CRegistry, requests: &[ry_request], answer: &mut CAnswer) -> usize {
+    let mut total = 0;
+    for req in requests {
+        let out = &mut answer.result;
+        // SAFETY: a live handle, a request pointing into live strings, and a result
+        // whose buffers point into `answer`'s storage.
+        let status = unsafe { ry_match(reg.0, req, false, out, ptr::null_mut()) };
+        if status == ry_status::RyOk && out.kind != ry_match_kind::None {
+            let id_len = |id: &[std::ffi::c_char; RY_ID_SIZE]| id.iter().position(|&c| c == 0);
+            total += id_len(&out.route_id).unwrap_or(0)
+                + id_len(&out.service_id).unwrap_or(0)
+                + out.upstream_path.len
+                + out.upstream_host.len
+                + out.matched_path.len;
+        }
+        black_box(&*out);
+    }
+    total
+}
+
+fn ffi_match_bench(c: &mut Criterion) {
+    let n = scaled(TABLE);
+    let requests = hits(n);
+    let rust = rust_table(n);
+    let creg = c_table(n);
+    let c_reqs = c_requests(&requests);
+    let mut answer = CAnswer::new();
+    let mut path = String::new();
+
+    // Both sides answer every request, and read the same bytes.
+    let rust_total = rust_lookup_all(&rust, &requests, &mut path);
+    let c_total = c_match_all(&creg, &c_reqs, &mut answer);
+    // 36 + 36 for the ids, then the strings; every request hits.
+    assert!(rust_total > BATCH * 72, "a Rust lookup missed");
+    assert_eq!(rust_total, c_total, "the two sides read different answers");
+
+    let mut group = c.benchmark_group("ffi_match/host_path_100k_hit");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.bench_function("rust_lookup", |b| {
+        b.iter(|| rust_lookup_all(&rust, black_box(&requests), &mut path))
+    });
+    group.bench_function("c_ry_match", |b| {
+        b.iter(|| c_match_all(&creg, black_box(&c_reqs), &mut answer))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, ffi_match_bench);
+criterion_main!(benches);
