@@ -2249,6 +2249,64 @@ enum ry_status ry_match(const struct ry_registry *reg,
                         struct ry_error **err);
 
 /**
+ * Matches a request described as JSON and answers in JSON: the tooling form of
+ * `ry_match`, which also reports regex captures and the whole route and service.
+ *
+ * The request is an object whose fields are all optional:
+ * `{"protocol": "https", "method": "GET", "host": "shop.example.com:443",
+ * "path": "/orders/7?x=1", "headers": {"x-version": "2", "accept": ["a", "b"]},
+ * "sni": "shop.example.com", "source": "10.0.0.9:40000",
+ * "destination": "10.0.0.1:443", "router_group": "<guid>", "pick": true}`.
+ * `protocol` is one of `http` (the default), `https`, `grpc`, `grpcs`, `tcp`, `tls`,
+ * `tls_passthrough`, `udp`; addresses are `ip:port`, IPv6 in brackets; `pick` asks
+ * for a backend as `ry_match`'s `pick` does. Any other field is refused.
+ *
+ * The answer is `null` when nothing matched, else
+ * `{"revision": 7, "kind": "route", "route": {Kong route}, "service": {Kong service}
+ * or null, "upstream_path": "/api/7", "upstream_host": "orders.internal",
+ * "matched_path": "/orders", "captures": [{"index": 1, "name": "id", "value": "7"}],
+ * "redirect": null or a status code, "backend": {"address": "10.0.0.7", "port": 8080}
+ * or null}`. For a CF HTTP route, `"kind": "cf_route"` and `"cf_route": "host/path"`
+ * replace `route`; for CF TCP mappings, `"kind": "tcp_route"`,
+ * `"router_group_guid"` and `"port"`.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `json`, `json_len`: the request, UTF-8 JSON.
+ * - `out`: receives the answer, NUL-terminated, to free with `ry_string_free`.
+ * - `out_len`: receives the answer's length in bytes without the NUL; may be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK` (a miss included), or an error status; nothing is written to `out` on
+ * failure.
+ *
+ * # Errors
+ *
+ * - `RY_ERR_NULL_ARG` when `reg`, `json` or `out` is NULL.
+ * - `RY_ERR_INVALID_UTF8` when `json` is not UTF-8.
+ * - `RY_ERR_INVALID_JSON` when `json` is not such an object; the message names the
+ *   field at fault.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `json` is NULL or valid for reading `json_len` bytes.
+ * - `out` is NULL or valid for writing one `char *`; `out_len` NULL or valid for
+ *   writing one `size_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_match_json(const struct ry_registry *reg,
+                             const uint8_t *json,
+                             size_t json_len,
+                             char **out,
+                             size_t *out_len,
+                             struct ry_error **err);
+
+/**
  * Starts a reaper on a registry.
  *
  * # Arguments

@@ -5,7 +5,8 @@
 //! borrowed from the caller and only checked for UTF-8, headers are gathered on the
 //! stack, the answer is borrowed from the index (`Registry::lookup`) and copied into the
 //! caller's fixed arrays and buffers. The upstream path, which the core builds into a
-//! `String`, is built into one kept per thread and reused.
+//! `String`, is built into one kept per thread and reused. `ry_match_json` is the
+//! same lookup with JSON in and out, for tools.
 //!
 //! Every read of the caller's structs goes field by field through raw pointers: C may
 //! hand over an enum field with a value Rust's enum does not have, or a result struct
@@ -18,10 +19,13 @@ use std::mem::MaybeUninit;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ptr::{addr_of, addr_of_mut};
 
-use routeyard_core::{Found, Protocol, Request};
+use routeyard_core::dialect::kong;
+use routeyard_core::{Found, Match, Matched, Protocol, Request};
+use serde_json::Value;
 
 use crate::error::{ry_error, ry_status};
 use crate::registry::{registry, ry_registry};
+use crate::string::{str_arg, StringOut};
 
 /// The protocol a request arrived over. The values are stable.
 #[allow(non_camel_case_types)]
@@ -45,6 +49,11 @@ pub enum ry_protocol {
     /// UDP datagrams.
     Udp = 7,
 }
+
+// The enum fields C hands over are read as `u32`: a C enum has the size of an
+// `unsigned int` on every platform this library is built for, and so do these.
+const _: () =
+    assert!(std::mem::size_of::<ry_protocol>() == 4 && std::mem::size_of::<ry_addr_family>() == 4);
 
 /// The core's protocol for a raw `ry_protocol` value, or None for an unknown value.
 fn protocol(raw: u32) -> Option<Protocol> {
@@ -840,4 +849,743 @@ unsafe fn too_small(
         )
     };
     ry_error::argument(ry_status::RyErrBufferTooSmall, message)
+}
+
+/// A request described as JSON, for `ry_match_json`; owns its strings.
+#[derive(Debug, Default)]
+struct JsonRequest {
+    protocol: Option<Protocol>,
+    method: String,
+    host: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    sni: Option<String>,
+    source: Option<SocketAddr>,
+    destination: Option<SocketAddr>,
+    router_group: Option<String>,
+    pick: bool,
+}
+
+/// The fields `ry_match_json` reads, for its error messages.
+const JSON_FIELDS: &str =
+    "protocol, method, host, path, headers, sni, source, destination, router_group, pick";
+
+impl JsonRequest {
+    /// Reads the request shape documented on `ry_match_json`.
+    fn decode(text: &str) -> Result<JsonRequest, String> {
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| format!("the request is not JSON: {e}"))?;
+        let Value::Object(map) = value else {
+            return Err("the request must be a JSON object".to_owned());
+        };
+        let mut req = JsonRequest::default();
+        for (key, value) in map {
+            let string = |value: Value| match value {
+                Value::String(s) => Ok(s),
+                _ => Err(format!("`{key}` must be a string")),
+            };
+            let address = |value: Value| -> Result<SocketAddr, String> {
+                string(value)?.parse().map_err(|_| {
+                    format!(
+                        "`{key}` must be an address with a port, such as 10.0.0.1:80 or [::1]:80"
+                    )
+                })
+            };
+            match key.as_str() {
+                "protocol" => {
+                    let name = string(value)?;
+                    let protocol =
+                        serde_json::from_value(Value::String(name.clone())).map_err(|_| {
+                            format!(
+                                "`protocol` is \"{name}\", not one of http, https, grpc, grpcs, \
+                                 tcp, tls, tls_passthrough, udp"
+                            )
+                        })?;
+                    req.protocol = Some(protocol);
+                }
+                "method" => req.method = string(value)?,
+                "host" => req.host = string(value)?,
+                "path" => req.path = string(value)?,
+                "sni" => req.sni = Some(string(value)?),
+                "router_group" => req.router_group = Some(string(value)?),
+                "source" => req.source = Some(address(value)?),
+                "destination" => req.destination = Some(address(value)?),
+                "pick" => {
+                    req.pick = value
+                        .as_bool()
+                        .ok_or_else(|| "`pick` must be true or false".to_owned())?;
+                }
+                "headers" => {
+                    let Value::Object(headers) = value else {
+                        return Err("`headers` must be an object of names to a string or an \
+                                    array of strings"
+                            .to_owned());
+                    };
+                    for (name, values) in headers {
+                        let values = match values {
+                            Value::String(s) => vec![Value::String(s)],
+                            Value::Array(all) => all,
+                            _ => {
+                                return Err(format!(
+                                    "`headers.{name}` must be a string or an array of strings"
+                                ))
+                            }
+                        };
+                        for value in values {
+                            let Value::String(value) = value else {
+                                return Err(format!(
+                                    "`headers.{name}` must be a string or an array of strings"
+                                ));
+                            };
+                            req.headers.push((name.clone(), value));
+                        }
+                    }
+                }
+                other => {
+                    return Err(format!(
+                        "unknown field `{other}`; the fields are {JSON_FIELDS}"
+                    ))
+                }
+            }
+        }
+        Ok(req)
+    }
+}
+
+/// A JSON string literal.
+fn json_string(text: &str) -> String {
+    Value::String(text.to_owned()).to_string()
+}
+
+/// The answer shape documented on `ry_match_json`.
+fn encode_match(m: &Match) -> String {
+    let mut out = format!("{{\"revision\":{}", m.revision);
+    match &m.matched {
+        Matched::Route(route) => {
+            out.push_str(",\"kind\":\"route\",\"route\":");
+            out.push_str(&kong::encode_route(route));
+        }
+        Matched::CfRoute(key) => {
+            out.push_str(",\"kind\":\"cf_route\",\"cf_route\":");
+            out.push_str(&json_string(key));
+        }
+        Matched::TcpRoute {
+            router_group_guid,
+            port,
+        } => {
+            out.push_str(",\"kind\":\"tcp_route\",\"router_group_guid\":");
+            out.push_str(&json_string(router_group_guid));
+            out.push_str(&format!(",\"port\":{port}"));
+        }
+        // A kind added to the core reaches C by name only until it is described here.
+        _ => out.push_str(",\"kind\":\"other\""),
+    }
+    out.push_str(",\"service\":");
+    match &m.service {
+        Some(service) => out.push_str(&kong::encode_service(service)),
+        None => out.push_str("null"),
+    }
+    let captures: Vec<Value> = m
+        .captures
+        .iter()
+        .map(|c| serde_json::json!({ "index": c.index, "name": c.name, "value": c.value }))
+        .collect();
+    let backend = m
+        .backend
+        .as_ref()
+        .map(|b| serde_json::json!({ "address": &*b.address, "port": b.port }));
+    out.push_str(&format!(
+        ",\"upstream_path\":{},\"upstream_host\":{},\"matched_path\":{},\"captures\":{},\
+         \"redirect\":{},\"backend\":{}}}",
+        json_string(&m.upstream_path),
+        json_string(&m.upstream_host),
+        json_string(&m.matched_path),
+        Value::Array(captures),
+        m.redirect.map_or(Value::Null, Value::from),
+        backend.unwrap_or(Value::Null),
+    ));
+    out
+}
+
+/// Matches a request described as JSON and answers in JSON: the tooling form of
+/// `ry_match`, which also reports regex captures and the whole route and service.
+///
+/// The request is an object whose fields are all optional:
+/// `{"protocol": "https", "method": "GET", "host": "shop.example.com:443",
+/// "path": "/orders/7?x=1", "headers": {"x-version": "2", "accept": ["a", "b"]},
+/// "sni": "shop.example.com", "source": "10.0.0.9:40000",
+/// "destination": "10.0.0.1:443", "router_group": "<guid>", "pick": true}`.
+/// `protocol` is one of `http` (the default), `https`, `grpc`, `grpcs`, `tcp`, `tls`,
+/// `tls_passthrough`, `udp`; addresses are `ip:port`, IPv6 in brackets; `pick` asks
+/// for a backend as `ry_match`'s `pick` does. Any other field is refused.
+///
+/// The answer is `null` when nothing matched, else
+/// `{"revision": 7, "kind": "route", "route": {Kong route}, "service": {Kong service}
+/// or null, "upstream_path": "/api/7", "upstream_host": "orders.internal",
+/// "matched_path": "/orders", "captures": [{"index": 1, "name": "id", "value": "7"}],
+/// "redirect": null or a status code, "backend": {"address": "10.0.0.7", "port": 8080}
+/// or null}`. For a CF HTTP route, `"kind": "cf_route"` and `"cf_route": "host/path"`
+/// replace `route`; for CF TCP mappings, `"kind": "tcp_route"`,
+/// `"router_group_guid"` and `"port"`.
+///
+/// # Arguments
+///
+/// - `reg`: the registry.
+/// - `json`, `json_len`: the request, UTF-8 JSON.
+/// - `out`: receives the answer, NUL-terminated, to free with `ry_string_free`.
+/// - `out_len`: receives the answer's length in bytes without the NUL; may be NULL.
+/// - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+///   NULL.
+///
+/// # Returns
+///
+/// `RY_OK` (a miss included), or an error status; nothing is written to `out` on
+/// failure.
+///
+/// # Errors
+///
+/// - `RY_ERR_NULL_ARG` when `reg`, `json` or `out` is NULL.
+/// - `RY_ERR_INVALID_UTF8` when `json` is not UTF-8.
+/// - `RY_ERR_INVALID_JSON` when `json` is not such an object; the message names the
+///   field at fault.
+///
+/// # Safety
+///
+/// - `reg` is NULL or a live registry handle.
+/// - `json` is NULL or valid for reading `json_len` bytes.
+/// - `out` is NULL or valid for writing one `char *`; `out_len` NULL or valid for
+///   writing one `size_t`.
+/// - `err` is NULL or valid for writing one `ry_error *`.
+#[no_mangle]
+pub unsafe extern "C" fn ry_match_json(
+    reg: *const ry_registry,
+    json: *const u8,
+    json_len: usize,
+    out: *mut *mut c_char,
+    out_len: *mut usize,
+    err: *mut *mut ry_error,
+) -> ry_status {
+    ffi_boundary!(err, {
+        // SAFETY: the caller guarantees `reg` is NULL or a live handle.
+        let registry = unsafe { registry(reg) }?;
+        // SAFETY: the caller guarantees `json` is NULL or `json_len` readable bytes.
+        let json = unsafe { str_arg(json, json_len, "json") }?;
+        let out = StringOut::new(out, out_len)?;
+        let req = JsonRequest::decode(json).map_err(ry_error::bad_json)?;
+        let headers: Vec<(&str, &str)> = req
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let mut request = Request::new(&req.method, &req.host, &req.path)
+            .protocol(req.protocol.unwrap_or(Protocol::Http))
+            .headers(&headers);
+        request.sni = req.sni.as_deref();
+        request.source = req.source;
+        request.destination = req.destination;
+        request.router_group = req.router_group.as_deref();
+        let answer = if req.pick {
+            registry.find_and_pick(&request)
+        } else {
+            registry.find(&request)
+        };
+        let text = answer
+            .as_ref()
+            .map_or_else(|| "null".to_owned(), encode_match);
+        // SAFETY: the caller guarantees `out` and `out_len` are writable or NULL.
+        unsafe { out.write(text) };
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::{ry_registry_free, ry_registry_new};
+    use routeyard_core::{HttpRoute, Route, Service, ServiceRef};
+    use std::ptr;
+
+    /// A registry handle with a service and a route needing host, path and a header
+    /// (`x-n: 69`), and a CF route; freed on drop.
+    struct Fixture {
+        reg: *mut ry_registry,
+        route_id: String,
+        service_id: String,
+    }
+
+    impl Fixture {
+        fn new() -> Fixture {
+            let reg = ry_registry_new(120);
+            // SAFETY: a live handle, just created.
+            let registry = unsafe { registry(reg) }.unwrap();
+            let service = registry
+                .create_service(Service {
+                    host: "orders.internal".into(),
+                    path: Some("/api".into()),
+                    ..Service::default()
+                })
+                .unwrap();
+            let route = registry
+                .create_route(Route {
+                    hosts: Some(vec!["shop.example.com".into()]),
+                    paths: Some(vec!["/orders".into()]),
+                    headers: Some([("x-n".to_owned(), vec!["69".to_owned()])].into()),
+                    strip_path: true,
+                    service: Some(ServiceRef {
+                        id: service.id.clone(),
+                    }),
+                    ..Route::default()
+                })
+                .unwrap();
+            registry
+                .upsert_http_routes(vec![HttpRoute::new("cf.example.com/a", "10.0.0.7", 8080)])
+                .unwrap();
+            Fixture {
+                reg,
+                route_id: route.id,
+                service_id: service.id,
+            }
+        }
+    }
+
+    impl Drop for Fixture {
+        fn drop(&mut self) {
+            // SAFETY: the handle is freed once, here.
+            unsafe { ry_registry_free(self.reg) };
+        }
+    }
+
+    fn none_addr() -> ry_addr {
+        ry_addr {
+            family: ry_addr_family::None,
+            addr: [0; 16],
+            port: 0,
+        }
+    }
+
+    fn http(host: &'static str, path: &'static str, headers: &[ry_header]) -> ry_request {
+        ry_request {
+            protocol: ry_protocol::Http,
+            method: b"GET".as_ptr(),
+            method_len: 3,
+            host: host.as_ptr(),
+            host_len: host.len(),
+            path: path.as_ptr(),
+            path_len: path.len(),
+            headers: headers.as_ptr(),
+            headers_len: headers.len(),
+            sni: ptr::null(),
+            sni_len: 0,
+            source: none_addr(),
+            destination: none_addr(),
+            router_group: ptr::null(),
+            router_group_len: 0,
+        }
+    }
+
+    /// A result whose five buffers point into `storage`, `capacity` bytes each.
+    fn result(storage: &mut [[u8; 64]; BUFFERS], capacity: usize) -> ry_match_result {
+        let mut buffers = storage.iter_mut().map(|s| ry_buffer {
+            data: s.as_mut_ptr().cast(),
+            capacity,
+            len: usize::MAX,
+        });
+        let mut next = || buffers.next().unwrap();
+        ry_match_result {
+            kind: ry_match_kind::TcpRoute,
+            route_id: [1; RY_ID_SIZE],
+            service_id: [1; RY_ID_SIZE],
+            cf_route: next(),
+            tcp_port: 7,
+            upstream_path: next(),
+            upstream_host: next(),
+            matched_path: next(),
+            redirect: 7,
+            backend_picked: true,
+            backend: none_addr(),
+            backend_name: next(),
+            revision: 7,
+        }
+    }
+
+    fn text_of(storage: &[u8; 64], len: usize) -> &str {
+        assert_eq!(storage[len], 0, "NUL-terminated");
+        std::str::from_utf8(&storage[..len]).unwrap()
+    }
+
+    fn id_of(id: &[c_char; RY_ID_SIZE]) -> String {
+        // SAFETY: the ids are NUL-terminated within the array.
+        unsafe { std::ffi::CStr::from_ptr(id.as_ptr()) }
+            .to_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    fn header(name: &'static str, value: &'static str) -> ry_header {
+        ry_header {
+            name: name.as_ptr(),
+            name_len: name.len(),
+            value: value.as_ptr(),
+            value_len: value.len(),
+        }
+    }
+
+    /// Seventy headers, more than the stack holds; the one the route needs is last.
+    fn many_headers(value: &'static str) -> Vec<ry_header> {
+        let mut headers: Vec<ry_header> = (0..69).map(|_| header("x-filler", "1")).collect();
+        headers.push(header("X-N", value));
+        headers
+    }
+
+    #[test]
+    fn a_hit_is_written_whole_with_headers_past_the_stack() {
+        let fixture = Fixture::new();
+        let headers = many_headers("69");
+        let req = http("shop.example.com", "/orders/7", &headers);
+        let mut storage = [[0xa5u8; 64]; BUFFERS];
+        let mut out = result(&mut storage, 64);
+        // SAFETY: live handle, request and result as documented.
+        let status = unsafe { ry_match(fixture.reg, &req, false, &mut out, ptr::null_mut()) };
+        assert_eq!(status, ry_status::RyOk);
+        assert_eq!(out.kind, ry_match_kind::Route);
+        assert_eq!(id_of(&out.route_id), fixture.route_id);
+        assert_eq!(id_of(&out.service_id), fixture.service_id);
+        assert_eq!(out.tcp_port, 0);
+        assert_eq!(out.redirect, 0);
+        assert!(!out.backend_picked);
+        assert_eq!(out.revision, 3);
+        let lens = [
+            out.cf_route.len,
+            out.upstream_path.len,
+            out.upstream_host.len,
+            out.matched_path.len,
+            out.backend_name.len,
+        ];
+        let texts: Vec<&str> = storage
+            .iter()
+            .zip(lens)
+            .map(|(s, len)| text_of(s, len))
+            .collect();
+        assert_eq!(texts, ["", "/api/7", "orders.internal", "/orders", ""]);
+
+        // Without the header the route does not match: a miss, written as such.
+        let headers = many_headers("70");
+        let req = http("shop.example.com", "/orders/7", &headers);
+        let mut out = result(&mut storage, 64);
+        // SAFETY: as above.
+        let status = unsafe { ry_match(fixture.reg, &req, true, &mut out, ptr::null_mut()) };
+        assert_eq!(status, ry_status::RyOk);
+        assert_eq!(out.kind, ry_match_kind::None);
+        assert_eq!(
+            (id_of(&out.route_id), id_of(&out.service_id)),
+            (String::new(), String::new())
+        );
+        assert_eq!((out.tcp_port, out.redirect, out.revision), (0, 0, 3));
+        assert!(!out.backend_picked);
+        assert_eq!(out.upstream_host.len, 0);
+    }
+
+    #[test]
+    fn a_cf_route_picks_an_ipv4_backend() {
+        let fixture = Fixture::new();
+        let req = http("CF.example.com", "/a/b", &[]);
+        let mut storage = [[0u8; 64]; BUFFERS];
+        let mut out = result(&mut storage, 64);
+        // SAFETY: as above.
+        let status = unsafe { ry_match(fixture.reg, &req, true, &mut out, ptr::null_mut()) };
+        assert_eq!(status, ry_status::RyOk);
+        assert_eq!(out.kind, ry_match_kind::CfRoute);
+        assert!(out.backend_picked);
+        let mut addr = [0u8; 16];
+        addr[..4].copy_from_slice(&[10, 0, 0, 7]);
+        assert_eq!(
+            out.backend,
+            ry_addr {
+                family: ry_addr_family::Ipv4,
+                addr,
+                port: 8080
+            }
+        );
+        assert_eq!(
+            text_of(&storage[CF_ROUTE], out.cf_route.len),
+            "cf.example.com/a"
+        );
+        assert_eq!(
+            text_of(&storage[UPSTREAM_PATH_BUF], out.upstream_path.len),
+            "/a/b"
+        );
+    }
+
+    #[test]
+    fn a_short_buffer_writes_only_the_lengths() {
+        let fixture = Fixture::new();
+        let headers = [header("x-n", "69")];
+        let req = http("shop.example.com", "/orders/7", &headers);
+        let mut storage = [[0xa5u8; 64]; BUFFERS];
+        // "orders.internal" needs 16 bytes with its NUL.
+        let mut out = result(&mut storage, 15);
+        let mut err = ptr::null_mut();
+        // SAFETY: as above; the error is freed below.
+        let status = unsafe { ry_match(fixture.reg, &req, false, &mut out, &mut err) };
+        assert_eq!(status, ry_status::RyErrBufferTooSmall);
+        // SAFETY: `err` is a live error handle, freed once.
+        let err = unsafe { Box::from_raw(err) };
+        assert_eq!(
+            err.message_text(),
+            "`out->upstream_host` holds 15 bytes but its value needs 16 (with the NUL)"
+        );
+        assert_eq!(
+            [
+                out.cf_route.len,
+                out.upstream_path.len,
+                out.upstream_host.len,
+                out.matched_path.len
+            ],
+            [0, 6, 15, 7]
+        );
+        assert_eq!(out.kind, ry_match_kind::TcpRoute);
+        assert_eq!((out.tcp_port, out.redirect, out.revision), (7, 7, 7));
+        assert!(storage.iter().all(|s| s.iter().all(|&b| b == 0xa5)));
+    }
+
+    #[test]
+    fn enum_fields_are_checked_as_integers() {
+        let fixture = Fixture::new();
+        let mut storage = [[0u8; 64]; BUFFERS];
+        let mut out = result(&mut storage, 64);
+        for (offset, value, message) in [
+            (
+                std::mem::offset_of!(ry_request, protocol),
+                8u32,
+                "`protocol` is 8, not an ry_protocol",
+            ),
+            (
+                std::mem::offset_of!(ry_request, destination),
+                u32::MAX,
+                "`destination.family` is 4294967295, not an ry_addr_family",
+            ),
+        ] {
+            let mut req = MaybeUninit::new(http("shop.example.com", "/", &[]));
+            // SAFETY: both offsets are of a 4-byte enum field inside the request (the
+            // family is the first field of `ry_addr`); the value is written as C
+            // would, and the request is then only passed as a pointer.
+            unsafe {
+                req.as_mut_ptr()
+                    .cast::<u8>()
+                    .add(offset)
+                    .cast::<u32>()
+                    .write(value)
+            };
+            let mut err = ptr::null_mut();
+            // SAFETY: as above; the error is freed below.
+            let status = unsafe { ry_match(fixture.reg, req.as_ptr(), false, &mut out, &mut err) };
+            assert_eq!(status, ry_status::RyErrInvalidArgument);
+            // SAFETY: `err` is a live error handle, freed once.
+            let err = unsafe { Box::from_raw(err) };
+            assert_eq!(err.message_text(), message);
+        }
+        assert_eq!(out.kind, ry_match_kind::TcpRoute);
+    }
+
+    #[test]
+    fn enum_values_are_stable() {
+        let protocols = [
+            (ry_protocol::Http, 0, Protocol::Http),
+            (ry_protocol::Https, 1, Protocol::Https),
+            (ry_protocol::Grpc, 2, Protocol::Grpc),
+            (ry_protocol::Grpcs, 3, Protocol::Grpcs),
+            (ry_protocol::Tcp, 4, Protocol::Tcp),
+            (ry_protocol::Tls, 5, Protocol::Tls),
+            (ry_protocol::TlsPassthrough, 6, Protocol::TlsPassthrough),
+            (ry_protocol::Udp, 7, Protocol::Udp),
+        ];
+        for (c, value, core) in protocols {
+            assert_eq!(c as u32, value);
+            assert_eq!(protocol(value), Some(core));
+        }
+        assert_eq!(protocol(8), None);
+        assert_eq!(std::mem::size_of::<ry_protocol>(), 4);
+        assert_eq!(std::mem::size_of::<ry_addr_family>(), 4);
+        assert_eq!(
+            [
+                ry_addr_family::None,
+                ry_addr_family::Ipv4,
+                ry_addr_family::Ipv6
+            ]
+            .map(|f| f as u32),
+            [0, 1, 2]
+        );
+        assert_eq!(
+            [
+                ry_match_kind::None,
+                ry_match_kind::Route,
+                ry_match_kind::CfRoute,
+                ry_match_kind::TcpRoute
+            ]
+            .map(|k| k as u32),
+            [0, 1, 2, 3]
+        );
+    }
+
+    /// Calls `ry_match_json`: the answer's text, or the error's status and message.
+    fn match_json(reg: *const ry_registry, json: &str) -> Result<String, (ry_status, String)> {
+        let mut out = ptr::null_mut();
+        let mut len = 0usize;
+        let mut err = ptr::null_mut();
+        // SAFETY: live handle, a string of its length, writable out-parameters; the
+        // string or the error is freed below.
+        let status =
+            unsafe { ry_match_json(reg, json.as_ptr(), json.len(), &mut out, &mut len, &mut err) };
+        if status != ry_status::RyOk {
+            assert!(out.is_null());
+            // SAFETY: `err` is a live error handle, freed once.
+            let err = unsafe { Box::from_raw(err) };
+            return Err((status, err.message_text().to_owned()));
+        }
+        // SAFETY: `out` is a string handed out just above, freed once.
+        let text = unsafe { std::ffi::CStr::from_ptr(out) }
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(text.len(), len);
+        // SAFETY: as above.
+        unsafe { crate::string::ry_string_free(out) };
+        Ok(text)
+    }
+
+    #[test]
+    fn json_answers_carry_captures_routes_and_backends() {
+        let fixture = Fixture::new();
+        // SAFETY: a live handle.
+        let registry = unsafe { registry(fixture.reg) }.unwrap();
+        let route = registry
+            .create_route(Route {
+                name: Some("users".into()),
+                paths: Some(vec![r"~/users/(?<id>\d+)$".into()]),
+                strip_path: false,
+                ..Route::default()
+            })
+            .unwrap();
+
+        let text = match_json(fixture.reg, r#"{"path":"/users/42","method":"GET"}"#).unwrap();
+        let answer: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(answer["kind"], "route");
+        assert_eq!(answer["route"]["id"], route.id.as_str());
+        assert_eq!(answer["route"]["name"], "users");
+        assert_eq!(answer["service"], Value::Null);
+        assert_eq!(answer["matched_path"], "/users/42");
+        assert_eq!(
+            answer["captures"],
+            serde_json::json!([{ "index": 1, "name": "id", "value": "42" }])
+        );
+        assert_eq!(
+            (answer["backend"].clone(), answer["redirect"].clone()),
+            (Value::Null, Value::Null)
+        );
+        assert_eq!(answer["revision"], 4);
+
+        let text = match_json(
+            fixture.reg,
+            r#"{"host":"shop.example.com","path":"/orders/1","headers":{"X-N":["1","69"]}}"#,
+        )
+        .unwrap();
+        let answer: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(answer["route"]["id"], fixture.route_id.as_str());
+        assert_eq!(answer["service"]["id"], fixture.service_id.as_str());
+        assert_eq!(answer["upstream_path"], "/api/1");
+        assert_eq!(answer["upstream_host"], "orders.internal");
+
+        let text = match_json(
+            fixture.reg,
+            r#"{"protocol":"https","host":"cf.example.com","path":"/a","pick":true}"#,
+        )
+        .unwrap();
+        let answer: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(answer["kind"], "cf_route");
+        assert_eq!(answer["cf_route"], "cf.example.com/a");
+        assert_eq!(
+            answer["backend"],
+            serde_json::json!({ "address": "10.0.0.7", "port": 8080 })
+        );
+
+        assert_eq!(
+            match_json(fixture.reg, r#"{"host":"nowhere.example.com"}"#).unwrap(),
+            "null"
+        );
+        assert_eq!(
+            match_json(
+                fixture.reg,
+                r#"{"protocol":"tcp","source":"10.0.0.9:4000","destination":"[::1]:5000"}"#
+            )
+            .unwrap(),
+            "null"
+        );
+    }
+
+    #[test]
+    fn json_requests_are_checked_field_by_field() {
+        let fixture = Fixture::new();
+        for (json, status, message) in [
+            (
+                "[]",
+                ry_status::RyErrInvalidJson,
+                "the request must be a JSON object",
+            ),
+            ("{", ry_status::RyErrInvalidJson, "the request is not JSON"),
+            (
+                r#"{"host":1}"#,
+                ry_status::RyErrInvalidJson,
+                "`host` must be a string",
+            ),
+            (
+                r#"{"protocol":"gopher"}"#,
+                ry_status::RyErrInvalidJson,
+                "`protocol` is \"gopher\", not one of http,",
+            ),
+            (
+                r#"{"source":"10.0.0.1"}"#,
+                ry_status::RyErrInvalidJson,
+                "`source` must be an address with a port",
+            ),
+            (
+                r#"{"pick":1}"#,
+                ry_status::RyErrInvalidJson,
+                "`pick` must be true or false",
+            ),
+            (
+                r#"{"headers":{"a":[1]}}"#,
+                ry_status::RyErrInvalidJson,
+                "`headers.a` must be a string or an array of strings",
+            ),
+            (
+                r#"{"headers":[]}"#,
+                ry_status::RyErrInvalidJson,
+                "`headers` must be an object",
+            ),
+            (
+                r#"{"colour":"red"}"#,
+                ry_status::RyErrInvalidJson,
+                "unknown field `colour`",
+            ),
+        ] {
+            let (got, text) = match_json(fixture.reg, json).unwrap_err();
+            assert_eq!(got, status, "{json}");
+            assert!(text.starts_with(message), "{json}: {text}");
+        }
+        let (status, _) = match_json(ptr::null(), "{}").unwrap_err();
+        assert_eq!(status, ry_status::RyErrNullArg);
+        let bad = [b'{', 0xff, b'}'];
+        // SAFETY: a live handle and a 3-byte array; nothing is written on failure.
+        let status = unsafe {
+            ry_match_json(
+                fixture.reg,
+                bad.as_ptr(),
+                3,
+                &mut ptr::null_mut(),
+                ptr::null_mut(),
+                ptr::null_mut(),
+            )
+        };
+        assert_eq!(status, ry_status::RyErrInvalidUtf8);
+    }
 }

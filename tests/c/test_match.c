@@ -3,8 +3,8 @@
  * regex paths, strip_path, preserve_host, HTTPS redirects), CF HTTP routes (round
  * robin, lapsed leases under a manual clock), Kong stream routes (SNIs, sources,
  * destinations, IPv4 and IPv6) and CF TCP mappings; misses, buffers too small,
- * invalid UTF-8, bad enum values and NULLs; and several threads matching while
- * another one writes.
+ * invalid UTF-8, bad enum values and NULLs; ry_match_json, its captures and its
+ * errors; and several threads matching while another one writes.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -655,6 +655,75 @@ static void test_bad_input(void) {
     ry_registry_free(reg);
 }
 
+static void test_match_json(void) {
+    ry_registry *reg = ry_registry_new(120);
+    char service[RY_ID_SIZE];
+    char users[RY_ID_SIZE];
+    char *out = NULL;
+    size_t len = 0;
+    ry_error *err = NULL;
+
+    make(ry_registry_create_service_json, reg, "{\"name\":\"users\",\"host\":\"users.internal\"}",
+         service);
+    make_route(reg,
+               "{\"hosts\":[\"api.example.com\"],\"paths\":[\"~/users/(?<id>\\\\d+)/(\\\\w+)$\"],"
+               "\"service\":{\"id\":\"%s\"}}",
+               service, users);
+    upsert_cf(reg, "[{\"route\":\"shop.example.com\",\"ip\":\"10.0.0.1\",\"port\":8080}]");
+
+    /* Captures, numbered and named, and the whole route and service. */
+    CHECK(OK(ry_match_json(reg,
+                           S("{\"method\":\"GET\",\"host\":\"api.example.com\","
+                             "\"path\":\"/users/42/posts\",\"headers\":{\"accept\":\"*/*\"}}"),
+                           &out, &len, &err),
+             err));
+    CHECK(out != NULL && strlen(out) == len);
+    CHECK(contains(out, "\"kind\":\"route\""));
+    CHECK(contains(out, users) && contains(out, service));
+    CHECK(contains(out, "\"captures\":[{\"index\":1,\"name\":\"id\",\"value\":\"42\"},"
+                        "{\"index\":2,\"name\":null,\"value\":\"posts\"}]"));
+    CHECK(contains(out, "\"upstream_host\":\"users.internal\""));
+    CHECK(contains(out, "\"backend\":null"));
+    ry_string_free(out);
+    out = NULL;
+
+    /* A CF route with a picked backend. */
+    CHECK(OK(ry_match_json(reg, S("{\"host\":\"shop.example.com\",\"path\":\"/\",\"pick\":true}"),
+                           &out, NULL, &err),
+             err));
+    CHECK(contains(out, "\"kind\":\"cf_route\",\"cf_route\":\"shop.example.com\""));
+    CHECK(contains(out, "\"backend\":{\"address\":\"10.0.0.1\",\"port\":8080}"));
+    ry_string_free(out);
+    out = NULL;
+
+    /* A miss is null. */
+    CHECK(OK(ry_match_json(reg, S("{\"host\":\"nowhere.example.com\"}"), &out, &len, &err), err));
+    CHECK(out != NULL && strcmp(out, "null") == 0 && len == 4);
+    ry_string_free(out);
+    out = NULL;
+
+    /* Bad requests name the field; nothing is written. */
+    CHECK(ry_match_json(reg, S("{\"protocol\":\"gopher\"}"), &out, NULL, &err) ==
+          RY_ERR_INVALID_JSON);
+    CHECK(out == NULL);
+    CHECK_ERROR(err, "ProcessRequestError", "`protocol` is \"gopher\"");
+    CHECK(ry_match_json(reg, S("{\"destination\":\"10.0.0.1\"}"), &out, NULL, &err) ==
+          RY_ERR_INVALID_JSON);
+    CHECK_ERROR(err, "ProcessRequestError", "`destination` must be an address with a port");
+    CHECK(ry_match_json(reg, S("{\"colour\":1}"), &out, NULL, &err) == RY_ERR_INVALID_JSON);
+    CHECK_ERROR(err, "ProcessRequestError", "unknown field `colour`");
+    CHECK(ry_match_json(reg, (const uint8_t *)"{\"host\":\"\xff\"}", 11, &out, NULL, &err) ==
+          RY_ERR_INVALID_UTF8);
+    CHECK_ERROR(err, "ProcessRequestError", "argument `json` is not valid UTF-8");
+    CHECK(ry_match_json(reg, S("{}"), NULL, NULL, &err) == RY_ERR_NULL_ARG);
+    CHECK_ERROR(err, "ProcessRequestError", "argument `out` must not be NULL");
+    CHECK(ry_match_json(NULL, S("{}"), &out, NULL, &err) == RY_ERR_NULL_ARG);
+    CHECK_ERROR(err, "ProcessRequestError", "argument `reg` must not be NULL");
+    CHECK(ry_match_json(reg, NULL, 0, &out, NULL, NULL) == RY_ERR_NULL_ARG);
+    CHECK(out == NULL);
+    ry_registry_free(reg);
+}
+
 /* Threads: readers match while a writer adds and removes routes. */
 #define MATCHERS 3
 #define MATCHES 1500
@@ -821,6 +890,7 @@ int main(void) {
     RUN(test_stream_routes_and_tcp_mappings);
     RUN(test_buffers_too_small);
     RUN(test_bad_input);
+    RUN(test_match_json);
     RUN(test_threads_match_while_one_writes);
     return REPORT();
 }
