@@ -45,9 +45,18 @@ pub(crate) unsafe fn registry<'a>(reg: *const ry_registry) -> Result<&'a Arc<Reg
 
 /// Hands a new registry to C.
 fn into_handle(registry: Registry) -> *mut ry_registry {
-    Box::into_raw(Box::new(ry_registry {
-        inner: Arc::new(registry),
-    }))
+    ry_registry::from_shared(Arc::new(registry))
+}
+
+impl ry_registry {
+    /// A C handle to a registry that Rust code already holds, for a Rust program that
+    /// links the C API in process (as the benchmarks do, through the
+    /// `routeyard-ffi-rlib` package) and shares one registry between its Rust and C
+    /// parts. Free the handle with `ry_registry_free`, which drops only its own
+    /// reference. Not part of the C API.
+    pub fn from_shared(registry: Arc<Registry>) -> *mut ry_registry {
+        Box::into_raw(Box::new(ry_registry { inner: registry }))
+    }
 }
 
 /// The version of the core library, NUL-terminated, built at compile time so that
