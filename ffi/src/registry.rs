@@ -808,4 +808,31 @@ mod tests {
         });
         assert_eq!(reg.groups().as_array().unwrap().len(), 4);
     }
+
+    #[test]
+    fn a_shared_registry_outlives_its_c_handle() {
+        let shared = Arc::new(Registry::new(Config::new()));
+        let handle = ry_registry::from_shared(shared.clone());
+        let mut revision = u64::MAX;
+        // SAFETY: a live handle and a writable local.
+        assert_eq!(
+            unsafe { ry_registry_revision(handle, &mut revision, ptr::null_mut()) },
+            ry_status::RyOk
+        );
+        assert_eq!(revision, 0);
+        shared
+            .create_router_group(routeyard_core::RouterGroup::new("g", "tcp", "5000"))
+            .unwrap();
+        // SAFETY: as above; the handle is freed once, then only the Rust side is used.
+        unsafe {
+            assert_eq!(
+                ry_registry_revision(handle, &mut revision, ptr::null_mut()),
+                ry_status::RyOk
+            );
+            ry_registry_free(handle);
+        }
+        assert_eq!(revision, 1);
+        assert_eq!(Arc::strong_count(&shared), 1);
+        assert_eq!(shared.router_groups().len(), 1);
+    }
 }
