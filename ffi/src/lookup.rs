@@ -760,6 +760,12 @@ unsafe fn answer(
 /// not. Kong routes are consulted before CF routes (see `ry_request` for the order of
 /// stream matches).
 ///
+/// Thread-safety: may be called on one registry from any number of threads at once,
+/// while other threads change it. It takes no lock and allocates nothing, except that
+/// each calling thread keeps one buffer for building upstream paths (grown to the
+/// longest it built, shrunk back to 64 KiB after a longer one, freed when the thread
+/// exits), and a request with more than 64 headers costs one allocation.
+///
 /// # Arguments
 ///
 /// - `reg`: the registry.
@@ -786,13 +792,20 @@ unsafe fn answer(
 ///   untouched.
 /// - `RY_ERR_INVALID_ARGUMENT` when `protocol` or an address family is not one of its
 ///   enum's values; `out` is left untouched.
-/// - `RY_ERR_BUFFER_TOO_SMALL` when a wanted buffer cannot hold its value and a NUL,
-///   or a backend registered by name was picked and `backend_name.data` is NULL. Only
-///   the `len` of each buffer is written: the length its value needs (0 for a buffer
-///   not wanted), so a second call with `capacity >= len + 1` everywhere succeeds.
-///   Nothing else is written, and bytes already in the buffers are left as they were.
-///   A short buffer found before the pick leaves the round robin where it was; only a
-///   too-small `backend_name` is found after it.
+/// - `RY_ERR_BUFFER_TOO_SMALL` when a wanted buffer cannot hold its value and a NUL (a
+///   non-NULL buffer of capacity 0 never can, even on a miss), or a backend registered
+///   by name was picked and `backend_name.data` is NULL. Only the `len` of each buffer
+///   is written: the length its value needs (0 for a buffer not wanted, but the
+///   name's length for that `backend_name`), so a second call with
+///   `capacity >= len + 1` everywhere succeeds. Nothing else is written, and bytes
+///   already in the buffers are left as they were. A short buffer found before the
+///   pick leaves the round robin where it was; only a too-small `backend_name` is
+///   found after it.
+///
+/// # Lifetimes
+///
+/// Nothing written into `out` borrows from the library: ids and strings are copies,
+/// valid for as long as the caller keeps them.
 ///
 /// # Safety
 ///
