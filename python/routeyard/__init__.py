@@ -121,8 +121,9 @@ Matching
     of ``(name, value)`` pairs when a name repeats), ``sni``, ``source`` and
     ``destination`` (``"ip:port"`` with IPv6 in brackets, or ``(ip, port)``),
     ``router_group`` (for a stream request to a CF TCP router: the group whose port,
-    the destination's, it arrived on) and ``pick`` (choose a live backend, round
-    robin). An unknown protocol or a malformed address raises
+    the destination's, it arrived on), ``pick`` (choose a backend: a Kong route's
+    from its service's upstream, see Upstreams; a CF route's live registration,
+    round robin) and ``key`` (the caller key that pick hashes). An unknown protocol or a malformed address raises
     :class:`InvalidArgumentError`; an argument of the wrong type :class:`TypeError`.
     Stream protocols (``tcp``, ``tls``, ``tls_passthrough``, ``udp``) match Kong
     stream routes by SNI, source and destination, then the CF TCP mappings of

@@ -622,7 +622,8 @@ impl PyMatch {
             .collect()
     }
 
-    /// `(address, port)` of the backend chosen round robin when the request asked
+    /// `(address, port)` of the backend chosen (by the service's upstream, or round
+    /// robin among a CF route's registrations) when the request asked
     /// for one (`pick=True`) and the route has live backends; otherwise `None`.
     #[getter]
     fn backend(&self) -> Option<(&str, u16)> {

@@ -782,8 +782,11 @@ impl PyRegistry {
     /// `tls_passthrough` and `udp` match stream routes, then (given `router_group`) the
     /// CF TCP mappings of that group on the destination's port. `headers`: a dict, or
     /// a list of `(name, value)` pairs. `source` and `destination`: `"ip:port"` (IPv6
-    /// in brackets) or `(ip, port)`. `pick`: also choose a live backend, round robin.
-    /// A single lookup runs with the interpreter held: it is shorter than releasing
+    /// in brackets) or `(ip, port)`. `pick`: also choose a backend: for a Kong route,
+    /// from its service's upstream by the upstream's strategy, tiers and split; for a
+    /// CF route or CF TCP mappings, a live registration round robin. `key` (bytes or
+    /// str): the caller key a Kong route's pick hashes (consistent hashing, sticky
+    /// splits). A single lookup runs with the interpreter held: it is shorter than releasing
     /// and taking it back.
     #[pyo3(
         name = "match",
