@@ -680,3 +680,42 @@ class TestEvents:
         sub = registry.subscribe(timeout=0)
         registry.delete_service("web")
         assert sorted((e.action, e.kind) for e in sub) == [("delete", "service"), ("delete", "upstream")]
+
+
+class TestThreads:
+    def test_caps_hold_against_concurrent_callers(self, registry: Registry, service: dict[str, Any]) -> None:
+        import threading
+
+        registry.put_upstream("web", [backend(1, max_connections=3), backend(2, max_connections=1)])
+        errors: list[BaseException] = []
+        established = []
+
+        def worker() -> None:
+            try:
+                count = 0
+                for _ in range(200):
+                    conn = registry.connect(host=HOST)
+                    if conn is None:
+                        continue
+                    with conn:
+                        conn.established()
+                        count += 1
+                        stats = registry.pool_stats("web")
+                        assert stats is not None
+                        for b in stats["backends"]:
+                            cap = 3 if b["host"] == "10.0.0.1" else 1
+                            assert b["stats"]["active_connections"] <= cap
+                established.append(count)
+            except BaseException as exc:  # reported by the main thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=worker) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        stats = registry.pool_stats("web")
+        assert stats is not None
+        assert stats["active_connections"] == 0
+        assert sum(b["stats"]["total_connections"] for b in stats["backends"]) == sum(established)
