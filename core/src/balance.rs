@@ -116,7 +116,7 @@ pub struct Backend {
     pub weight: u32,
     /// The tier: lower is preferred (gobetween's `priority`; default 0).
     #[serde(default)]
-    pub tier: i32,
+    pub tier: u32,
     /// The version label, for splits between versions (CDAP).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
@@ -168,7 +168,7 @@ impl Backend {
     }
 
     /// Sets the tier.
-    pub fn with_tier(mut self, tier: i32) -> Backend {
+    pub fn with_tier(mut self, tier: u32) -> Backend {
         self.tier = tier;
         self
     }
@@ -244,7 +244,8 @@ pub enum Strategy {
     /// Smooth weighted round robin: a precomputed sequence in which each backend
     /// appears in proportion to its weight, evenly spread, walked by an atomic
     /// counter. Weights 1:2:7 give exactly 1, 2 and 7 of every 10 consecutive
-    /// picks.
+    /// picks. Exact while a tier's weights, divided by their greatest common
+    /// divisor, total at most 65,536; larger totals are scaled down to that.
     #[default]
     #[serde(rename = "roundrobin")]
     RoundRobin,
@@ -392,10 +393,11 @@ impl Split {
     /// 1. not empty: `Route config contains invalid format or empty content.`;
     /// 2. every version exists: `The following versions of the
     ///    application/service could not be found : [v3, v4]` (the missing
-    ///    labels, in order);
+    ///    labels, in order; CDAP, and [`crate::dialect::cdap`], which knows the
+    ///    service, list program ids instead);
     /// 3. every percentage is an integer in 0..=100: `Route Percentage for
-    ///    version v1 must be between 0 and 100.` (ours; CDAP accepts
-    ///    `{"v1": 150, "v2": -50}`);
+    ///    version v1 must be between 0 and 100, got 150.` (ours, as in
+    ///    [`crate::dialect::cdap`]; CDAP accepts `{"v1": 150, "v2": -50}`);
     /// 4. the total is 100: `Route Percentage needs to add up to 100.`
     ///
     /// # Errors
@@ -424,10 +426,10 @@ impl Split {
                 ),
             ));
         }
-        if let Some((v, _)) = self.0.iter().find(|(_, p)| !(0..=100).contains(*p)) {
+        if let Some((v, p)) = self.0.iter().find(|(_, p)| !(0..=100).contains(*p)) {
             return Err(Error::new(
                 ErrorKind::InvalidArgument,
-                format!("Route Percentage for version {v} must be between 0 and 100."),
+                format!("Route Percentage for version {v} must be between 0 and 100, got {p}."),
             ));
         }
         if self.0.values().sum::<i64>() != 100 {
@@ -737,10 +739,16 @@ impl PoolBackend {
     }
 }
 
-/// The eligible backends of one tier, precompiled for every strategy.
+/// A counter that concurrent picks advance, alone on its cache lines so that
+/// advancing it does not evict the read-only fields next to it from the other
+/// cores (128 bytes: adjacent lines are fetched in pairs on common CPUs).
 #[derive(Debug)]
+#[repr(align(128))]
+struct Cursor(AtomicU64);
+
+/// The eligible backends of one tier, precompiled for every strategy.
 struct Tier {
-    tier: i32,
+    tier: u32,
     /// Entry indices, in `address:port` order.
     members: Box<[u32]>,
     /// Cumulative effective weights, aligned with `members`.
@@ -765,7 +773,22 @@ struct Tier {
     /// The members' connection caps (`u64::MAX` for none), aligned with
     /// `members`.
     caps: Box<[u64]>,
-    cursor: AtomicU64,
+    cursor: Cursor,
+}
+
+impl fmt::Debug for Tier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The schedule and the slot table are long and say little.
+        f.debug_struct("Tier")
+            .field("tier", &self.tier)
+            .field("members", &self.members)
+            .field("weights", &self.weights)
+            .field("capped", &self.capped)
+            .field("schedule_len", &self.schedule.len())
+            .field("hash_table", &self.hash_table.is_some())
+            .field("cursor", &self.cursor.0)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Tier {
@@ -798,7 +821,7 @@ struct SplitPlan {
     /// order; at most 100.
     shares: Box<[u32]>,
     sticky: bool,
-    cursor: AtomicU64,
+    cursor: Cursor,
 }
 
 /// The longest round-robin sequence a tier keeps; weights whose total (after
@@ -920,7 +943,7 @@ fn build_group(
     old: Option<&Pool>,
     hash_table: bool,
 ) -> Group {
-    let mut by_tier: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
+    let mut by_tier: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
     for (i, e) in entries.iter().enumerate() {
         let b = &e.backend;
         if b.state != BackendState::Live || !b.discovered {
@@ -963,7 +986,7 @@ fn build_group(
                 .iter()
                 .any(|&i| entries[i as usize].backend.max_connections.is_some());
             let old_tier = old_group.and_then(|g| g.tiers.iter().find(|t| t.tier == tier));
-            let cursor = old_tier.map_or(0, |t| t.cursor.load(Ordering::Relaxed));
+            let cursor = old_tier.map_or(0, |t| t.cursor.0.load(Ordering::Relaxed));
             let hash_table = (hash_table && members.len() >= HASH_TABLE_MIN).then(|| {
                 let labels: Vec<&str> = members
                     .iter()
@@ -997,7 +1020,7 @@ fn build_group(
                 capped,
                 stats,
                 caps,
-                cursor: AtomicU64::new(cursor),
+                cursor: Cursor(AtomicU64::new(cursor)),
             }
         })
         .collect();
@@ -1249,7 +1272,7 @@ impl Pool {
                     Ok(()) => {
                         let cursor = old
                             .and_then(|p| p.split.as_ref())
-                            .map_or(0, |p| p.cursor.load(Ordering::Relaxed));
+                            .map_or(0, |p| p.cursor.0.load(Ordering::Relaxed));
                         (Some(plan_split(s, &versions, sc.sticky, cursor)), None)
                     }
                 },
@@ -1436,7 +1459,7 @@ impl Pool {
             }
         }
         let n = plan.schedule.len() as u64;
-        let start = plan.cursor.fetch_add(1, Ordering::Relaxed) % n;
+        let start = plan.cursor.0.fetch_add(1, Ordering::Relaxed) % n;
         // Versions found without an eligible backend, by position in `shares`
         // (at most 100, so two words).
         let mut tried = [0u64; 2];
@@ -1489,7 +1512,7 @@ impl Pool {
         if n == 0 {
             return None;
         }
-        let start = t.cursor.fetch_add(1, Ordering::Relaxed) % n;
+        let start = t.cursor.0.fetch_add(1, Ordering::Relaxed) % n;
         let first = t.schedule[start as usize] as usize;
         if !t.capped || t.room(first) {
             return Some(t.members[first]);
@@ -1656,7 +1679,7 @@ fn plan_split(split: &Split, versions: &[Group], sticky: bool, cursor: u64) -> S
         buckets: buckets.into(),
         shares: shares.into(),
         sticky,
-        cursor: AtomicU64::new(cursor),
+        cursor: Cursor(AtomicU64::new(cursor)),
     }
 }
 
@@ -1787,6 +1810,20 @@ mod tests {
                 .unwrap();
             assert_eq!(labels(&reweighed), want);
         }
+    }
+
+    #[test]
+    fn debug_output_stays_short() {
+        let backends = (0..40)
+            .map(|i| Backend::new(format!("10.0.0.{}", i + 1), 80).with_weight(1 + i % 7))
+            .collect();
+        let pool = Pool::try_new(
+            backends,
+            PoolConfig::new().strategy(Strategy::ConsistentHash),
+        )
+        .unwrap();
+        assert!(pool.all.tiers[0].hash_table.is_some());
+        assert!(format!("{pool:?}").len() < 40_000);
     }
 
     #[test]

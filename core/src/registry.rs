@@ -24,12 +24,14 @@ use crate::model::kong::{self, Route, Service};
 use crate::model::ports::{self, PortRange};
 use crate::model::upstream::{NamedServer, Upstream};
 
-/// How many leases one lock hold of [`Registry::expire`] removes at most, so that
-/// readers and writers wait for a bounded time while a large set lapses.
 /// Lapsed CF backends the index drops per lock hold in
 /// [`Registry::compact_index`]: each costs a few microseconds, mostly freeing.
 const COMPACT_CHUNK: usize = 128;
-const EXPIRE_CHUNK: usize = 1024;
+
+/// How many leases one lock hold of [`Registry::expire`] removes at most, so that
+/// readers and writers wait for a bounded time (well under a millisecond) while a
+/// large set lapses.
+const EXPIRE_CHUNK: usize = 256;
 
 /// How many lapsed CF backends one commit removes from the matcher's index.
 const DEAD_PER_COMMIT: usize = 64;
@@ -1473,7 +1475,7 @@ impl Txn<'_> {
             .map(|b| {
                 let mut backend = Backend::new(b.host, b.port)
                     .with_weight(b.weight)
-                    .with_tier(i32::try_from(b.priority).unwrap_or(i32::MAX));
+                    .with_tier(b.priority);
                 if b.max_connections > 0 {
                     backend = backend.with_max_connections(b.max_connections);
                 }

@@ -261,7 +261,7 @@ fn split_validation_uses_cdap_messages_in_cdap_order() {
         (
             // CDAP itself accepts this one.
             Split::new().with("v1", 150).with("v2", -50),
-            "Route Percentage for version v1 must be between 0 and 100.",
+            "Route Percentage for version v1 must be between 0 and 100, got 150.",
         ),
         (
             Split::new().with("v1", 100).with("v2", -0).with("x", 1),
@@ -1025,4 +1025,83 @@ fn types_round_trip_through_json() {
     );
     assert!(serde_json::from_str::<Fallback>("\"lowest\"").is_err());
     assert!(serde_json::from_str::<BackendState>("\"up\"").is_err());
+}
+
+// ---------------------------------------------------------------------------
+// Rebuilds under load
+
+#[test]
+fn counters_stay_exact_while_pools_are_republished_under_load() {
+    use arc_swap::ArcSwap;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    let backends = |round: u32| -> Vec<Backend> {
+        (0..20)
+            .map(|i| {
+                let b = Backend::new(addr(i), 80)
+                    .with_weight(1 + (i as u32 + round) % 4)
+                    .with_tier(u32::from(i >= 16))
+                    .with_max_connections(50);
+                // One backend drains in odd rounds.
+                if i == round as usize % 20 && round % 2 == 1 {
+                    b.with_state(BackendState::Draining)
+                } else {
+                    b
+                }
+            })
+            .collect()
+    };
+    for strategy in [
+        Strategy::RoundRobin,
+        Strategy::ConsistentHash,
+        Strategy::LeastConnections,
+    ] {
+        let current = Arc::new(ArcSwap::from_pointee(
+            Pool::try_new(backends(0), PoolConfig::new().strategy(strategy)).unwrap(),
+        ));
+        let running = Arc::new(AtomicBool::new(true));
+        let established = Arc::new(AtomicU64::new(0));
+        let readers: Vec<_> = (0..2)
+            .map(|t| {
+                let (current, running, established) =
+                    (current.clone(), running.clone(), established.clone());
+                thread::spawn(move || {
+                    let mut held = std::collections::VecDeque::new();
+                    let mut k = 0u64;
+                    while running.load(Ordering::Relaxed) {
+                        k += 1;
+                        let key = (k * 2 + t).to_le_bytes();
+                        let pool = current.load();
+                        if let Some(c) = pool.connect(&PickInput::new().key(&key)) {
+                            assert!(c.backend().state == BackendState::Live);
+                            c.established();
+                            c.add_rx(10);
+                            established.fetch_add(1, Ordering::Relaxed);
+                            held.push_back(c);
+                        }
+                        if held.len() > 30 {
+                            held.pop_front();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for round in 1..=50 {
+            let next = current.load().try_rebuild(backends(round)).unwrap();
+            current.store(Arc::new(next));
+        }
+        running.store(false, Ordering::Relaxed);
+        readers.into_iter().for_each(|r| r.join().unwrap());
+        let pool = current.load();
+        let total: u64 = pool
+            .backends()
+            .iter()
+            .map(|b| b.stats().total_connections())
+            .sum();
+        assert_eq!(total, established.load(Ordering::Relaxed), "{strategy}");
+        assert_eq!(pool.stats().rx_total, total * 10, "{strategy}");
+        for b in pool.backends() {
+            assert_eq!(b.stats().active_connections(), 0, "{strategy}");
+        }
+    }
 }

@@ -163,7 +163,7 @@ fn version_splits_follow_cdap_rules_and_percentages() {
         ),
         (
             Split::new().with("v1", 150).with("v2", -50),
-            "Route Percentage for version v1 must be between 0 and 100.",
+            "Route Percentage for version v1 must be between 0 and 100, got 150.",
         ),
         (
             Split::new().with("v1", 50).with("v2", 40),

@@ -350,7 +350,8 @@ pub struct BackendRef<'a> {
 /// copied or allocated until asked for.
 ///
 /// Given to the closure of [`Registry::lookup`](crate::Registry::lookup);
-/// [`Found::to_match`] makes the owned [`Match`] that [`Registry::find`]
+/// [`Found::to_match`] makes the owned [`Match`] that
+/// [`Registry::find`](crate::Registry::find)
 /// returns.
 pub struct Found<'a> {
     published: &'a Published,
