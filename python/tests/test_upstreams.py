@@ -108,6 +108,7 @@ class TestPutUpstream:
             ([{"address": "a"}], None, ProcessRequestError, r"backends\[0\]: missing field `port`"),
             ([{"address": "a", "port": 70000}], None, ProcessRequestError, "70000"),
             ([{"address": "a", "port": 1, "state": "zombie"}], None, ProcessRequestError, "unknown variant `zombie`"),
+            ([{"address": "a", "port": 1, "tier": -1}], None, ProcessRequestError, "integer `-1`, expected u32"),
             (
                 [{"address": "a", "port": 1, "wieght": 2}],
                 None,
@@ -272,7 +273,7 @@ class TestSplits:
         [
             ({}, "Route config contains invalid format or empty content."),
             ({"v3": 50, "v4": 50}, "The following versions of the application/service could not be found : [v3, v4]"),
-            ({"v1": 150, "v2": -50}, "Route Percentage for version v1 must be between 0 and 100."),
+            ({"v1": 150, "v2": -50}, "Route Percentage for version v1 must be between 0 and 100, got 150."),
             ({"v1": 80, "v2": 30}, "Route Percentage needs to add up to 100."),
             ({"v1": 80.5, "v2": 19.5}, "Expected an int but was 80.5 at path $.v1"),
             ({"v1": None}, "Expected an int but was null at path $.v1"),
