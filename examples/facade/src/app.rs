@@ -258,6 +258,8 @@ fn is_json(headers: &HeaderMap) -> bool {
 fn error_content_type(dialect: Dialect) -> HeaderValue {
     match dialect {
         Dialect::Cdap => HeaderValue::from_static(TEXT_PLAIN),
+        // gin's, as gobetween answers.
+        Dialect::Gobetween => HeaderValue::from_static("application/json; charset=utf-8"),
         _ => HeaderValue::from_static("application/json"),
     }
 }
