@@ -173,8 +173,8 @@ async fn get_config(
     ))
 }
 
-/// `DELETE .../routeconfig`: removes the split; 200, no body. 404 with CDAP's text
-/// when there is none.
+/// `DELETE .../routeconfig`: removes the split (with its fallback and sticky
+/// mode); 200, no body. 404 with CDAP's text when there is none.
 async fn delete_config(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -182,6 +182,15 @@ async fn delete_config(
 ) -> Result<Response, CdapFail> {
     authorize(&state, &headers, ROUTES_WRITE)?;
     let (id, key) = service_of(parts)?;
+    // A service whose upstream has a fallback but no percentages shows `{}`:
+    // there is no route config to delete.
+    let has_config = state
+        .registry
+        .split(&key)
+        .is_some_and(|config| config.split.is_some());
+    if !has_config {
+        return Err(cdap::not_found(&id).into());
+    }
     match state.registry.delete_split(&key) {
         Ok(_) => Ok(StatusCode::OK.into_response()),
         Err(err) if err.kind() == ErrorKind::NotFound => Err(cdap::not_found(&id).into()),

@@ -233,7 +233,9 @@ fn describe(m: &Match, backend: Option<Value>) -> Value {
     })
 }
 
-/// `GET /debug/stats`: the revision, the number of event streams and of objects.
+/// `GET /debug/stats`: the revision, the number of event streams and of objects
+/// (services with backends count as `upstreams`, gobetween servers as
+/// `servers`).
 async fn stats(State(state): State<AppState>) -> Response {
     let registry = &state.registry;
     json_response(
@@ -246,6 +248,8 @@ async fn stats(State(state): State<AppState>) -> Response {
             "tcp_routes": registry.tcp_route_mappings().len(),
             "services": registry.services().len(),
             "routes": registry.routes(None).len(),
+            "upstreams": registry.upstreams().len(),
+            "servers": registry.servers().len(),
         })
         .to_string(),
     )

@@ -282,3 +282,49 @@ fn route_configs_need_the_routes_scopes_with_jwt() {
     let answer = facade.send("DELETE", CONFIG, &[("Authorization", &write)], "");
     assert_eq!(answer.status, 404);
 }
+
+#[test]
+fn a_config_keeps_the_fallback_and_sticky_mode_of_the_service() {
+    let facade = Facade::start(&[]);
+    deploy(&facade);
+    let upstream = "/services/default.MyApp.MyService/upstream";
+    let mut body = facade.get(upstream).json();
+    body.as_object_mut().unwrap().remove("service_id");
+    body["config"]["split"] = json!({"fallback": "smallest", "sticky": true});
+    assert_eq!(facade.put(upstream, &body.to_string()).status, 200);
+
+    // Percentages are what CDAP calls the route config: none yet.
+    assert_eq!(facade.get(CONFIG).body, "{}");
+    plain(
+        &facade.delete(CONFIG, ""),
+        404,
+        "Route Config for Service program:default.MyApp.-SNAPSHOT.service.MyService was not found.",
+    );
+    // Without percentages the fallback picks the smallest version.
+    let (versions, _) = picks(&facade, 10);
+    assert_eq!(versions, counts(&[("v1", 10)]));
+
+    assert_eq!(facade.put(CONFIG, r#"{"v1": 50, "v2": 50}"#).status, 200);
+    assert_eq!(
+        facade.get(upstream).json()["config"]["split"],
+        json!({"split": {"v1": 50, "v2": 50}, "fallback": "smallest", "sticky": true})
+    );
+    // Sticky: a caller key keeps its version.
+    for key in ["alice", "bob", "carol"] {
+        let body = json!({"path": "/my", "pick": true, "key": key}).to_string();
+        let first = facade.post("/debug/match", &body).json()["backend"]["version"].clone();
+        for _ in 0..5 {
+            let again = facade.post("/debug/match", &body).json()["backend"]["version"].clone();
+            assert_eq!(again, first, "{key}");
+        }
+    }
+
+    // Deleting the config removes the split with its fallback.
+    assert_eq!(facade.delete(CONFIG, "").status, 200);
+    assert_eq!(
+        facade.get(upstream).json()["config"],
+        json!({"strategy": "roundrobin"})
+    );
+    let (versions, _) = picks(&facade, 30);
+    assert_eq!(versions, counts(&[("v1", 20), ("v2", 10)]));
+}

@@ -81,6 +81,16 @@ fn a_server_is_created_picked_counted_and_deleted() {
 
     // It lands as a Kong service and stream route; a stream to its bind port
     // picks its backends, round robin.
+    let stats = facade.stats();
+    assert_eq!(
+        (
+            &stats["servers"],
+            &stats["upstreams"],
+            &stats["services"],
+            &stats["routes"]
+        ),
+        (&json!(1), &json!(1), &json!(1), &json!(1))
+    );
     let service = facade.get("/services/web").json();
     assert_eq!(service["tags"], json!(["gobetween"]));
     assert_eq!(service["port"], 24000);
@@ -149,6 +159,16 @@ fn a_server_is_created_picked_counted_and_deleted() {
     gb(&facade.delete("/servers/web", ""), 404, &gone);
     gb(&facade.get("/servers"), 200, "{}");
     assert_eq!(facade.get("/services/web").status, 404);
+    let stats = facade.stats();
+    assert_eq!(
+        (
+            &stats["servers"],
+            &stats["upstreams"],
+            &stats["services"],
+            &stats["routes"]
+        ),
+        (&json!(0), &json!(0), &json!(0), &json!(0))
+    );
     assert_eq!(stream_pick(&facade, 24000, json!({})).status, 404);
 }
 
