@@ -423,6 +423,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn cdap_and_gobetween_errors_keep_their_shapes() {
+        let router = finish(
+            Router::new()
+                .route("/v3/explode", get(explode))
+                .route("/servers/explode", get(explode)),
+            1024,
+        );
+        let request = Request::get("/v3/explode").body(Body::empty()).unwrap();
+        let response = router.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(response.headers()[CONTENT_TYPE], TEXT_PLAIN);
+        let body = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        assert_eq!(&body[..], b"internal error: handler exploded");
+
+        let request = Request::delete("/v3/explode").body(Body::empty()).unwrap();
+        let response = router.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        let body = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        assert_eq!(
+            &body[..],
+            b"Problem accessing: /v3/explode. Reason: Method Not Allowed"
+        );
+
+        let request = Request::get("/servers/explode")
+            .body(Body::empty())
+            .unwrap();
+        let (status, headers, body) = send(router, request).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(headers[CONTENT_TYPE], "application/json; charset=utf-8");
+        assert_eq!(body, json!("An unexpected error occurred"));
+    }
+
+    #[tokio::test]
     async fn wrong_methods_keep_allow_and_get_a_json_body() {
         let router = finish(Router::new().route("/routes", get(|| async { "" })), 1024);
         let request = Request::delete("/routes").body(Body::empty()).unwrap();
