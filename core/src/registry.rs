@@ -1470,11 +1470,13 @@ impl Txn<'_> {
             Some(gobetween::Balance::IpHash1) => Strategy::IpHash1,
             _ => Strategy::Weight,
         };
+        // gobetween's round robin takes every backend in turn, whatever its weight.
+        let equal = server.balance == Some(gobetween::Balance::RoundRobin);
         let backends = backends
             .into_iter()
             .map(|b| {
                 let mut backend = Backend::new(b.host, b.port)
-                    .with_weight(b.weight)
+                    .with_weight(if equal { 1 } else { b.weight })
                     .with_tier(b.priority);
                 if b.max_connections > 0 {
                     backend = backend.with_max_connections(b.max_connections);
