@@ -1470,13 +1470,14 @@ impl Txn<'_> {
             Some(gobetween::Balance::IpHash1) => Strategy::IpHash1,
             _ => Strategy::Weight,
         };
-        // gobetween's round robin takes every backend in turn, whatever its weight.
-        let equal = server.balance == Some(gobetween::Balance::RoundRobin);
+        // gobetween's `roundrobin` ignores weights; here it lands as smooth
+        // weighted round robin, which honours them (as every strategy honours
+        // tiers), and statistics report the weights as configured.
         let backends = backends
             .into_iter()
             .map(|b| {
                 let mut backend = Backend::new(b.host, b.port)
-                    .with_weight(if equal { 1 } else { b.weight })
+                    .with_weight(b.weight)
                     .with_tier(b.priority);
                 if b.max_connections > 0 {
                     backend = backend.with_max_connections(b.max_connections);

@@ -146,7 +146,7 @@ fn servers_travel_in_snapshots() {
 }
 
 #[test]
-fn gobetween_round_robin_ignores_weights() {
+fn gobetween_round_robin_lands_as_weighted_round_robin() {
     let r = Registry::new(Config::new());
     let mut server = Server::with_static_backends(
         "0.0.0.0:3200",
@@ -161,9 +161,8 @@ fn gobetween_round_robin_ignores_weights() {
             .entry(m.backend.unwrap().address.to_string())
             .or_default() += 1;
     }
-    assert_eq!(seen["10.0.2.1"], 50);
-    assert_eq!(seen["10.0.2.2"], 50);
-    // The server keeps the weights it was given.
+    assert_eq!(seen["10.0.2.1"], 10);
+    assert_eq!(seen["10.0.2.2"], 90);
     let kept = r.server("rr").unwrap().server.backends().unwrap();
     assert_eq!(kept[1].weight, 9);
 }
