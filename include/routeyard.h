@@ -35,6 +35,11 @@
 #include <stdlib.h>
 
 /**
+ * The size of `ry_match_result`'s id arrays: a UUID's 36 characters and a NUL.
+ */
+#define RY_ID_SIZE 37
+
+/**
  * Kind bit: Cloud Foundry HTTP routes (`"kind": "http_route"` in events).
  */
 #define RY_KIND_HTTP_ROUTE (1 << 0)
@@ -176,6 +181,11 @@ typedef enum ry_status {
    */
   RY_ERR_CLOSED = 19,
   /**
+   * A caller-provided buffer cannot hold what belongs in it (`ry_match`). The length
+   * each buffer needs has been written; nothing else has.
+   */
+  RY_ERR_BUFFER_TOO_SMALL = 20,
+  /**
    * A failure of a kind this version of the C API has no dedicated code for.
    */
   RY_ERR_OTHER = 99,
@@ -185,6 +195,85 @@ typedef enum ry_status {
    */
   RY_ERR_PANIC = 100,
 } ry_status;
+
+/**
+ * The protocol a request arrived over. The values are stable.
+ */
+typedef enum ry_protocol {
+  /**
+   * Plain HTTP.
+   */
+  RY_PROTOCOL_HTTP = 0,
+  /**
+   * HTTP over TLS.
+   */
+  RY_PROTOCOL_HTTPS = 1,
+  /**
+   * gRPC over plain HTTP/2.
+   */
+  RY_PROTOCOL_GRPC = 2,
+  /**
+   * gRPC over TLS.
+   */
+  RY_PROTOCOL_GRPCS = 3,
+  /**
+   * A TCP stream.
+   */
+  RY_PROTOCOL_TCP = 4,
+  /**
+   * A TLS stream the proxy terminates.
+   */
+  RY_PROTOCOL_TLS = 5,
+  /**
+   * A TLS stream passed through by SNI.
+   */
+  RY_PROTOCOL_TLS_PASSTHROUGH = 6,
+  /**
+   * UDP datagrams.
+   */
+  RY_PROTOCOL_UDP = 7,
+} ry_protocol;
+
+/**
+ * The family of an `ry_addr`. The values are stable.
+ */
+typedef enum ry_addr_family {
+  /**
+   * No address: the field is absent (in a request) or not an IP address (a backend
+   * registered by name).
+   */
+  RY_ADDR_FAMILY_NONE = 0,
+  /**
+   * An IPv4 address in the first 4 bytes of `addr`.
+   */
+  RY_ADDR_FAMILY_IPV4 = 1,
+  /**
+   * An IPv6 address in the 16 bytes of `addr`.
+   */
+  RY_ADDR_FAMILY_IPV6 = 2,
+} ry_addr_family;
+
+/**
+ * What answered a request. The values are stable.
+ */
+typedef enum ry_match_kind {
+  /**
+   * Nothing matched.
+   */
+  RY_MATCH_KIND_NONE = 0,
+  /**
+   * A Kong route, HTTP or stream: `route_id` (and `service_id` when it has a service).
+   */
+  RY_MATCH_KIND_ROUTE = 1,
+  /**
+   * A CF HTTP route: `cf_route` receives its `host/path`.
+   */
+  RY_MATCH_KIND_CF_ROUTE = 2,
+  /**
+   * The CF TCP mappings of the request's router group on `tcp_port`.
+   */
+  RY_MATCH_KIND_TCP_ROUTE = 3,
+} ry_match_kind;
 
 /**
  * A manual clock: a time in nanoseconds that moves only when `ry_clock_advance` or
@@ -276,6 +365,246 @@ typedef struct ry_registry ry_registry;
  * buffered before reporting `RY_ERR_CLOSED`.
  */
 typedef struct ry_subscription ry_subscription;
+
+/**
+ * One request header: a name and a value, both `(pointer, length)` UTF-8 strings.
+ *
+ * Thread-safety and lifetime: plain data; the strings are the caller's and are only
+ * read during the call they are passed to.
+ */
+typedef struct ry_header {
+  /**
+   * The name, compared without regard to case. Never NULL.
+   */
+  const uint8_t *name;
+  /**
+   * The name's length in bytes.
+   */
+  size_t name_len;
+  /**
+   * The value. NULL only with `value_len` 0 (an empty value).
+   */
+  const uint8_t *value;
+  /**
+   * The value's length in bytes.
+   */
+  size_t value_len;
+} ry_header;
+
+/**
+ * An IP address and port, as bytes: nothing to parse.
+ *
+ * Thread-safety and lifetime: plain data.
+ */
+typedef struct ry_addr {
+  /**
+   * Which of the fields below hold an address; `RY_ADDR_FAMILY_NONE` for none.
+   */
+  enum ry_addr_family family;
+  /**
+   * The address in network byte order: 4 bytes for IPv4 (the other 12 are
+   * ignored on input and zero on output), 16 for IPv6.
+   */
+  uint8_t addr[16];
+  /**
+   * The port, in host byte order.
+   */
+  uint16_t port;
+} ry_addr;
+
+/**
+ * A request to match, described by the caller.
+ *
+ * Every string is a `(pointer, length)` pair of UTF-8 bytes, not NUL-terminated; a
+ * NULL pointer with length 0 means the field is absent (an absent method, host or path
+ * is the empty string). A NULL pointer with a non-zero length is refused.
+ *
+ * HTTP protocols (`http`, `https`, `grpc`, `grpcs`) match Kong routes by method, host,
+ * path, headers and SNI, then CF HTTP routes by host and path. Stream protocols
+ * (`tcp`, `tls`, `tls_passthrough`, `udp`) match Kong stream routes by SNI, source and
+ * destination, then, when `router_group` is given, the CF TCP mappings of that router
+ * group on the destination's port.
+ *
+ * Thread-safety and lifetime: plain data; everything it points to is the caller's and
+ * is only read during the call. Zero-initialise it (`ry_request req = {0};` or
+ * `memset`) and set what applies: all-zero is an HTTP request with every field absent.
+ */
+typedef struct ry_request {
+  /**
+   * The protocol; one of `ry_protocol`, any other value is refused.
+   */
+  enum ry_protocol protocol;
+  /**
+   * The HTTP method, such as `GET`.
+   */
+  const uint8_t *method;
+  /**
+   * The method's length in bytes.
+   */
+  size_t method_len;
+  /**
+   * The `Host` header as sent; a `:port` suffix is allowed.
+   */
+  const uint8_t *host;
+  /**
+   * The host's length in bytes.
+   */
+  size_t host_len;
+  /**
+   * The raw request target's path; a query (from `?`) is ignored.
+   */
+  const uint8_t *path;
+  /**
+   * The path's length in bytes.
+   */
+  size_t path_len;
+  /**
+   * The request headers: an array of `headers_len` entries, NULL when there are
+   * none. A name may repeat. Up to 64 headers are gathered without allocating; a
+   * request with more costs one allocation.
+   */
+  const struct ry_header *headers;
+  /**
+   * How many entries `headers` has.
+   */
+  size_t headers_len;
+  /**
+   * The TLS server name, if the request came over TLS.
+   */
+  const uint8_t *sni;
+  /**
+   * The server name's length in bytes.
+   */
+  size_t sni_len;
+  /**
+   * The client's address; family `RY_ADDR_FAMILY_NONE` when unknown.
+   */
+  struct ry_addr source;
+  /**
+   * The local address the request arrived on; family `RY_ADDR_FAMILY_NONE` when
+   * unknown. Stream requests need it for CF TCP mappings (its port is the router
+   * group port).
+   */
+  struct ry_addr destination;
+  /**
+   * For a stream request to a CF TCP router: the guid of the router group it
+   * arrived on.
+   */
+  const uint8_t *router_group;
+  /**
+   * The router group guid's length in bytes.
+   */
+  size_t router_group_len;
+} ry_request;
+
+/**
+ * A caller-owned buffer that `ry_match` writes a string into.
+ *
+ * The caller sets `data` and `capacity`; the library sets `len`. After `RY_OK`, a
+ * buffer with a non-NULL `data` holds `len` bytes of UTF-8 and a NUL after them (the
+ * empty string when the field does not apply). A NULL `data` means "not wanted": the
+ * value is not even computed, and `len` is 0.
+ *
+ * Thread-safety and lifetime: plain data; `data` is the caller's.
+ */
+typedef struct ry_buffer {
+  /**
+   * Where to write, or NULL when the value is not wanted.
+   */
+  char *data;
+  /**
+   * The size of `data` in bytes, the NUL included.
+   */
+  size_t capacity;
+  /**
+   * Set by the library: the length of the value in bytes, the NUL not included.
+   * After `RY_ERR_BUFFER_TOO_SMALL`, the length the value needs (so `len + 1`
+   * bytes of capacity hold it).
+   */
+  size_t len;
+} ry_buffer;
+
+/**
+ * The answer to a request, written by `ry_match` into memory the caller owns.
+ *
+ * Before the call, set the `data` and `capacity` of each buffer wanted (every other
+ * field is only written, never read, so it need not be initialised). Buffers must not
+ * overlap one another, the result's other fields, or the strings of the request.
+ *
+ * Thread-safety and lifetime: plain data, owned by the caller. Nothing in it borrows
+ * from the library: ids and strings are copies.
+ */
+typedef struct ry_match_result {
+  /**
+   * What answered; `RY_MATCH_KIND_NONE` when nothing did, in which case every other
+   * field is empty or zero (`revision` aside).
+   */
+  enum ry_match_kind kind;
+  /**
+   * For `RY_MATCH_KIND_ROUTE`: the Kong route's id, a NUL-terminated UUID. Empty
+   * otherwise.
+   */
+  char route_id[RY_ID_SIZE];
+  /**
+   * For `RY_MATCH_KIND_ROUTE` when the route has a service: the service's id, a
+   * NUL-terminated UUID. Empty otherwise.
+   */
+  char service_id[RY_ID_SIZE];
+  /**
+   * For `RY_MATCH_KIND_CF_ROUTE`: the route's `host/path` as registered (lowercased).
+   * Empty otherwise.
+   */
+  struct ry_buffer cf_route;
+  /**
+   * For `RY_MATCH_KIND_TCP_ROUTE`: the router group port whose mappings answered
+   * (the request destination's port); the router group is the request's. 0
+   * otherwise.
+   */
+  uint16_t tcp_port;
+  /**
+   * The path to send upstream, after the route's `strip_path` and the service's
+   * path; for CF routes the request's path; empty for streams.
+   */
+  struct ry_buffer upstream_path;
+  /**
+   * The `Host` to send upstream: the request's when the route has `preserve_host`
+   * (and for CF routes), else the service's host; for streams the request's SNI.
+   */
+  struct ry_buffer upstream_host;
+  /**
+   * The part of the request path that the route's path matched; empty when the
+   * route matched by other fields only, and for CF routes and streams.
+   */
+  struct ry_buffer matched_path;
+  /**
+   * The status code to redirect with when the route accepts only HTTPS and the
+   * request came over plain HTTP (Kong's `https_redirect_status_code`); 0 otherwise.
+   */
+  uint16_t redirect;
+  /**
+   * Whether a backend was chosen: `ry_match` was asked to pick, and the route (a CF
+   * HTTP route or TCP mappings) has a live backend. Kong routes have no backends.
+   */
+  bool backend_picked;
+  /**
+   * The chosen backend: its address when it is an IP address (family IPv4 or IPv6),
+   * family `RY_ADDR_FAMILY_NONE` when it was registered by name (see
+   * `backend_name`), and its port. All zero when none was chosen.
+   */
+  struct ry_addr backend;
+  /**
+   * The chosen backend's address when it is not an IP address, such as a DNS name.
+   * Empty otherwise. Needed only if backends may register names: when one is
+   * chosen and this buffer's `data` is NULL, the call reports
+   * `RY_ERR_BUFFER_TOO_SMALL`.
+   */
+  struct ry_buffer backend_name;
+  /**
+   * The registry revision of the index that answered; on a miss, the registry's
+   * revision during the call.
+   */
+  uint64_t revision;
+} ry_match_result;
 
 /**
  * A split's fallback, CDAP's `router.userservice.fallback.strategy`: what a pick does
@@ -1925,6 +2254,136 @@ enum ry_status ry_registry_routes_json(const struct ry_registry *reg,
                                        char **out,
                                        size_t *out_len,
                                        struct ry_error **err);
+
+/**
+ * Matches a request against the registry and writes the answer into caller memory:
+ * the allocation-free hot path.
+ *
+ * Readers never wait for writers: the match runs against the index published by the
+ * last committed change. A lapsed CF backend is never matched nor picked, swept or
+ * not. Kong routes are consulted before CF routes (see `ry_request` for the order of
+ * stream matches).
+ *
+ * Thread-safety: may be called on one registry from any number of threads at once,
+ * while other threads change it. It takes no lock and allocates nothing, except that
+ * each calling thread keeps one buffer for building upstream paths (grown to the
+ * longest it built, shrunk back to 64 KiB after a longer one, freed when the thread
+ * exits), and a request with more than 64 headers costs one allocation.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `req`: the request (see `ry_request`).
+ * - `pick`: whether to choose a live backend, round robin, for routes that have
+ *   backends (CF HTTP routes and TCP mappings). Picking advances the route's round
+ *   robin.
+ * - `out`: the caller's result; set the `data` and `capacity` of the buffers wanted
+ *   before the call (see `ry_match_result`).
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK` whether or not something matched: `out->kind` tells. On a miss, `kind` is
+ * `RY_MATCH_KIND_NONE`, every id and buffer is empty, every number zero and
+ * `revision` the registry's revision. Otherwise an error status, see below.
+ *
+ * # Errors
+ *
+ * - `RY_ERR_NULL_ARG` when `reg`, `req` or `out` is NULL, or a string of the request
+ *   is NULL with a non-zero length (`headers` too); `out` is left untouched.
+ * - `RY_ERR_INVALID_UTF8` when a string of the request is not UTF-8; `out` is left
+ *   untouched.
+ * - `RY_ERR_INVALID_ARGUMENT` when `protocol` or an address family is not one of its
+ *   enum's values; `out` is left untouched.
+ * - `RY_ERR_BUFFER_TOO_SMALL` when a wanted buffer cannot hold its value and a NUL (a
+ *   non-NULL buffer of capacity 0 never can, even on a miss), or a backend registered
+ *   by name was picked and `backend_name.data` is NULL. Only the `len` of each buffer
+ *   is written: the length its value needs (0 for a buffer not wanted, but the
+ *   name's length for that `backend_name`), so a second call with
+ *   `capacity >= len + 1` everywhere succeeds. Nothing else is written, and bytes
+ *   already in the buffers are left as they were. A short buffer found before the
+ *   pick leaves the round robin where it was; only a too-small `backend_name` is
+ *   found after it.
+ *
+ * # Lifetimes
+ *
+ * Nothing written into `out` borrows from the library: ids and strings are copies,
+ * valid for as long as the caller keeps them.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `req` is NULL or valid for reading one `ry_request`, and every string and header
+ *   array it points to is readable for its length and unchanged during the call.
+ * - `out` is NULL or valid for reading and writing one `ry_match_result`, with the
+ *   `data` and `capacity` of each buffer set; each non-NULL `data` is writable for
+ *   `capacity` bytes and overlaps neither another buffer nor the request's strings.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_match(const struct ry_registry *reg,
+                        const struct ry_request *req,
+                        bool pick,
+                        struct ry_match_result *out,
+                        struct ry_error **err);
+
+/**
+ * Matches a request described as JSON and answers in JSON: the tooling form of
+ * `ry_match`, which also reports regex captures and the whole route and service.
+ *
+ * The request is an object whose fields are all optional:
+ * `{"protocol": "https", "method": "GET", "host": "shop.example.com:443",
+ * "path": "/orders/7?x=1", "headers": {"x-version": "2", "accept": ["a", "b"]},
+ * "sni": "shop.example.com", "source": "10.0.0.9:40000",
+ * "destination": "10.0.0.1:443", "router_group": "<guid>", "pick": true}`.
+ * `protocol` is one of `http` (the default), `https`, `grpc`, `grpcs`, `tcp`, `tls`,
+ * `tls_passthrough`, `udp`; addresses are `ip:port`, IPv6 in brackets; `pick` asks
+ * for a backend as `ry_match`'s `pick` does. Any other field is refused.
+ *
+ * The answer is `null` when nothing matched, else
+ * `{"revision": 7, "kind": "route", "route": {Kong route}, "service": {Kong service}
+ * or null, "upstream_path": "/api/7", "upstream_host": "orders.internal",
+ * "matched_path": "/orders", "captures": [{"index": 1, "name": "id", "value": "7"}],
+ * "redirect": null or a status code, "backend": {"address": "10.0.0.7", "port": 8080}
+ * or null}`. For a CF HTTP route, `"kind": "cf_route"` and `"cf_route": "host/path"`
+ * replace `route`; for CF TCP mappings, `"kind": "tcp_route"`,
+ * `"router_group_guid"` and `"port"`.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `json`, `json_len`: the request, UTF-8 JSON.
+ * - `out`: receives the answer, NUL-terminated, to free with `ry_string_free`.
+ * - `out_len`: receives the answer's length in bytes without the NUL; may be NULL.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK` (a miss included), or an error status; nothing is written to `out` on
+ * failure.
+ *
+ * # Errors
+ *
+ * - `RY_ERR_NULL_ARG` when `reg`, `json` or `out` is NULL.
+ * - `RY_ERR_INVALID_UTF8` when `json` is not UTF-8.
+ * - `RY_ERR_INVALID_JSON` when `json` is not such an object; the message names the
+ *   field at fault.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `json` is NULL or valid for reading `json_len` bytes.
+ * - `out` is NULL or valid for writing one `char *`; `out_len` NULL or valid for
+ *   writing one `size_t`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_match_json(const struct ry_registry *reg,
+                             const uint8_t *json,
+                             size_t json_len,
+                             char **out,
+                             size_t *out_len,
+                             struct ry_error **err);
 
 /**
  * Starts a reaper on a registry.

@@ -24,12 +24,14 @@ use crate::model::kong::{self, Route, Service};
 use crate::model::ports::{self, PortRange};
 use crate::model::upstream::{NamedServer, Upstream};
 
-/// How many leases one lock hold of [`Registry::expire`] removes at most, so that
-/// readers and writers wait for a bounded time while a large set lapses.
 /// Lapsed CF backends the index drops per lock hold in
 /// [`Registry::compact_index`]: each costs a few microseconds, mostly freeing.
 const COMPACT_CHUNK: usize = 128;
-const EXPIRE_CHUNK: usize = 1024;
+
+/// How many leases one lock hold of [`Registry::expire`] removes at most, so that
+/// readers and writers wait for a bounded time (well under a millisecond) while a
+/// large set lapses.
+const EXPIRE_CHUNK: usize = 256;
 
 /// How many lapsed CF backends one commit removes from the matcher's index.
 const DEAD_PER_COMMIT: usize = 64;
@@ -1468,6 +1470,9 @@ impl Txn<'_> {
             Some(gobetween::Balance::IpHash1) => Strategy::IpHash1,
             _ => Strategy::Weight,
         };
+        // gobetween's `roundrobin` ignores weights; here it lands as smooth
+        // weighted round robin, which honours them (as every strategy honours
+        // tiers), and statistics report the weights as configured.
         let backends = backends
             .into_iter()
             .map(|b| {

@@ -144,3 +144,25 @@ fn servers_travel_in_snapshots() {
     assert!(replica.servers().is_empty());
     assert!(replica.find(&conn(3000)).is_none());
 }
+
+#[test]
+fn gobetween_round_robin_lands_as_weighted_round_robin() {
+    let r = Registry::new(Config::new());
+    let mut server = Server::with_static_backends(
+        "0.0.0.0:3200",
+        &[backend("10.0.2.1", 80, 1, 1), backend("10.0.2.2", 80, 9, 1)],
+    );
+    server.balance = Some(Balance::RoundRobin);
+    r.create_server("rr", &server).unwrap();
+    let mut seen = std::collections::BTreeMap::<String, usize>::new();
+    for _ in 0..100 {
+        let m = r.find_and_pick(&conn(3200)).unwrap();
+        *seen
+            .entry(m.backend.unwrap().address.to_string())
+            .or_default() += 1;
+    }
+    assert_eq!(seen["10.0.2.1"], 10);
+    assert_eq!(seen["10.0.2.2"], 90);
+    let kept = r.server("rr").unwrap().server.backends().unwrap();
+    assert_eq!(kept[1].weight, 9);
+}

@@ -1,12 +1,14 @@
 /*
  * A tour of the routeyard C API: register Cloud Foundry HTTP routes and a Kong
- * service with a route, list what the registry holds, then print every change a
- * subscription saw, including an expiry driven by a manual clock.
+ * service with a route, match requests against them (ry_match, the allocation-free
+ * hot path), list what the registry holds, then print every change a subscription
+ * saw, including an expiry driven by a manual clock.
  *
  * Build and run with `make run` in this directory (see the Makefile for the link
  * line), after `cargo build -p routeyard-ffi` at the root of the repository.
  */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -16,6 +18,68 @@
 
 /* A NUL-terminated text as the (pointer, length) pair the API takes. */
 #define TEXT(s) (const uint8_t *)(s), strlen(s)
+
+/* Matches GET host + path and prints the answer; pick asks for a backend. */
+static ry_status show_match(const ry_registry *reg, const char *host, const char *path,
+                            bool pick, ry_error **err) {
+    ry_request req = {0};
+    ry_match_result result;
+    char upstream_path[256];
+    char upstream_host[256];
+    char cf_route[256];
+    char backend_name[256];
+    ry_status status;
+
+    req.protocol = RY_PROTOCOL_HTTP;
+    req.method = (const uint8_t *)"GET";
+    req.method_len = 3;
+    req.host = (const uint8_t *)host;
+    req.host_len = strlen(host);
+    req.path = (const uint8_t *)path;
+    req.path_len = strlen(path);
+
+    /* The caller owns the answer: point each wanted buffer at storage of its own. */
+    memset(&result, 0, sizeof result);
+    result.upstream_path.data = upstream_path;
+    result.upstream_path.capacity = sizeof upstream_path;
+    result.upstream_host.data = upstream_host;
+    result.upstream_host.capacity = sizeof upstream_host;
+    result.cf_route.data = cf_route;
+    result.cf_route.capacity = sizeof cf_route;
+    result.backend_name.data = backend_name;
+    result.backend_name.capacity = sizeof backend_name;
+
+    status = ry_match(reg, &req, pick, &result, err);
+    if (status != RY_OK) {
+        return status;
+    }
+    printf("GET %s%s -> ", host, path);
+    switch (result.kind) {
+    case RY_MATCH_KIND_ROUTE:
+        printf("Kong route %s (service %s)", result.route_id, result.service_id);
+        break;
+    case RY_MATCH_KIND_CF_ROUTE:
+        printf("CF route %s", cf_route);
+        break;
+    case RY_MATCH_KIND_TCP_ROUTE:
+        printf("TCP port %u", (unsigned)result.tcp_port);
+        break;
+    default:
+        printf("no route\n");
+        return RY_OK;
+    }
+    printf(", upstream %s%s", upstream_host, upstream_path);
+    if (result.backend_picked && result.backend.family == RY_ADDR_FAMILY_IPV4) {
+        printf(", backend %u.%u.%u.%u:%u", result.backend.addr[0], result.backend.addr[1],
+               result.backend.addr[2], result.backend.addr[3], (unsigned)result.backend.port);
+    } else if (result.backend_picked) {
+        printf(", backend %s:%u", result.backend.family == RY_ADDR_FAMILY_NONE ? backend_name
+                                                                               : "(IPv6)",
+               (unsigned)result.backend.port);
+    }
+    printf(" (revision %" PRIu64 ")\n", result.revision);
+    return RY_OK;
+}
 
 /* Prints a failed call's status and details, frees the error, and returns 1. */
 static int report(const char *what, ry_status status, ry_error *err) {
@@ -101,6 +165,17 @@ int main(void) {
     printf("Kong route: %s\n", json);
     ry_string_free(json);
     json = NULL;
+
+    /* The hot path: a Kong route (strip_path is on by default), then the CF route
+     * twice with a backend picked round robin, then a miss. */
+    if ((status = show_match(reg, "billing.example.com", "/invoices/2024", false, &err)) !=
+            RY_OK ||
+        (status = show_match(reg, "Shop.Example.com:443", "/cart/42", true, &err)) != RY_OK ||
+        (status = show_match(reg, "shop.example.com", "/cart/42", true, &err)) != RY_OK ||
+        (status = show_match(reg, "unknown.example.com", "/", true, &err)) != RY_OK) {
+        failed = report("matching a request", status, err);
+        goto done;
+    }
 
     /* What the registry holds, in CF's shape. */
     status = ry_registry_http_routes_json(reg, &json, NULL, &err);

@@ -66,6 +66,9 @@ pub enum ry_status {
     /// The subscription is closed: it already reported `RY_ERR_LAGGED`, or its
     /// registry was freed and every buffered event has been delivered.
     RyErrClosed = 19,
+    /// A caller-provided buffer cannot hold what belongs in it (`ry_match`). The length
+    /// each buffer needs has been written; nothing else has.
+    RyErrBufferTooSmall = 20,
     /// A failure of a kind this version of the C API has no dedicated code for.
     RyErrOther = 99,
     /// The library panicked. The registry involved can still be freed; the error message
@@ -176,6 +179,12 @@ impl ry_error {
             "Not found".to_owned(),
             r#"{"message":"Not found"}"#.to_owned(),
         )
+    }
+
+    /// A failure the C layer found in an argument it cannot accept (`ry_match`'s
+    /// request fields), reported with `status`.
+    pub(crate) fn argument(status: ry_status, message: impl Into<String>) -> ry_error {
+        ry_error::new(status, PROCESS_REQUEST, message)
     }
 
     /// The status this error is reported with.
@@ -483,6 +492,7 @@ mod tests {
             (ry_status::RyTimeout, 17),
             (ry_status::RyErrLagged, 18),
             (ry_status::RyErrClosed, 19),
+            (ry_status::RyErrBufferTooSmall, 20),
             (ry_status::RyErrOther, 99),
             (ry_status::RyErrPanic, 100),
         ];

@@ -26,6 +26,7 @@ mod config;
 mod error;
 mod json;
 mod kong;
+mod lookup;
 mod reaper;
 mod registry;
 mod server;
@@ -59,6 +60,10 @@ pub use kong::{
     ry_registry_delete_service, ry_registry_patch_route_json, ry_registry_patch_service_json,
     ry_registry_put_route_json, ry_registry_put_service_json, ry_registry_route_json,
     ry_registry_routes_json, ry_registry_service_json, ry_registry_services_json,
+};
+pub use lookup::{
+    ry_addr, ry_addr_family, ry_buffer, ry_header, ry_match, ry_match_json, ry_match_kind,
+    ry_match_result, ry_protocol, ry_request, RY_ID_SIZE,
 };
 pub use reaper::{
     ry_reaper, ry_reaper_free, ry_reaper_is_running, ry_reaper_stop, ry_registry_start_reaper,

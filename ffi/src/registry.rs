@@ -45,9 +45,18 @@ pub(crate) unsafe fn registry<'a>(reg: *const ry_registry) -> Result<&'a Arc<Reg
 
 /// Hands a new registry to C.
 fn into_handle(registry: Registry) -> *mut ry_registry {
-    Box::into_raw(Box::new(ry_registry {
-        inner: Arc::new(registry),
-    }))
+    ry_registry::from_shared(Arc::new(registry))
+}
+
+impl ry_registry {
+    /// A C handle to a registry that Rust code already holds, for a Rust program that
+    /// links the C API in process (as the benchmarks do, through the
+    /// `routeyard-ffi-rlib` package) and shares one registry between its Rust and C
+    /// parts. Free the handle with `ry_registry_free`, which drops only its own
+    /// reference. Not part of the C API.
+    pub fn from_shared(registry: Arc<Registry>) -> *mut ry_registry {
+        Box::into_raw(Box::new(ry_registry { inner: registry }))
+    }
 }
 
 /// The version of the core library, NUL-terminated, built at compile time so that
@@ -805,5 +814,32 @@ mod tests {
             }
         });
         assert_eq!(reg.groups().as_array().unwrap().len(), 4);
+    }
+
+    #[test]
+    fn a_shared_registry_outlives_its_c_handle() {
+        let shared = Arc::new(Registry::new(Config::new()));
+        let handle = ry_registry::from_shared(shared.clone());
+        let mut revision = u64::MAX;
+        // SAFETY: a live handle and a writable local.
+        assert_eq!(
+            unsafe { ry_registry_revision(handle, &mut revision, ptr::null_mut()) },
+            ry_status::RyOk
+        );
+        assert_eq!(revision, 0);
+        shared
+            .create_router_group(routeyard_core::RouterGroup::new("g", "tcp", "5000"))
+            .unwrap();
+        // SAFETY: as above; the handle is freed once, then only the Rust side is used.
+        unsafe {
+            assert_eq!(
+                ry_registry_revision(handle, &mut revision, ptr::null_mut()),
+                ry_status::RyOk
+            );
+            ry_registry_free(handle);
+        }
+        assert_eq!(revision, 1);
+        assert_eq!(Arc::strong_count(&shared), 1);
+        assert_eq!(shared.router_groups().len(), 1);
     }
 }

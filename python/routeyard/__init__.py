@@ -1,10 +1,11 @@
 """routeyard: an embeddable route registry.
 
 A :class:`Registry` holds Cloud Foundry HTTP routes and TCP route mappings (held by TTL
-leases), router groups with reservable ports, port reservations, and Kong-style routes
-and services. Objects go in and come out as dicts in their system's JSON shape: Cloud
+leases), router groups with reservable ports, port reservations, Kong-style routes and
+services, the backends of services (upstreams, with CDAP version splits) and gobetween
+servers. Objects go in and come out as dicts in their system's JSON shape: Cloud
 Foundry routing-api's for CF objects, Kong's Admin API shape (every field, unset ones as
-``None``) for routes and services::
+``None``) for routes and services, gobetween's for servers::
 
     >>> import routeyard
     >>> clock = routeyard.ManualClock(now=1000)
@@ -58,6 +59,11 @@ Batches
                                     ``id`` names, if any)
     ``put_route``                   ``key``: str, ``route``: a Kong route
     ``delete_route``                ``key``: str
+    ``put_upstream``                ``service``: str, ``backends``: list of backend
+                                    dicts; ``config``: dict or None (optional)
+    ``delete_upstream``             ``service``: str
+    ``create_server``               ``name``: str, ``server``: a gobetween server
+    ``delete_server``               ``name``: str
     ==============================  ==================================================
 
     A change not in this form raises :class:`ProcessRequestError` naming its position
@@ -69,7 +75,8 @@ Events
     :meth:`Registry.subscribe` returns a :class:`Subscription`, an iterator of
     :class:`Event` (``revision``, ``action``: ``"upsert"``, ``"delete"`` or
     ``"expire"``, ``kind``: ``"http_route"``, ``"tcp_route_mapping"``,
-    ``"router_group"``, ``"port_reservation"``, ``"route"`` or ``"service"``, and
+    ``"router_group"``, ``"port_reservation"``, ``"route"``, ``"service"``,
+    ``"upstream"`` or ``"server"``, and
     ``object``, a dict in its dialect's shape, and ``expires_at``, the lease's end
     for leased objects). With ``from_revision=r`` it first
     replays the kept events after ``r``. With a ``timeout`` iteration ends once no event
@@ -81,7 +88,8 @@ Events
 Snapshots
     :meth:`Registry.snapshot` returns ``{"revision": int, "router_groups": [...],
     "http_routes": [...], "tcp_route_mappings": [...], "port_reservations": [...],
-    "routes": [...], "services": [...]}``, every object in the shape the events carry,
+    "routes": [...], "services": [...], "upstreams": [...], "servers": [...]}``, every
+    object in the shape the events carry (a server with its ``name``),
     and HTTP routes and TCP mappings with ``expires_at`` (integer nanoseconds, as
     ``Event.expires_at``) besides CF's fields. Every list is sorted by its key. The
     snapshot at revision ``r`` plus the events after ``r`` is the current state.
@@ -113,8 +121,9 @@ Matching
     of ``(name, value)`` pairs when a name repeats), ``sni``, ``source`` and
     ``destination`` (``"ip:port"`` with IPv6 in brackets, or ``(ip, port)``),
     ``router_group`` (for a stream request to a CF TCP router: the group whose port,
-    the destination's, it arrived on) and ``pick`` (choose a live backend, round
-    robin). An unknown protocol or a malformed address raises
+    the destination's, it arrived on), ``pick`` (choose a backend: a Kong route's
+    from its service's upstream, see Upstreams; a CF route's live registration,
+    round robin) and ``key`` (the caller key that pick hashes). An unknown protocol or a malformed address raises
     :class:`InvalidArgumentError`; an argument of the wrong type :class:`TypeError`.
     Stream protocols (``tcp``, ``tls``, ``tls_passthrough``, ``udp``) match Kong
     stream routes by SNI, source and destination, then the CF TCP mappings of
@@ -130,6 +139,50 @@ Matching
     (the status code for a plain-HTTP request to an HTTPS-only route) and
     ``revision``. :meth:`Registry.match_many` takes a list of request dicts with the
     same keys and matches them all with the interpreter released.
+
+Upstreams
+    :meth:`Registry.put_upstream` gives a service its backends and balancing; the
+    routes leading to it then pick among them (``match(..., pick=True)``) and
+    :meth:`Registry.connect` takes connection slots on them::
+
+        >>> upstream = registry.put_upstream(
+        ...     "users",
+        ...     [{"address": "10.0.0.1", "port": 80, "weight": 3},
+        ...      {"address": "10.0.0.2", "port": 80},
+        ...      {"address": "10.0.0.9", "port": 80, "tier": 1}],
+        ...     {"strategy": "roundrobin"},
+        ... )
+        >>> [registry.match(host="api.example.com", path="/users/1", pick=True).backend[0]
+        ...  for _ in range(4)]
+        ['10.0.0.1', '10.0.0.1', '10.0.0.2', '10.0.0.1']
+        >>> with registry.connect(host="api.example.com", path="/users/1") as conn:
+        ...     conn.established()
+        ...     conn.add_rx(512)
+        ...     registry.pool_stats("users")["active_connections"]
+        1
+
+    A backend dict has ``address`` and ``port``, and optionally ``weight`` (default 1),
+    ``tier`` (lower is preferred; the next tier serves when a tier has no eligible
+    backend), ``version`` (for splits), ``max_connections``, ``state`` (``"live"``,
+    ``"draining"``: no new picks, removed by :meth:`Registry.remove_drained` once
+    its connections closed, ``"down"``), ``discovered`` and ``metadata``. The
+    configuration has ``strategy`` (``"roundrobin"``, ``"random"``, ``"leastconn"``,
+    ``"hash"``, ``"iphash"``, ``"iphash1"``, ``"leastbandwidth"``, ``"weight"``),
+    ``split`` and ``seed``. ``match``'s ``key`` (bytes or str) is the caller key
+    consistent hashing and sticky splits use; the source address is the client IP.
+
+    :meth:`Registry.set_split` sets a CDAP route config (``{"v1": 80, "v2": 20}``) with
+    CDAP's rules and texts (:class:`InvalidArgumentError`); any 100 consecutive
+    picks hold the percentages exactly. :meth:`Registry.sample_stats` closes a
+    statistics window on the registry's clock; :meth:`Registry.pool_stats` and
+    :meth:`Registry.server_stats` report in gobetween's shape.
+
+Servers
+    :meth:`Registry.create_server` takes a gobetween server (``bind``, ``balance``,
+    ``discovery`` with a ``static_list``, ...), checks it and fills in defaults as
+    gobetween does (its texts kept), and lands it as a service and a stream route on
+    the bind port. :meth:`Registry.dump_servers` and :meth:`Registry.load_servers`
+    write and read gobetween config documents in JSON or TOML.
 
 Errors
     Every refused call raises a :class:`RouteyardError` (a :class:`ValueError`) of the
@@ -150,6 +203,7 @@ from routeyard._routeyard import (
     Capture,
     CompactedError,
     ConflictError,
+    Connection,
     Event,
     ForeignKeyViolationError,
     InvalidArgumentError,
@@ -176,6 +230,7 @@ __all__ = [
     "Capture",
     "CompactedError",
     "ConflictError",
+    "Connection",
     "Event",
     "ForeignKeyViolationError",
     "InvalidArgumentError",

@@ -7,6 +7,7 @@ __all__ = [
     "Capture",
     "CompactedError",
     "ConflictError",
+    "Connection",
     "Event",
     "ForeignKeyViolationError",
     "InvalidArgumentError",
@@ -173,20 +174,92 @@ class Registry:
         destination: str | tuple[str, int] | None = None,
         router_group: str | None = None,
         pick: bool = False,
+        key: bytes | str | None = None,
     ) -> Match | None:
         """Matches a request; returns the answer, or None when no route answers.
 
         Stream protocols (``tcp``, ``tls``, ``tls_passthrough``, ``udp``) match stream
         routes, then (given ``router_group``) the CF TCP mappings of that group on the
         destination's port. ``source``/``destination``: ``"ip:port"`` (IPv6 in
-        brackets) or ``(ip, port)``. ``pick``: also choose a live backend, round robin.
+        brackets) or ``(ip, port)``. ``pick``: also choose a backend (a Kong route's
+        from its service's upstream, by its strategy; a CF route's live registration,
+        round robin). ``key``: the caller key a pick hashes for consistent hashing
+        and sticky splits.
         """
+    def connect(
+        self,
+        protocol: str = "http",
+        method: str = "GET",
+        host: str = "",
+        path: str = "/",
+        headers: dict[str, str] | Sequence[tuple[str, str]] | None = None,
+        sni: str | None = None,
+        source: str | tuple[str, int] | None = None,
+        destination: str | tuple[str, int] | None = None,
+        router_group: str | None = None,
+        key: bytes | str | None = None,
+    ) -> Connection | None:
+        """Matches a request as :meth:`match` does and takes a connection slot on a
+        backend of the route's service upstream; None when no route answers or no
+        backend has room."""
     def match_many(
         self, requests: Iterable[dict[str, Any]], pick: bool = False
     ) -> list[Match | None]:
         """Matches each request (a dict with the keyword arguments of :meth:`match`
         as keys, ``pick`` excepted) with the interpreter released; one answer per
         request, in order."""
+
+    # Upstreams, splits and statistics
+    def put_upstream(
+        self,
+        service: str,
+        backends: list[dict[str, Any]],
+        config: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Sets the backends and balancing of a service; returns
+        ``{"service_id", "backends", "config"}``."""
+    def upstream(self, service: str) -> dict[str, Any] | None:
+        """The upstream of a service (by name or id), or None."""
+    def upstreams(self) -> list[dict[str, Any]]:
+        """Every upstream, by service id."""
+    def delete_upstream(self, service: str) -> int:
+        """Removes the backends and balancing of a service; returns the revision."""
+    def set_split(
+        self,
+        service: str,
+        split: dict[str, int],
+        fallback: _Fallback = "random",
+        sticky: bool = False,
+    ) -> int:
+        """Sets the version split of a service (CDAP's rules and texts); returns the
+        revision."""
+    def split(self, service: str) -> dict[str, Any] | None:
+        """The version split of a service, ``{"split", "fallback", "sticky"}``, or None."""
+    def delete_split(self, service: str) -> int:
+        """Removes the version split of a service; returns the revision."""
+    def pool_stats(self, service: str) -> dict[str, Any] | None:
+        """The statistics of a service's backends in gobetween's shape, or None."""
+    def sample_stats(self, now: float | None = None) -> None:
+        """Closes a statistics window at ``now`` (seconds; default the clock's time)."""
+    def remove_drained(self) -> int:
+        """Removes draining backends without connections; returns how many."""
+
+    # gobetween servers
+    def create_server(self, name: str, server: dict[str, Any]) -> dict[str, Any]:
+        """Creates a gobetween server; returns it as stored, with its ``name``."""
+    def server(self, name: str) -> dict[str, Any] | None:
+        """The gobetween server of this name, or None."""
+    def servers(self) -> dict[str, dict[str, Any]]:
+        """Every gobetween server, by name."""
+    def delete_server(self, name: str) -> int:
+        """Deletes a gobetween server and what it landed as; returns the revision."""
+    def server_stats(self, name: str) -> dict[str, Any] | None:
+        """A gobetween server's statistics in gobetween's shape, or None."""
+    def dump_servers(self, format: _Format = "json") -> str:
+        """The servers as a gobetween config document."""
+    def load_servers(self, text: str, format: _Format = "json") -> int:
+        """Creates every server of a gobetween config document, atomically; returns
+        the revision."""
 
     # Batches, leases, events, snapshots
     def apply(self, changes: list[dict[str, Any]]) -> list[Event]:
@@ -279,8 +352,46 @@ class Match:
 
 _EventAction = Literal["upsert", "delete", "expire"]
 _EventKind = Literal[
-    "http_route", "tcp_route_mapping", "router_group", "port_reservation", "route", "service"
+    "http_route",
+    "tcp_route_mapping",
+    "router_group",
+    "port_reservation",
+    "route",
+    "service",
+    "upstream",
+    "server",
 ]
+_Fallback = Literal["random", "drop", "smallest", "largest"]
+_Format = Literal["json", "toml"]
+
+@final
+class Connection:
+    """A connection slot on a backend, taken by :meth:`Registry.connect`; given back
+    by :meth:`close`, a ``with`` block or garbage collection."""
+
+    @property
+    def backend(self) -> tuple[str, int]:
+        """``(address, port)`` of the backend."""
+    @property
+    def closed(self) -> bool:
+        """Whether the slot was given back."""
+    def established(self) -> None:
+        """The dial succeeded: counts the connection in the backend's total."""
+    def refused(self) -> None:
+        """The dial failed: counts a refused connection and gives the slot back."""
+    def add_rx(self, n: int) -> None:
+        """``n`` more bytes were received from the backend."""
+    def add_tx(self, n: int) -> None:
+        """``n`` more bytes were sent to the backend."""
+    def close(self) -> None:
+        """Gives the slot back; closing again does nothing."""
+    def __enter__(self) -> Connection: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...
 
 @final
 class Event:

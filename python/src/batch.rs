@@ -20,15 +20,24 @@
 //! | `upsert_route` | `route`: a Kong route | `UpsertRoute` |
 //! | `put_route` | `key`: str, `route`: a Kong route | `PutRoute` |
 //! | `delete_route` | `key`: str | `DeleteRoute` |
+//! | `put_upstream` | `service`: str, `backends`: list of backend dicts, optional `config`: dict or None | `PutUpstream` |
+//! | `delete_upstream` | `service`: str | `DeleteUpstream` |
+//! | `create_server` | `name`: str, `server`: a gobetween server | `CreateServer` |
+//! | `delete_server` | `name`: str | `DeleteServer` |
 //!
-//! The objects are decoded by the core's CF and Kong codecs, exactly as the
-//! single-purpose methods decode them.
+//! The objects are decoded by the core's CF, Kong and gobetween codecs (backends and
+//! pool configurations by their serde shapes), exactly as the single-purpose methods
+//! decode them.
 
 use std::time::Duration;
 
+use pyo3::prelude::*;
+use routeyard::dialect::gobetween::GbError;
 use routeyard::dialect::{cf, kong};
 use routeyard::{Change, Error as CoreError};
 use serde_json::{Map, Value};
+
+use crate::{errors, upstream};
 
 /// Why a batch could not be applied.
 pub(crate) enum BatchError {
@@ -36,6 +45,19 @@ pub(crate) enum BatchError {
     Shape(String),
     /// The core refused the batch (decoding an object, or applying it).
     Core(CoreError),
+    /// The gobetween codec refused a server.
+    Gobetween(GbError),
+}
+
+impl BatchError {
+    /// The exception for this error.
+    pub(crate) fn into_py(self, py: Python<'_>) -> PyErr {
+        match self {
+            BatchError::Shape(message) => errors::unprocessable(py, message),
+            BatchError::Core(err) => errors::core_error(py, err),
+            BatchError::Gobetween(err) => errors::gobetween_error(py, &err),
+        }
+    }
 }
 
 impl From<CoreError> for BatchError {
@@ -59,6 +81,10 @@ fn fields_of(op: &str) -> Option<&'static [(&'static str, bool)]> {
         "upsert_route" => &[("route", true)],
         "put_route" => &[("key", true), ("route", true)],
         "delete_service" | "delete_route" => &[("key", true)],
+        "put_upstream" => &[("service", true), ("backends", true), ("config", false)],
+        "delete_upstream" => &[("service", true)],
+        "create_server" => &[("name", true), ("server", true)],
+        "delete_server" => &[("name", true)],
         _ => return None,
     })
 }
@@ -66,7 +92,8 @@ fn fields_of(op: &str) -> Option<&'static [(&'static str, bool)]> {
 const OPS: &str = "upsert_http_route, delete_http_route, upsert_tcp_route_mapping, \
                    delete_tcp_route_mapping, create_router_group, update_router_group, \
                    delete_router_group, reserve_port, release_port, upsert_service, \
-                   put_service, delete_service, upsert_route, put_route, delete_route";
+                   put_service, delete_service, upsert_route, put_route, delete_route, \
+                   put_upstream, delete_upstream, create_server, delete_server";
 
 /// Decodes a list of change dicts (already converted to JSON values).
 pub(crate) fn decode(changes: Vec<Value>) -> Result<Vec<Change>, BatchError> {
@@ -157,8 +184,23 @@ fn decode_one(change: Value) -> Result<Change, BatchError> {
             key: string(&mut map, "key")?,
             route: kong_route(&mut map)?,
         },
-        _ => Change::DeleteRoute {
+        "delete_route" => Change::DeleteRoute {
             key: string(&mut map, "key")?,
+        },
+        "put_upstream" => Change::PutUpstream {
+            service: string(&mut map, "service")?,
+            backends: upstream::backends(take(&mut map, "backends"))?,
+            config: upstream::pool_config(take(&mut map, "config"))?,
+        },
+        "delete_upstream" => Change::DeleteUpstream {
+            service: string(&mut map, "service")?,
+        },
+        "create_server" => Change::CreateServer {
+            name: string(&mut map, "name")?,
+            server: Box::new(upstream::server(&take(&mut map, "server"))?),
+        },
+        _ => Change::DeleteServer {
+            name: string(&mut map, "name")?,
         },
     })
 }

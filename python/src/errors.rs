@@ -12,6 +12,8 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use pyo3::{create_exception, PyTypeInfo};
+use routeyard::dialect::cdap::{CdapError, CdapErrorKind};
+use routeyard::dialect::gobetween::{GbError, GbErrorKind};
 use routeyard::{Error as CoreError, ErrorKind};
 
 create_exception!(
@@ -238,4 +240,31 @@ pub(crate) fn lagged(py: Python<'_>, resume_from: u64, message: String) -> PyErr
 /// The object a call names does not exist: [`NotFoundError`] with `message`.
 pub(crate) fn not_found(py: Python<'_>, message: String) -> PyErr {
     raise::<NotFoundError>(py, ErrorKind::NotFound.cf_name(), message, &[])
+}
+
+/// A refusal of the gobetween codec, classed as the registry classes gobetween's
+/// refusals: a body that does not decode is a [`ProcessRequestError`], a name in use
+/// a [`ConflictError`], an unknown name a [`NotFoundError`], and a server gobetween
+/// refuses (or a config it cannot write) an [`InvalidArgumentError`]; gobetween's text
+/// is kept.
+pub(crate) fn gobetween_error(py: Python<'_>, err: &GbError) -> PyErr {
+    let message = err.message().to_owned();
+    match err.kind() {
+        GbErrorKind::Decode => unprocessable(py, message),
+        GbErrorKind::Exists => {
+            raise::<ConflictError>(py, ErrorKind::Conflict.cf_name(), message, &[])
+        }
+        GbErrorKind::NotFound => not_found(py, message),
+        _ => invalid_argument(py, message),
+    }
+}
+
+/// A refusal of CDAP's route config rules, with CDAP's text: [`NotFoundError`] for an
+/// unknown service, otherwise [`InvalidArgumentError`] (CDAP answers 400).
+pub(crate) fn cdap_error(py: Python<'_>, err: &CdapError) -> PyErr {
+    let message = err.message().to_owned();
+    match err.kind() {
+        CdapErrorKind::NotFound => not_found(py, message),
+        _ => invalid_argument(py, message),
+    }
 }

@@ -14,13 +14,15 @@ use crate::errors;
 use crate::json;
 
 /// The Python names of the object kinds, in the order of `Kind`'s variants.
-const KINDS: [(&str, Kind); 6] = [
+const KINDS: [(&str, Kind); 8] = [
     ("http_route", Kind::HttpRoute),
     ("tcp_route_mapping", Kind::TcpRouteMapping),
     ("router_group", Kind::RouterGroup),
     ("port_reservation", Kind::PortReservation),
     ("route", Kind::Route),
     ("service", Kind::Service),
+    ("upstream", Kind::Upstream),
+    ("server", Kind::Server),
 ];
 
 /// The longest the interpreter stays detached in one wait, so that a blocked
@@ -69,8 +71,10 @@ pub(crate) fn filter(py: Python<'_>, kinds: Option<Vec<String>>) -> PyResult<Fil
 }
 
 /// An object in its dialect's JSON shape: Cloud Foundry's for HTTP routes, TCP
-/// mappings and router groups, Kong's Admin API shape for routes and services, and
-/// `{router_group_guid, port, expires_at}` for port reservations.
+/// mappings and router groups, Kong's Admin API shape for routes and services,
+/// `{router_group_guid, port, expires_at}` for port reservations, the core's serde
+/// shape for upstreams (`{service_id, backends, config}`), and gobetween's server
+/// shape plus its `name` for servers.
 pub(crate) fn object_value(object: &Object) -> Value {
     // The core's objects hold strings, integers, booleans, lists and maps with string
     // keys: serializing them into a JSON value cannot fail.
@@ -81,6 +85,8 @@ pub(crate) fn object_value(object: &Object) -> Value {
         Object::PortReservation(r) => serde_json::to_value(&**r),
         Object::Route(r) => serde_json::to_value(Wire(&**r)),
         Object::Service(s) => serde_json::to_value(Wire(&**s)),
+        Object::Upstream(u) => serde_json::to_value(&**u),
+        Object::Server(s) => serde_json::to_value(&**s),
         // `Object` is non-exhaustive; a kind the binding does not know yet has no shape.
         _ => Ok(Value::Null),
     };
@@ -91,7 +97,7 @@ pub(crate) fn object_value(object: &Object) -> Value {
 ///
 /// `action` is `"upsert"`, `"delete"` or `"expire"` (a lease lapsed); `kind` is one of
 /// `"http_route"`, `"tcp_route_mapping"`, `"router_group"`, `"port_reservation"`,
-/// `"route"`, `"service"`; `object` is a fresh dict in the dialect's shape, as the
+/// `"route"`, `"service"`, `"upstream"`, `"server"`; `object` is a fresh dict in the dialect's shape, as the
 /// object was after an upsert or just before its removal.
 #[pyclass(name = "Event", module = "routeyard", frozen, eq)]
 #[derive(PartialEq)]

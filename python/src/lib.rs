@@ -14,6 +14,7 @@ mod json;
 mod matching;
 mod registry;
 mod snapshot;
+mod upstream;
 
 /// The module `routeyard._routeyard`.
 ///
@@ -31,6 +32,7 @@ fn _routeyard(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<events::PySubscription>()?;
     m.add_class::<matching::PyMatch>()?;
     m.add_class::<matching::PyCapture>()?;
+    m.add_class::<upstream::PyConnection>()?;
     errors::register(m)?;
     Ok(())
 }

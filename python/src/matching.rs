@@ -3,7 +3,8 @@
 //!
 //! A request is given as keyword arguments (or, for `match_many`, as a dict with the
 //! same keys): `protocol`, `method`, `host`, `path`, `headers`, `sni`, `source`,
-//! `destination`, `router_group`. The answer keeps the core's owned [`Match`], whose
+//! `destination`, `router_group`, and `key` (bytes or str: the caller key that
+//! consistent hashing and sticky splits pick by). The answer keeps the core's owned [`Match`], whose
 //! route and service are shared with the index (`Arc`s); they become dicts only when
 //! the `route` and `service` attributes are read.
 
@@ -12,18 +13,21 @@ use std::net::{IpAddr, SocketAddr};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
-use pyo3::types::{PyBool, PyDict, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyList, PyString, PyTuple};
+use routeyard::balance::PickInput;
 use routeyard::dialect::kong;
-use routeyard::{Capture, Match, Matched, Protocol, Registry, Request};
+use routeyard::{Backend, Capture, Found, Match, Matched, Protocol, Registry, Request};
 
 use crate::errors;
 use crate::json;
+use crate::upstream::PyConnection;
 
 /// The protocol names a request may give, as Kong writes them.
 const PROTOCOLS: &str = "grpc, grpcs, http, https, tcp, tls, tls_passthrough, udp";
 
 /// The keys of a request dict (and the keyword arguments of `match`).
-const KEYS: &str = "protocol, method, host, path, headers, sni, source, destination, router_group";
+const KEYS: &str =
+    "protocol, method, host, path, headers, sni, source, destination, router_group, key";
 
 /// The protocol Kong names `name`.
 ///
@@ -174,6 +178,24 @@ fn optional_text(what: &str, obj: &Bound<'_, PyAny>) -> PyResult<Option<PyBacked
     }
 }
 
+/// A caller key: the bytes of a `bytes` object, or the UTF-8 text of a str.
+///
+/// # Errors
+///
+/// `TypeError` for any other object.
+fn caller_key(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    if let Ok(bytes) = obj.cast::<PyBytes>() {
+        Ok(bytes.as_bytes().to_vec())
+    } else if let Ok(text) = obj.cast::<PyString>() {
+        Ok(text.to_cow()?.as_bytes().to_vec())
+    } else {
+        Err(PyTypeError::new_err(format!(
+            "key must be bytes or a str, not {}",
+            obj.get_type().name()?
+        )))
+    }
+}
+
 /// A request's fields, converted from Python. The strings are the Python objects'
 /// own UTF-8 text, held by a reference (a Python str never changes), so a batch is
 /// matched with the interpreter released and without copying a string.
@@ -188,6 +210,7 @@ pub(crate) struct HeldRequest {
     source: Option<SocketAddr>,
     destination: Option<SocketAddr>,
     router_group: Option<PyBackedStr>,
+    key: Option<Vec<u8>>,
 }
 
 impl HeldRequest {
@@ -208,6 +231,7 @@ impl HeldRequest {
             source: None,
             destination: None,
             router_group: None,
+            key: None,
         };
         for (key, value) in fields {
             req.set(py, key, &value)?;
@@ -232,6 +256,8 @@ impl HeldRequest {
             "source" => self.source = None,
             "destination" => self.destination = None,
             "router_group" => self.router_group = optional_text("router_group", value)?,
+            "key" if !value.is_none() => self.key = Some(caller_key(value)?),
+            "key" => self.key = None,
             other => {
                 return Err(PyTypeError::new_err(format!(
                     "unexpected key '{other}'; a request takes {KEYS}"
@@ -252,8 +278,8 @@ impl HeldRequest {
         Ok(req)
     }
 
-    /// Matches this request; `pick` chooses a backend.
-    fn find(&self, registry: &Registry, pick: bool) -> Option<Match> {
+    /// Matches this request and gives the borrowed answer to `f`.
+    fn lookup<R>(&self, registry: &Registry, f: impl FnOnce(&Found<'_>) -> R) -> Option<R> {
         let headers = header_refs(&self.headers);
         let mut req = Request::new(
             self.method.as_deref().unwrap_or("GET"),
@@ -266,14 +292,50 @@ impl HeldRequest {
         req.source = self.source;
         req.destination = self.destination;
         req.router_group = self.router_group.as_deref();
-        lookup(registry, &req, pick)
+        registry.lookup(&req, f)
     }
-}
 
-/// Matches a request and keeps the owned answer: the route and service by `Arc`, the
-/// rewritten path and host, the captures, and with `pick` a backend.
-fn lookup(registry: &Registry, req: &Request<'_>, pick: bool) -> Option<Match> {
-    registry.lookup(req, |found| found.to_match(pick))
+    /// What a pick from a service's pool weighs: the caller key and the client
+    /// address (the request's source).
+    fn pick_input(&self) -> PickInput<'_> {
+        let mut input = PickInput::new();
+        if let Some(key) = &self.key {
+            input = input.key(key);
+        }
+        if let Some(source) = self.source {
+            input = input.client_ip(source.ip());
+        }
+        input
+    }
+
+    /// Matches this request and keeps the owned answer: the route and service by
+    /// `Arc`, the rewritten path and host, the captures, and with `pick` a backend.
+    ///
+    /// Without a key the core's own pick answers (for a Kong route, its service's
+    /// pool with the source address as the client; for CF routes, a live
+    /// registration round robin). With a key, a Kong route picks from its service's
+    /// pool with the key and the source address; CF routes have no pool and ignore it.
+    fn find(&self, registry: &Registry, pick: bool) -> Option<Match> {
+        self.lookup(registry, |found| {
+            if !pick || self.key.is_none() || found.route().is_none() {
+                return found.to_match(pick);
+            }
+            let mut answer = found.to_match(false);
+            answer.backend = found.pick_with(&self.pick_input()).map(|b| Backend {
+                address: b.backend().address.as_str().into(),
+                port: b.backend().port,
+            });
+            answer
+        })
+    }
+
+    /// Matches this request and takes a connection slot on a backend of the matched
+    /// route's service pool; `None` when nothing matched, the route's service has no
+    /// backends, or none has room.
+    fn connect(&self, registry: &Registry) -> Option<routeyard::balance::Connection> {
+        self.lookup(registry, |found| found.connect(&self.pick_input()))
+            .flatten()
+    }
 }
 
 /// Reads the request dicts of a batch, naming the position of a bad one.
@@ -335,6 +397,32 @@ pub(crate) struct Args<'py> {
     pub(crate) source: Option<Bound<'py, PyAny>>,
     pub(crate) destination: Option<Bound<'py, PyAny>>,
     pub(crate) router_group: Option<Bound<'py, PyAny>>,
+    pub(crate) key: Option<Bound<'py, PyAny>>,
+}
+
+impl<'py> Args<'py> {
+    /// Converts the given arguments into a request.
+    fn read(self, py: Python<'py>) -> PyResult<HeldRequest> {
+        let args = self;
+        let fields = [
+            ("protocol", args.protocol),
+            ("method", args.method),
+            ("host", args.host),
+            ("path", args.path),
+            ("headers", args.headers),
+            ("sni", args.sni),
+            ("source", args.source),
+            ("destination", args.destination),
+            ("router_group", args.router_group),
+            ("key", args.key),
+        ];
+        HeldRequest::read(
+            py,
+            fields
+                .into_iter()
+                .filter_map(|(key, value)| value.map(|v| (key, v))),
+        )
+    }
 }
 
 /// `Registry.match`: converts the arguments, matches with the interpreter held (a
@@ -345,24 +433,17 @@ pub(crate) fn match_one(
     args: Args<'_>,
     pick: bool,
 ) -> PyResult<Option<PyMatch>> {
-    let fields = [
-        ("protocol", args.protocol),
-        ("method", args.method),
-        ("host", args.host),
-        ("path", args.path),
-        ("headers", args.headers),
-        ("sni", args.sni),
-        ("source", args.source),
-        ("destination", args.destination),
-        ("router_group", args.router_group),
-    ];
-    let req = HeldRequest::read(
-        py,
-        fields
-            .into_iter()
-            .filter_map(|(key, value)| value.map(|v| (key, v))),
-    )?;
-    Ok(req.find(registry, pick).map(PyMatch::new))
+    Ok(args.read(py)?.find(registry, pick).map(PyMatch::new))
+}
+
+/// `Registry.connect`: converts the arguments, then matches and takes a connection
+/// slot with the interpreter held, as `match` does.
+pub(crate) fn connect_one(
+    py: Python<'_>,
+    registry: &Registry,
+    args: Args<'_>,
+) -> PyResult<Option<PyConnection>> {
+    Ok(args.read(py)?.connect(registry).map(PyConnection::new))
 }
 
 /// One capture group of a regex path.
@@ -541,7 +622,8 @@ impl PyMatch {
             .collect()
     }
 
-    /// `(address, port)` of the backend chosen round robin when the request asked
+    /// `(address, port)` of the backend chosen (by the service's upstream, or round
+    /// robin among a CF route's registrations) when the request asked
     /// for one (`pick=True`) and the route has live backends; otherwise `None`.
     #[getter]
     fn backend(&self) -> Option<(&str, u16)> {

@@ -6,8 +6,8 @@ use std::time::Duration;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
-use routeyard::dialect::{cf, kong};
-use routeyard::{Config, Error as CoreError, Reaper, Registry, Route, Service};
+use routeyard::dialect::{cf, gobetween, kong};
+use routeyard::{Change, Config, Error as CoreError, Reaper, Registry, Route, Service};
 use serde_json::Value;
 
 use crate::batch::{self, BatchError};
@@ -17,6 +17,7 @@ use crate::events::{self, PyEvent, PySubscription};
 use crate::json;
 use crate::matching::{self, PyMatch};
 use crate::snapshot;
+use crate::upstream::{self, PyConnection};
 
 /// An in-memory route registry.
 ///
@@ -544,6 +545,235 @@ impl PyRegistry {
         list(py, &routes)
     }
 
+    // -- Upstreams -------------------------------------------------------------
+
+    /// Sets the backends and balancing of the service named or identified by
+    /// `service`: its routes then pick among these backends. `backends`: dicts with
+    /// `address`, `port` and optionally `weight`, `tier`, `version`,
+    /// `max_connections`, `state` (`"live"`, `"draining"`, `"down"`), `discovered`,
+    /// `metadata`. `config`: `{"strategy", "split", "seed"}` (default round robin).
+    /// Returns the upstream, `{"service_id", "backends", "config"}`.
+    #[pyo3(signature = (service, backends, config = None))]
+    fn put_upstream<'py>(
+        &self,
+        py: Python<'py>,
+        service: &str,
+        backends: &Bound<'_, PyAny>,
+        config: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let backends = upstream::backends(json::to_value(backends)?).map_err(|e| e.into_py(py))?;
+        let config = match config {
+            Some(config) => json::to_value(config)?,
+            None => Value::Null,
+        };
+        let config = upstream::pool_config(config).map_err(|e| e.into_py(py))?;
+        let reg = &self.inner;
+        let upstream = Self::core(
+            py,
+            py.detach(|| {
+                reg.put_upstream(service, backends, config)
+                    .map(|u| value!(&u))
+            }),
+        )?;
+        json::to_python(py, &upstream)
+    }
+
+    /// The upstream of the service named or identified by `service`, or `None`.
+    fn upstream<'py>(&self, py: Python<'py>, service: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let reg = &self.inner;
+        py.detach(|| reg.upstream(service).map(|u| value!(&u)))
+            .map(|u| json::to_python(py, &u))
+            .transpose()
+    }
+
+    /// Every upstream, by service id.
+    fn upstreams<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let reg = &self.inner;
+        let upstreams = py.detach(|| values!(&reg.upstreams()));
+        list(py, &upstreams)
+    }
+
+    /// Removes the backends and balancing of a service; returns the revision.
+    fn delete_upstream(&self, py: Python<'_>, service: &str) -> PyResult<u64> {
+        let reg = &self.inner;
+        Self::core(py, py.detach(|| reg.delete_upstream(service)))
+    }
+
+    /// Sets the version split of a service (CDAP's route config): `split` maps
+    /// version labels of its backends to integer percentages adding up to 100.
+    /// `fallback` (`"random"`, `"drop"`, `"smallest"`, `"largest"`) applies when the
+    /// split cannot; `sticky` hashes a caller key onto the percentages. CDAP's
+    /// refusals raise `InvalidArgumentError` with CDAP's text; an unknown service
+    /// `NotFoundError`. Returns the revision.
+    #[pyo3(signature = (service, split, fallback = "random", sticky = false))]
+    fn set_split(
+        &self,
+        py: Python<'_>,
+        service: &str,
+        split: &Bound<'_, PyAny>,
+        fallback: &str,
+        sticky: bool,
+    ) -> PyResult<u64> {
+        let fallback = upstream::fallback(py, fallback)?;
+        let split =
+            upstream::split(&json::to_value(split)?).map_err(|e| errors::cdap_error(py, &e))?;
+        let config = upstream::split_config(split, fallback, sticky);
+        let reg = &self.inner;
+        Self::core(py, py.detach(|| reg.set_split(service, config)))
+    }
+
+    /// The version split of a service, `{"split", "fallback", "sticky"}`, or `None`.
+    fn split<'py>(&self, py: Python<'py>, service: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let reg = &self.inner;
+        py.detach(|| reg.split(service).map(|s| value!(&s)))
+            .map(|s| json::to_python(py, &s))
+            .transpose()
+    }
+
+    /// Removes the version split of a service (`NotFoundError` when it has none);
+    /// returns the revision.
+    fn delete_split(&self, py: Python<'_>, service: &str) -> PyResult<u64> {
+        let reg = &self.inner;
+        Self::core(py, py.detach(|| reg.delete_split(service)))
+    }
+
+    /// The statistics of a service's backend pool in gobetween's shape
+    /// (`active_connections`, `rx_total`, `tx_total`, `rx_second`, `tx_second`,
+    /// `backends`), or `None` when it has no upstream.
+    fn pool_stats<'py>(
+        &self,
+        py: Python<'py>,
+        service: &str,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let reg = &self.inner;
+        py.detach(|| reg.pool(service).map(|p| value!(&p.stats())))
+            .map(|s| json::to_python(py, &s))
+            .transpose()
+    }
+
+    /// Closes a statistics window at `now` (seconds on the registry's clock; default
+    /// its current time) for every backend: the per-second rates become the bytes
+    /// since the previous sample divided by the time between them. The reaper does
+    /// this on each tick.
+    #[pyo3(signature = (now = None))]
+    fn sample_stats(&self, py: Python<'_>, now: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let now = now
+            .map(|n| clock::seconds_to_timestamp("now", n))
+            .transpose()?;
+        let reg = &self.inner;
+        py.detach(|| reg.sample_stats(now.unwrap_or_else(|| reg.clock().now())));
+        Ok(())
+    }
+
+    /// Removes the draining (or no longer discovered) backends that have no
+    /// connection left from every upstream; returns how many went.
+    fn remove_drained(&self, py: Python<'_>) -> usize {
+        let reg = &self.inner;
+        py.detach(|| reg.remove_drained())
+    }
+
+    // -- gobetween servers -----------------------------------------------------
+
+    /// Creates a gobetween server from a dict in gobetween's JSON shape (`POST
+    /// /servers/{name}`), checked and completed with defaults as gobetween does; it
+    /// lands as a service and a stream route named `name`. Returns the stored server
+    /// with its `name`. gobetween's refusals keep its text: `ConflictError` for a
+    /// name in use, `InvalidArgumentError` for a server it refuses,
+    /// `ProcessRequestError` for a body that does not decode.
+    fn create_server<'py>(
+        &self,
+        py: Python<'py>,
+        name: &str,
+        server: &Bound<'_, PyDict>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let server =
+            upstream::server(&json::to_value(server.as_any())?).map_err(|e| e.into_py(py))?;
+        let reg = &self.inner;
+        let server = Self::core(
+            py,
+            py.detach(|| reg.create_server(name, &server).map(|s| value!(&s))),
+        )?;
+        json::to_python(py, &server)
+    }
+
+    /// The gobetween server of this name (with its `name`), or `None`.
+    fn server<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let reg = &self.inner;
+        py.detach(|| reg.server(name).map(|s| value!(&s)))
+            .map(|s| json::to_python(py, &s))
+            .transpose()
+    }
+
+    /// Every gobetween server, as a dict from name to server (gobetween's `GET
+    /// /servers`).
+    fn servers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let reg = &self.inner;
+        let servers = py.detach(|| value!(&reg.servers()));
+        json::to_python(py, &servers)
+    }
+
+    /// Deletes a gobetween server and the service, route and upstream it landed
+    /// as; returns the revision.
+    fn delete_server(&self, py: Python<'_>, name: &str) -> PyResult<u64> {
+        let reg = &self.inner;
+        Self::core(py, py.detach(|| reg.delete_server(name)))
+    }
+
+    /// A gobetween server's statistics in gobetween's shape, or `None` for an
+    /// unknown name.
+    fn server_stats<'py>(
+        &self,
+        py: Python<'py>,
+        name: &str,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let reg = &self.inner;
+        py.detach(|| reg.server_stats(name).map(|s| value!(&s)))
+            .map(|s| json::to_python(py, &s))
+            .transpose()
+    }
+
+    /// The servers as a gobetween config document (`GET /dump?format=`), in
+    /// `"json"` or `"toml"`; only its `[servers.<name>]` sections are written.
+    #[pyo3(signature = (format = "json"))]
+    fn dump_servers(&self, py: Python<'_>, format: &str) -> PyResult<String> {
+        let format = upstream::format(py, format)?;
+        let reg = &self.inner;
+        py.detach(|| {
+            let config = gobetween::Config {
+                servers: reg.servers(),
+                ..gobetween::Config::default()
+            };
+            gobetween::dump(&config, format)
+        })
+        .map_err(|e| errors::gobetween_error(py, &e))
+    }
+
+    /// Creates every server of a gobetween config document (in `"json"` or
+    /// `"toml"`), each prepared against the document's `[defaults]`, atomically:
+    /// all or none. The other global sections are about gobetween's own process and
+    /// are not used. Returns the revision.
+    #[pyo3(signature = (text, format = "json"))]
+    fn load_servers(&self, py: Python<'_>, text: &str, format: &str) -> PyResult<u64> {
+        let format = upstream::format(py, format)?;
+        let reg = &self.inner;
+        py.detach(|| -> Result<u64, BatchError> {
+            let config = gobetween::decode_config(text.as_bytes(), format)
+                .and_then(|c| gobetween::prepare_config(&c))
+                .map_err(BatchError::Gobetween)?;
+            let changes = config
+                .servers
+                .into_iter()
+                .map(|(name, server)| Change::CreateServer {
+                    name,
+                    server: Box::new(server),
+                })
+                .collect();
+            reg.apply(changes)?;
+            Ok(reg.revision())
+        })
+        .map_err(|err| err.into_py(py))
+    }
+
     // -- Matching ------------------------------------------------------------
 
     /// Matches a request; returns a `Match`, or `None` when no route answers.
@@ -552,8 +782,11 @@ impl PyRegistry {
     /// `tls_passthrough` and `udp` match stream routes, then (given `router_group`) the
     /// CF TCP mappings of that group on the destination's port. `headers`: a dict, or
     /// a list of `(name, value)` pairs. `source` and `destination`: `"ip:port"` (IPv6
-    /// in brackets) or `(ip, port)`. `pick`: also choose a live backend, round robin.
-    /// A single lookup runs with the interpreter held: it is shorter than releasing
+    /// in brackets) or `(ip, port)`. `pick`: also choose a backend: for a Kong route,
+    /// from its service's upstream by the upstream's strategy, tiers and split; for a
+    /// CF route or CF TCP mappings, a live registration round robin. `key` (bytes or
+    /// str): the caller key a Kong route's pick hashes (consistent hashing, sticky
+    /// splits). A single lookup runs with the interpreter held: it is shorter than releasing
     /// and taking it back.
     #[pyo3(
         name = "match",
@@ -568,10 +801,11 @@ impl PyRegistry {
             destination = None,
             router_group = None,
             pick = false,
+            key = None,
         ),
         text_signature = "(self, protocol='http', method='GET', host='', path='/', \
                           headers=None, sni=None, source=None, destination=None, \
-                          router_group=None, pick=False)"
+                          router_group=None, pick=False, key=None)"
     )]
     #[allow(clippy::too_many_arguments)]
     fn match_request(
@@ -587,6 +821,7 @@ impl PyRegistry {
         destination: Option<Bound<'_, PyAny>>,
         router_group: Option<Bound<'_, PyAny>>,
         pick: bool,
+        key: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Option<PyMatch>> {
         let args = matching::Args {
             protocol,
@@ -598,12 +833,65 @@ impl PyRegistry {
             source,
             destination,
             router_group,
+            key,
         };
         matching::match_one(py, &self.inner, args, pick)
     }
 
+    /// Matches a request as `match` does and takes a connection slot on a backend of
+    /// the matched route's service (by the pool's strategy, tiers, split and
+    /// connection caps, with `key` and the source address); returns the `Connection`,
+    /// or `None` when no route answers, its service has no backends, or none has
+    /// room. CF routes have no service pool and answer `None`.
+    #[pyo3(
+        signature = (
+            protocol = None,
+            method = None,
+            host = None,
+            path = None,
+            headers = None,
+            sni = None,
+            source = None,
+            destination = None,
+            router_group = None,
+            key = None,
+        ),
+        text_signature = "(self, protocol='http', method='GET', host='', path='/', \
+                          headers=None, sni=None, source=None, destination=None, \
+                          router_group=None, key=None)"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    fn connect(
+        &self,
+        py: Python<'_>,
+        protocol: Option<Bound<'_, PyAny>>,
+        method: Option<Bound<'_, PyAny>>,
+        host: Option<Bound<'_, PyAny>>,
+        path: Option<Bound<'_, PyAny>>,
+        headers: Option<Bound<'_, PyAny>>,
+        sni: Option<Bound<'_, PyAny>>,
+        source: Option<Bound<'_, PyAny>>,
+        destination: Option<Bound<'_, PyAny>>,
+        router_group: Option<Bound<'_, PyAny>>,
+        key: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Option<PyConnection>> {
+        let args = matching::Args {
+            protocol,
+            method,
+            host,
+            path,
+            headers,
+            sni,
+            source,
+            destination,
+            router_group,
+            key,
+        };
+        matching::connect_one(py, &self.inner, args)
+    }
+
     /// Matches a list of requests, each a dict with the keys of `match`'s keyword
-    /// arguments (`pick` excepted); returns one `Match` or `None` per request, in
+    /// arguments (`pick` excepted, `key` included); returns one `Match` or `None` per request, in
     /// order. The requests are converted first, then matched with the interpreter
     /// released, then wrapped.
     #[pyo3(signature = (requests, pick = false))]
@@ -632,10 +920,7 @@ impl PyRegistry {
         let reg = &self.inner;
         let events = py
             .detach(|| -> Result<_, BatchError> { Ok(reg.apply(batch::decode(changes)?)?) })
-            .map_err(|err| match err {
-                BatchError::Shape(message) => errors::unprocessable(py, message),
-                BatchError::Core(err) => errors::core_error(py, err),
-            })?;
+            .map_err(|err| err.into_py(py))?;
         Ok(events.into_iter().map(PyEvent::new).collect())
     }
 
@@ -706,8 +991,9 @@ impl PyRegistry {
     /// Everything the registry holds and the revision that state shows, as
     /// `{"revision": int, "router_groups": [...], "http_routes": [...],
     /// "tcp_route_mappings": [...], "port_reservations": [...], "routes": [...],
-    /// "services": [...]}`: each object in its dialect's shape, and leased CF objects
-    /// with `"expires_at"` (integer nanoseconds on the registry's clock) besides.
+    /// "services": [...], "upstreams": [...], "servers": [...]}`: each object in its
+    /// dialect's shape, and leased CF objects with `"expires_at"` (integer
+    /// nanoseconds on the registry's clock) besides.
     fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let reg = &self.inner;
         let snapshot = py.detach(|| snapshot::encode(reg.snapshot()));
@@ -722,10 +1008,7 @@ impl PyRegistry {
         let snapshot = json::to_value(snapshot.as_any())?;
         let reg = &self.inner;
         py.detach(|| -> Result<u64, BatchError> { Ok(reg.restore(snapshot::decode(snapshot)?)?) })
-            .map_err(|err| match err {
-                BatchError::Shape(message) => errors::unprocessable(py, message),
-                BatchError::Core(err) => errors::core_error(py, err),
-            })
+            .map_err(|err| err.into_py(py))
     }
 
     fn __repr__(&self) -> String {

@@ -7,25 +7,30 @@
 //!  "tcp_route_mappings": [CF TCP route mapping + "expires_at", ...],
 //!  "port_reservations": [{"router_group_guid", "port", "expires_at"}, ...],
 //!  "routes": [Kong route, ...],
-//!  "services": [Kong service, ...]}
+//!  "services": [Kong service, ...],
+//!  "upstreams": [{"service_id", "backends", "config"}, ...],
+//!  "servers": [gobetween server + "name", ...]}
 //! ```
 //!
 //! `expires_at` is the lease's end in integer nanoseconds on the registry's clock: CF's
 //! shapes have no field for it, and a restored lease must run from its own end.
 
 use routeyard::dialect::{cf, kong};
-use routeyard::{PortReservation, Snapshot, Timestamp};
+use routeyard::{NamedServer, PortReservation, Snapshot, Timestamp, Upstream};
 use serde_json::{Map, Value};
 
 use crate::batch::{json_type, take, to_bytes, BatchError};
+use crate::upstream;
 
-const LISTS: [&str; 6] = [
+const LISTS: [&str; 8] = [
     "router_groups",
     "http_routes",
     "tcp_route_mappings",
     "port_reservations",
     "routes",
     "services",
+    "upstreams",
+    "servers",
 ];
 
 /// A CF object's JSON with `expires_at` added.
@@ -36,7 +41,8 @@ fn leased(mut object: Value, expires_at: Timestamp) -> Value {
     object
 }
 
-/// The dict form of `snapshot`, every list sorted by its key.
+/// The dict form of `snapshot`, every list sorted by its key (the core sorts
+/// upstreams by service id and servers by name).
 pub(crate) fn encode(mut s: Snapshot) -> Value {
     // The core sorts the CF lists; routes and services are sorted here by id, so that
     // equal states give equal dicts.
@@ -64,6 +70,8 @@ pub(crate) fn encode(mut s: Snapshot) -> Value {
             .collect::<Vec<_>>(),
         "routes": s.routes.iter().map(|r| to(serde_json::to_value(kong::Wire(r)))).collect::<Vec<_>>(),
         "services": s.services.iter().map(|r| to(serde_json::to_value(kong::Wire(r)))).collect::<Vec<_>>(),
+        "upstreams": s.upstreams.iter().map(|u| to(serde_json::to_value(u))).collect::<Vec<_>>(),
+        "servers": s.servers.iter().map(|v| to(serde_json::to_value(v))).collect::<Vec<_>>(),
     })
 }
 
@@ -104,8 +112,16 @@ pub(crate) fn decode(snapshot: Value) -> Result<Snapshot, BatchError> {
     }
     let mut lists = lists.into_iter();
     let mut next = || lists.next().unwrap_or_default();
-    let (groups, http, tcp, reservations, routes, services) =
-        (next(), next(), next(), next(), next(), next());
+    let (groups, http, tcp, reservations, routes, services, upstreams, servers) = (
+        next(),
+        next(),
+        next(),
+        next(),
+        next(),
+        next(),
+        next(),
+        next(),
+    );
     let objects = |key: &str, items: Vec<Value>| -> Result<Vec<Map<String, Value>>, BatchError> {
         items
             .into_iter()
@@ -167,6 +183,47 @@ pub(crate) fn decode(snapshot: Value) -> Result<Snapshot, BatchError> {
     for service in objects("services", services)? {
         snap.services
             .push(kong::decode_service(&to_bytes(&Value::Object(service)))?);
+    }
+    for (i, mut u) in objects("upstreams", upstreams)?.into_iter().enumerate() {
+        let at = |m: String| shape(format!("upstreams[{i}]: {m}"));
+        let service_id = match take(&mut u, "service_id") {
+            Value::String(id) => id,
+            other => {
+                return Err(at(format!(
+                    "'service_id' must be a str, not {}",
+                    json_type(&other)
+                )))
+            }
+        };
+        let backends = upstream::backends(take(&mut u, "backends")).map_err(|e| match e {
+            BatchError::Shape(m) => at(m),
+            other => other,
+        })?;
+        let config = upstream::pool_config(take(&mut u, "config")).map_err(|e| match e {
+            BatchError::Shape(m) => at(m),
+            other => other,
+        })?;
+        if let Some(extra) = u.keys().next() {
+            return Err(at(format!("unexpected key '{extra}'")));
+        }
+        snap.upstreams.push(Upstream {
+            service_id,
+            backends,
+            config,
+        });
+    }
+    for (i, mut server) in objects("servers", servers)?.into_iter().enumerate() {
+        let name = match take(&mut server, "name") {
+            Value::String(name) => name,
+            other => {
+                return Err(shape(format!(
+                    "servers[{i}]['name'] must be a str, not {}",
+                    json_type(&other)
+                )))
+            }
+        };
+        let server = upstream::server(&Value::Object(server))?;
+        snap.servers.push(NamedServer { name, server });
     }
     Ok(snap)
 }

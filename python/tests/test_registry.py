@@ -309,6 +309,8 @@ class TestSnapshot:
             "port_reservations": [],
             "routes": [],
             "services": [],
+            "upstreams": [],
+            "servers": [],
         }
 
     def test_holds_every_kind_in_the_listing_shapes(self, registry: Registry) -> None:
@@ -331,6 +333,8 @@ class TestSnapshot:
             "port_reservations": [reservation],
             "routes": [route],
             "services": [service],
+            "upstreams": [],
+            "servers": [],
         }
 
     def test_snapshot_plus_later_events_is_the_current_state(

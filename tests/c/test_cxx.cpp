@@ -44,6 +44,24 @@ int main() {
         failed = 1;
     }
     ry_string_free(event);
+
+    // The hot path's structs from C++: value-initialised, then the fields that apply.
+    ry_request req = {};
+    req.protocol = RY_PROTOCOL_HTTP;
+    req.host = reinterpret_cast<const uint8_t *>("a.com");
+    req.host_len = 5;
+    req.path = reinterpret_cast<const uint8_t *>("/");
+    req.path_len = 1;
+    ry_match_result result = {};
+    char cf_route[64];
+    result.cf_route.data = cf_route;
+    result.cf_route.capacity = sizeof cf_route;
+    if (ry_match(replica, &req, true, &result, nullptr) != RY_OK ||
+        result.kind != RY_MATCH_KIND_CF_ROUTE || std::strcmp(cf_route, "a.com") != 0 ||
+        !result.backend_picked || result.backend.family != RY_ADDR_FAMILY_IPV4 ||
+        result.backend.addr[3] != 4 || result.backend.port != 80) {
+        failed = 1;
+    }
     ry_subscription_free(sub);
     ry_registry_free(replica);
     ry_clock_free(clock);

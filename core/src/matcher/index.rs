@@ -1281,6 +1281,7 @@ impl Garbage {
 }
 
 /// Prepares a request's host and path.
+#[inline]
 pub(crate) fn prepare<'r>(
     protocol: Protocol,
     method: &'r str,

@@ -286,6 +286,7 @@ impl Published {
     }
 
     /// Matches a request, borrowing the answer from this index.
+    #[inline]
     pub(crate) fn found<'a>(
         &'a self,
         req: &Request<'a>,

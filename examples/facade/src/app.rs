@@ -1,10 +1,11 @@
 //! The HTTP application: shared state, the router of every dialect, and the layers
-//! that keep every answer JSON (unknown paths, wrong methods, oversized bodies,
-//! panics).
+//! that keep every error answer in its dialect's shape (unknown paths, wrong
+//! methods, oversized bodies, panics): JSON for CF, Kong and gobetween, plain text
+//! for CDAP.
 
 use std::any::Any;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -31,6 +32,8 @@ pub(crate) struct AppState {
     pub(crate) heartbeat: Duration,
     /// Turns `true` when the server shuts down; event streams then end.
     pub(crate) shutdown: watch::Receiver<bool>,
+    /// When the server started (gobetween's `GET /` reports it).
+    pub(crate) started: SystemTime,
 }
 
 impl AppState {
@@ -49,7 +52,8 @@ impl AppState {
 pub(crate) struct Limits {
     /// The largest request body accepted.
     pub(crate) max_body_bytes: usize,
-    /// Basic credentials required on the debug endpoints, if any.
+    /// Basic credentials required on the debug endpoints and gobetween's API
+    /// (except `/ping`), if any.
     pub(crate) debug_credentials: Option<BasicCredentials>,
 }
 
@@ -66,9 +70,26 @@ pub(crate) fn router(state: AppState, limits: Limits) -> Router {
             crate::debug::router().layer(from_fn_with_state(state.clone(), require_routes_read))
         }
     };
+    // gobetween's API takes its Basic credentials when configured (as gobetween
+    // does, except on `/ping`), else bearer tokens with the routes scopes when
+    // JWT authentication is on; it is open otherwise.
+    let gobetween = match limits.debug_credentials.clone() {
+        Some(credentials) => crate::gobetween::router().layer(from_fn_with_state(
+            credentials,
+            crate::auth::require_basic_auth,
+        )),
+        None => crate::gobetween::router().layer(from_fn_with_state(
+            state.clone(),
+            crate::gobetween::require_scopes,
+        )),
+    };
     let routes = Router::new()
         .merge(crate::cf::router())
         .merge(crate::kong::router())
+        .merge(crate::upstream::router())
+        .merge(crate::cdap::router())
+        .merge(gobetween)
+        .merge(crate::gobetween::public_router())
         .merge(debug)
         .fallback(not_found)
         .with_state(state);
@@ -105,14 +126,26 @@ fn finish(routes: Router, max_body_bytes: usize) -> Router {
 pub(crate) enum Dialect {
     /// `/routing/...`: CF's `{"name", "message"}`.
     Cf,
+    /// `/v3/...`: CDAP's plain text.
+    Cdap,
+    /// `/`, `/ping`, `/dump`, `/servers[/...]`: gobetween's JSON string.
+    Gobetween,
     /// Everything else: Kong's `{"message"}`.
     Kong,
 }
 
 impl Dialect {
     pub(crate) fn of(path: &str) -> Dialect {
-        if path == "/routing" || path.starts_with("/routing/") {
+        let under = |prefix: &str| {
+            path.strip_prefix(prefix)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        };
+        if under("/routing") {
             Dialect::Cf
+        } else if under("/v3") {
+            Dialect::Cdap
+        } else if matches!(path, "/" | "/ping" | "/dump") || under("/servers") {
+            Dialect::Gobetween
         } else {
             Dialect::Kong
         }
@@ -126,9 +159,33 @@ impl Dialect {
         text: &str,
         panic: Option<&str>,
         limit: usize,
+        uri: &str,
     ) -> String {
         let too_large = format!("request body is larger than {limit} bytes");
         match self {
+            Dialect::Cdap => match status {
+                // netty-http's texts, which CDAP's router answers with.
+                StatusCode::NOT_FOUND => format!("Problem accessing: {uri}. Reason: Not Found"),
+                StatusCode::METHOD_NOT_ALLOWED => {
+                    format!("Problem accessing: {uri}. Reason: Method Not Allowed")
+                }
+                StatusCode::PAYLOAD_TOO_LARGE => too_large,
+                s if s.is_server_error() => format!(
+                    "internal error: {}",
+                    panic.unwrap_or(if text.is_empty() { "unknown" } else { text })
+                ),
+                _ => text.to_string(),
+            },
+            Dialect::Gobetween => {
+                let message = match status {
+                    StatusCode::NOT_FOUND => "Not found".to_string(),
+                    StatusCode::METHOD_NOT_ALLOWED => "Method not allowed".to_string(),
+                    StatusCode::PAYLOAD_TOO_LARGE => too_large,
+                    s if s.is_server_error() => "An unexpected error occurred".to_string(),
+                    _ => text.to_string(),
+                };
+                serde_json::Value::String(message).to_string()
+            }
             Dialect::Cf => {
                 let (name, message) = match status {
                     StatusCode::NOT_FOUND => ("ResourceNotFoundError", text.to_string()),
@@ -197,11 +254,28 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.starts_with("application/json"))
 }
 
-/// Gives every error response that is not JSON yet (405 from the router, 413 and
-/// 400 from extractors, 500 from a panic) a JSON body in its path's dialect,
+/// The content type of error bodies in `dialect`.
+fn error_content_type(dialect: Dialect) -> HeaderValue {
+    match dialect {
+        Dialect::Cdap => HeaderValue::from_static(TEXT_PLAIN),
+        // gin's, as gobetween answers.
+        Dialect::Gobetween => HeaderValue::from_static("application/json; charset=utf-8"),
+        _ => HeaderValue::from_static("application/json"),
+    }
+}
+
+/// The content type of CDAP's plain-text answers (netty-http's).
+pub(crate) const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
+
+/// Gives every error response that is not rendered yet (405 from the router, 413
+/// and 400 from extractors, 500 from a panic) a body in its path's dialect,
 /// keeping its status and headers (such as `Allow`).
 async fn render_errors(State(limit): State<usize>, request: Request, next: Next) -> Response {
     let dialect = Dialect::of(request.uri().path());
+    let uri = request
+        .uri()
+        .path_and_query()
+        .map_or_else(|| request.uri().path().to_string(), ToString::to_string);
     let response = next.run(request).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error())
@@ -214,25 +288,40 @@ async fn render_errors(State(limit): State<usize>, request: Request, next: Next)
     let text = to_bytes(body, 64 * 1024).await.unwrap_or_default();
     let text = String::from_utf8_lossy(&text);
     let panic = parts.extensions.get::<PanicMessage>().map(|p| p.0.as_str());
-    let json = dialect.error_body(status, text.trim(), panic, limit);
+    let rendered = dialect.error_body(status, text.trim(), panic, limit, &uri);
     parts.headers.remove(CONTENT_LENGTH);
     parts
         .headers
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    Response::from_parts(parts, Body::from(json))
+        .insert(CONTENT_TYPE, error_content_type(dialect));
+    Response::from_parts(parts, Body::from(rendered))
 }
 
 /// 404 for a path no dialect serves.
 async fn not_found(uri: Uri) -> Response {
-    let body = match Dialect::of(uri.path()) {
+    let dialect = Dialect::of(uri.path());
+    let body = match dialect {
         Dialect::Cf => cf::encode(&WireError {
             status: 404,
             name: "ResourceNotFoundError",
             message: format!("no such endpoint: {}", uri.path()),
         }),
+        Dialect::Cdap => {
+            let target = uri
+                .path_and_query()
+                .map_or_else(|| uri.path().to_string(), ToString::to_string);
+            format!("Problem accessing: {target}. Reason: Not Found")
+        }
+        Dialect::Gobetween => r#""Not found""#.to_string(),
         Dialect::Kong => r#"{"message":"Not found"}"#.to_string(),
     };
-    json_response(StatusCode::NOT_FOUND, body)
+    let mut response = (
+        StatusCode::NOT_FOUND,
+        [(CONTENT_TYPE, error_content_type(dialect))],
+        body,
+    )
+        .into_response();
+    response.extensions_mut().insert(KeepBody);
+    response
 }
 
 /// A response carrying JSON text.
@@ -334,6 +423,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn cdap_and_gobetween_errors_keep_their_shapes() {
+        let router = finish(
+            Router::new()
+                .route("/v3/explode", get(explode))
+                .route("/servers/explode", get(explode)),
+            1024,
+        );
+        let request = Request::get("/v3/explode").body(Body::empty()).unwrap();
+        let response = router.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(response.headers()[CONTENT_TYPE], TEXT_PLAIN);
+        let body = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        assert_eq!(&body[..], b"internal error: handler exploded");
+
+        let request = Request::delete("/v3/explode").body(Body::empty()).unwrap();
+        let response = router.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        let body = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        assert_eq!(
+            &body[..],
+            b"Problem accessing: /v3/explode. Reason: Method Not Allowed"
+        );
+
+        let request = Request::get("/servers/explode")
+            .body(Body::empty())
+            .unwrap();
+        let (status, headers, body) = send(router, request).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(headers[CONTENT_TYPE], "application/json; charset=utf-8");
+        assert_eq!(body, json!("An unexpected error occurred"));
+    }
+
+    #[tokio::test]
     async fn wrong_methods_keep_allow_and_get_a_json_body() {
         let router = finish(Router::new().route("/routes", get(|| async { "" })), 1024);
         let request = Request::delete("/routes").body(Body::empty()).unwrap();
@@ -349,5 +471,15 @@ mod tests {
         assert_eq!(Dialect::of("/routing"), Dialect::Cf);
         assert_eq!(Dialect::of("/routingx"), Dialect::Kong);
         assert_eq!(Dialect::of("/services"), Dialect::Kong);
+        assert_eq!(
+            Dialect::of("/v3/namespaces/a/apps/b/services/c/routeconfig"),
+            Dialect::Cdap
+        );
+        assert_eq!(Dialect::of("/v3x"), Dialect::Kong);
+        for path in ["/", "/ping", "/dump", "/servers", "/servers/a/stats"] {
+            assert_eq!(Dialect::of(path), Dialect::Gobetween, "{path}");
+        }
+        assert_eq!(Dialect::of("/serversx"), Dialect::Kong);
+        assert_eq!(Dialect::of("/pingx"), Dialect::Kong);
     }
 }

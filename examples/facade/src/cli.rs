@@ -8,12 +8,17 @@ use std::time::Duration;
 pub(crate) const USAGE: &str = "\
 Usage: routeyard-facade [OPTIONS]
 
-Serves a routeyard registry over HTTP in two dialects:
+Serves a routeyard registry over HTTP in four dialects:
   Cloud Foundry routing-api v1   /routing/v1/routes, /routing/v1/tcp_routes[/create|/delete],
                                  /routing/v1/router_groups[/GUID], /routing/v1/events,
                                  /routing/v1/tcp_routes/events (server-sent events)
   Kong Admin API                 /services[/ID], /routes[/ID], /services/ID/routes[/ID],
-                                 /routes/ID/service
+                                 /routes/ID/service; backends: /services/ID/upstream,
+                                 /services/ID/stats
+  CDAP route configs             /v3/namespaces/NS/apps/APP/services/SVC/routeconfig
+                                 (the split of the service named NS.APP.SVC)
+  gobetween API                  GET /, /ping, /dump?format=toml|json, /servers,
+                                 /servers/NAME[/stats]; POST and DELETE /servers/NAME
   debugging                      POST /debug/match, GET /debug/stats
 
 Options:
@@ -24,7 +29,8 @@ Options:
   --jwt-hs256-secret SECRET    accept bearer tokens signed with this HS256 secret
   --jwt-rs256-public-key FILE  accept bearer tokens signed by the RSA key in this PEM file
   --jwt-issuer ISSUER          also require this `iss` claim
-  --basic-auth USER:PASS       require these Basic credentials on /debug/*
+  --basic-auth USER:PASS       require these Basic credentials on /debug/* and gobetween's
+                               API (not /ping)
   --tls-cert FILE              serve HTTPS with this PEM certificate chain (needs --tls-key)
   --tls-key FILE               the PEM private key of --tls-cert
   --heartbeat SECONDS          interval of comment lines on idle event streams [default: 15]
@@ -61,7 +67,7 @@ pub(crate) struct Options {
     pub(crate) jwt_rs256_public_key: Option<PathBuf>,
     /// Required `iss` claim.
     pub(crate) jwt_issuer: Option<String>,
-    /// Basic credentials for the debug endpoints.
+    /// Basic credentials for the debug endpoints and gobetween's API.
     pub(crate) basic_auth: Option<(String, String)>,
     /// Certificate chain and key for HTTPS.
     pub(crate) tls: Option<(PathBuf, PathBuf)>,
@@ -343,7 +349,7 @@ mod tests {
         );
         let o = options(&["--listen", "0.0.0.0:8080", "--jwt-hs256-secret", "k"]);
         assert!(o.has_jwt());
-        // Basic credentials guard only the debug endpoints: not enough.
+        // Basic credentials guard only the debug and gobetween endpoints: not enough.
         assert!(parse_args(&["--listen", "0.0.0.0:1", "--basic-auth", "a:b"]).is_err());
     }
 

@@ -74,7 +74,8 @@ impl From<CoreError> for KongFail {
 }
 
 impl KongFail {
-    fn plain(status: u16, message: String) -> KongFail {
+    /// An error with only a message, as Kong's 404 and 409.
+    pub(crate) fn plain(status: u16, message: String) -> KongFail {
         KongFail(KongError {
             status,
             code: None,
@@ -94,7 +95,8 @@ impl KongFail {
         })
     }
 
-    fn not_found() -> KongFail {
+    /// Kong's 404 `Not found`.
+    pub(crate) fn not_found() -> KongFail {
         KongFail::plain(404, "Not found".into())
     }
 }
@@ -109,7 +111,11 @@ impl IntoResponse for KongFail {
 
 /// With JWT authentication on, Kong's endpoints need the routes scopes too: reads
 /// `routing.routes.read`, writes `routing.routes.write`.
-fn authorize(state: &AppState, headers: &HeaderMap, scope: &str) -> Result<(), KongFail> {
+pub(crate) fn authorize(
+    state: &AppState,
+    headers: &HeaderMap,
+    scope: &str,
+) -> Result<(), KongFail> {
     state
         .authorize(headers, scope)
         .map_err(|message| KongFail::plain(401, message))

@@ -1,8 +1,11 @@
-//! `routeyard-facade`: an HTTP server that speaks Cloud Foundry routing-api's and
-//! Kong's Admin API REST dialects on top of a routeyard registry.
+//! `routeyard-facade`: an HTTP server that speaks the REST dialects of Cloud Foundry
+//! routing-api, Kong's Admin API, CDAP's route configs and gobetween's API on top of
+//! a routeyard registry.
 //!
-//! It serves CF's HTTP routes, TCP route mappings, router groups and event streams,
-//! and Kong's services and routes; seeds the router group `default-tcp` (type tcp,
+//! It serves CF's HTTP routes, TCP route mappings, router groups and event streams;
+//! Kong's services and routes, with backends (upstreams) and their statistics;
+//! CDAP's version splits; and gobetween's servers, statistics and config dump. It
+//! seeds the router group `default-tcp` (type tcp,
 //! ports 1024-65535) as CF does on first start; checks CF's bearer tokens when given
 //! a key; serves HTTPS when given a certificate; and shuts down gracefully on SIGINT
 //! or SIGTERM. Without JWT authentication it only listens on a loopback address
@@ -10,18 +13,21 @@
 
 mod app;
 mod auth;
+mod cdap;
 mod cf;
 mod cli;
 mod debug;
 mod events;
+mod gobetween;
 mod kong;
 mod query;
 mod tls;
+mod upstream;
 
 use std::error::Error;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use routeyard::{Config, Registry, RouterGroup};
 use tokio::net::TcpListener;
@@ -32,7 +38,9 @@ use crate::auth::{Auth, BasicCredentials};
 use crate::cli::{Command, Options, USAGE};
 
 /// How often lapsed leases are swept (CF prunes every 10 s; lapsed entries are
-/// never listed nor matched in between).
+/// never listed nor matched in between). Each sweep also samples the backends'
+/// byte rates (so `rx_second`/`tx_second` are per second over the last second)
+/// and removes drained backends.
 const REAP_INTERVAL: Duration = Duration::from_secs(1);
 
 #[tokio::main]
@@ -58,6 +66,7 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(options: Options) -> Result<(), Box<dyn Error>> {
+    let started = SystemTime::now();
     let auth = if options.has_jwt() {
         Some(Arc::new(Auth::new(
             options.jwt_hs256_secret.as_deref(),
@@ -90,6 +99,7 @@ async fn serve(options: Options) -> Result<(), Box<dyn Error>> {
         auth,
         heartbeat: options.heartbeat,
         shutdown,
+        started,
     };
     let limits = Limits {
         max_body_bytes: options.max_body_bytes,

@@ -3,16 +3,22 @@
 
 #[path = "http/auth.rs"]
 mod auth;
+#[path = "http/cdap.rs"]
+mod cdap;
 #[path = "http/cf.rs"]
 mod cf;
 #[path = "http/events.rs"]
 mod events;
+#[path = "http/gobetween.rs"]
+mod gobetween;
 #[path = "http/kong.rs"]
 mod kong;
 #[path = "http/robustness.rs"]
 mod robustness;
 #[path = "http/support.rs"]
 mod support;
+#[path = "http/upstream.rs"]
+mod upstream;
 
 use std::process::Command;
 

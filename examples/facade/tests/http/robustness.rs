@@ -17,11 +17,23 @@ fn unknown_paths_are_404_in_each_dialect() {
         answer.json(),
         json!({"name": "ResourceNotFoundError", "message": "no such endpoint: /routing/v1/nothing"})
     );
-    for path in ["/", "/nothing", "/services/a/b/c"] {
+    for path in ["/nothing", "/services/a/b/c", "/pings", "/v3x"] {
         let answer = facade.post(path, "{}");
         assert_eq!(answer.status, 404, "{path}");
         assert_eq!(answer.json(), json!({"message": "Not found"}), "{path}");
     }
+    // gobetween's paths answer a JSON string, CDAP's plain text.
+    let answer = facade.post("/servers/a/b", "{}");
+    assert_eq!(answer.status, 404);
+    assert_eq!(answer.content_type, "application/json; charset=utf-8");
+    assert_eq!(answer.json(), json!("Not found"));
+    let answer = facade.post("/v3/nothing", "{}");
+    assert_eq!(answer.status, 404);
+    assert_eq!(answer.content_type, "text/plain; charset=utf-8");
+    assert_eq!(
+        answer.body,
+        "Problem accessing: /v3/nothing. Reason: Not Found"
+    );
 }
 
 #[test]

@@ -1,0 +1,250 @@
+//! The C hot path against the Rust one: the same host-and-path lookups in the
+//! same registry of 100k Kong routes, through `Registry::lookup` and through
+//! `ry_match` (called through the C ABI on a C handle to that registry), side by
+//! side in one group.
+//!
+//! Both read what a proxy needs of the answer: the route and service ids, the
+//! upstream path (built into a reused buffer), the upstream host, the matched
+//! path and the redirect status, and both touch the same bytes (the ids' first
+//! bytes, the strings' lengths). The Rust side borrows the answer; `ry_match`
+//! reads the request struct, checks its strings for UTF-8 and copies the answer
+//! into caller memory, which is what the difference measures.
+//!
+//! The table size is divided by 100 in debug builds (see `scaled`), so that
+//! `cargo test --benches` stays a quick smoke test.
+
+use std::hint::black_box;
+use std::ptr;
+use std::sync::Arc;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use routeyard::{Config, Registry, Request, Service};
+use routeyard_benches::{host_path_route, route_host, scaled, spread, HOST_PATHS};
+use routeyard_ffi::{
+    ry_addr, ry_addr_family, ry_buffer, ry_match, ry_match_kind, ry_match_result, ry_protocol,
+    ry_registry, ry_registry_free, ry_request, ry_status, RY_ID_SIZE,
+};
+
+/// Lookups per iteration.
+const BATCH: usize = 1_000;
+const TABLE: usize = 100_000;
+/// The service every route leads to.
+const SERVICE_ID: &str = "6a3c2b8e-2f34-4f9b-9d4a-0c2f1e5d7a11";
+
+/// The registry: `n` host-and-path routes, shared by both sides.
+fn table(n: usize) -> Arc<Registry> {
+    let registry = Registry::new(Config::new());
+    registry
+        .create_service(Service {
+            id: SERVICE_ID.into(),
+            host: "backend.internal".into(),
+            ..Service::default()
+        })
+        .unwrap();
+    for i in 0..n {
+        registry
+            .create_route(host_path_route(i, SERVICE_ID))
+            .unwrap();
+    }
+    Arc::new(registry)
+}
+
+/// A C handle to the same registry, freed on drop.
+struct CRegistry(*mut ry_registry);
+
+impl CRegistry {
+    fn new(registry: &Arc<Registry>) -> CRegistry {
+        CRegistry(ry_registry::from_shared(registry.clone()))
+    }
+}
+
+impl Drop for CRegistry {
+    fn drop(&mut self) {
+        // SAFETY: the handle came from `from_shared` and is freed once, here.
+        unsafe { ry_registry_free(self.0) };
+    }
+}
+
+/// `BATCH` (host, path) pairs that hit routes of a table of `n`, spread over it.
+fn hits(n: usize) -> Vec<(String, String)> {
+    spread(n, BATCH)
+        .into_iter()
+        .map(|i| {
+            let path = format!("{}/{}", HOST_PATHS[i % HOST_PATHS.len()], i);
+            (route_host(i), path)
+        })
+        .collect()
+}
+
+/// An id as both sides read it: its length and its first byte (ids are UUIDs).
+fn id_digest(id: &[u8]) -> usize {
+    id.first().map_or(0, |&b| id.len() + usize::from(b))
+}
+
+/// What both sides read of an answer, summed so that nothing is optimised away.
+fn rust_lookup_all(registry: &Registry, requests: &[(String, String)], path: &mut String) -> usize {
+    let mut total = 0;
+    for (host, p) in requests {
+        let read = registry.lookup(&Request::new("GET", host, p), |found| {
+            found.write_upstream_path(path);
+            found.route().map_or(0, |r| id_digest(r.id.as_bytes()))
+                + found.service().map_or(0, |s| id_digest(s.id.as_bytes()))
+                + path.len()
+                + found.upstream_host().len()
+                + found.matched_path().len()
+                + usize::from(found.redirect().unwrap_or(0))
+        });
+        total += black_box(read).unwrap_or(0);
+    }
+    total
+}
+
+fn empty_addr() -> ry_addr {
+    ry_addr {
+        family: ry_addr_family::None,
+        addr: [0; 16],
+        port: 0,
+    }
+}
+
+/// A request as a C caller fills one in, on its stack, for each request it serves.
+fn c_request(host: &str, path: &str) -> ry_request {
+    ry_request {
+        protocol: ry_protocol::Http,
+        method: b"GET".as_ptr(),
+        method_len: 3,
+        host: host.as_ptr(),
+        host_len: host.len(),
+        path: path.as_ptr(),
+        path_len: path.len(),
+        headers: ptr::null(),
+        headers_len: 0,
+        sni: ptr::null(),
+        sni_len: 0,
+        source: empty_addr(),
+        destination: empty_addr(),
+        router_group: ptr::null(),
+        router_group_len: 0,
+    }
+}
+
+fn buffer(storage: &mut [u8]) -> ry_buffer {
+    ry_buffer {
+        data: storage.as_mut_ptr().cast(),
+        capacity: storage.len(),
+        len: 0,
+    }
+}
+
+fn no_buffer() -> ry_buffer {
+    ry_buffer {
+        data: ptr::null_mut(),
+        capacity: 0,
+        len: 0,
+    }
+}
+
+/// The caller's side of `ry_match`: a result and the buffers it points into.
+struct CAnswer {
+    result: ry_match_result,
+    _storage: Box<[u8; 3 * 256]>,
+}
+
+impl CAnswer {
+    /// A result with upstream path, upstream host and matched path buffers.
+    fn new() -> CAnswer {
+        let mut storage = Box::new([0u8; 3 * 256]);
+        let (path, rest) = storage.split_at_mut(256);
+        let (host, matched) = rest.split_at_mut(256);
+        let result = ry_match_result {
+            kind: ry_match_kind::None,
+            route_id: [0; RY_ID_SIZE],
+            service_id: [0; RY_ID_SIZE],
+            cf_route: no_buffer(),
+            tcp_port: 0,
+            upstream_path: buffer(path),
+            upstream_host: buffer(host),
+            matched_path: buffer(matched),
+            redirect: 0,
+            backend_picked: false,
+            backend: empty_addr(),
+            backend_name: no_buffer(),
+            revision: 0,
+        };
+        CAnswer {
+            result,
+            _storage: storage,
+        }
+    }
+}
+
+/// The same lookups through `ry_match`, each with its `ry_request` built on the
+/// stack as the Rust side builds its `Request`. A C caller knows the ids are 36
+/// bytes, so the timed loop reads the ids' first bytes and the buffers' lengths;
+/// with `check`, it measures the ids as the Rust side does, to compare the two
+/// outside the timing.
+fn c_match_all(
+    reg: &CRegistry,
+    requests: &[(String, String)],
+    answer: &mut CAnswer,
+    check: bool,
+) -> usize {
+    let mut total = 0;
+    for (host, path) in requests {
+        let req = c_request(host, path);
+        let out = &mut answer.result;
+        // SAFETY: a live handle, a request pointing into live strings, and a result
+        // whose buffers point into `answer`'s storage.
+        let status = unsafe { ry_match(reg.0, &req, false, out, ptr::null_mut()) };
+        if status == ry_status::RyOk && out.kind != ry_match_kind::None {
+            let id = |id: &[std::ffi::c_char; RY_ID_SIZE]| {
+                let first = id[0] as u8;
+                if first == 0 {
+                    0
+                } else if check {
+                    id.iter().position(|&c| c == 0).unwrap_or(0) + usize::from(first)
+                } else {
+                    36 + usize::from(first)
+                }
+            };
+            total += id(&out.route_id)
+                + id(&out.service_id)
+                + out.upstream_path.len
+                + out.upstream_host.len
+                + out.matched_path.len
+                + usize::from(out.redirect);
+        }
+        black_box(&*out);
+    }
+    total
+}
+
+fn ffi_match_bench(c: &mut Criterion) {
+    let n = scaled(TABLE);
+    let requests = hits(n);
+    let rust = table(n);
+    let creg = CRegistry::new(&rust);
+    let mut answer = CAnswer::new();
+    let mut path = String::new();
+
+    // Both sides answer every request, and read the same bytes.
+    let rust_total = rust_lookup_all(&rust, &requests, &mut path);
+    let c_total = c_match_all(&creg, &requests, &mut answer, true);
+    assert_eq!(c_match_all(&creg, &requests, &mut answer, false), c_total);
+    // Two ids of 36 bytes, then the strings: every request hits.
+    assert!(rust_total > BATCH * 72, "a Rust lookup missed");
+    assert_eq!(rust_total, c_total, "the two sides read different answers");
+
+    let mut group = c.benchmark_group("ffi_match/host_path_100k_hit");
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.bench_function("rust_lookup", |b| {
+        b.iter(|| rust_lookup_all(&rust, black_box(&requests), &mut path))
+    });
+    group.bench_function("c_ry_match", |b| {
+        b.iter(|| c_match_all(&creg, black_box(&requests), &mut answer, false))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, ffi_match_bench);
+criterion_main!(benches);
