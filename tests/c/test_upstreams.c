@@ -1,6 +1,6 @@
 /*
  * Tests of services' backends: upstreams, connection reports and pool statistics with
- * their rates, draining, CDAP version splits, gobetween servers, and how batches,
+ * their rates, draining, picks through ry_match_json, CDAP version splits, gobetween servers, and how batches,
  * snapshots and events carry upstreams and servers.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -262,6 +262,93 @@ static void test_reports_reach_pool_statistics(void) {
     CHECK(contains(stats, "\"total_connections\":3,\"active_connections\":1,"
                           "\"refused_connections\":1,\"rx\":12000,\"tx\":3000,"));
     ry_string_free(stats);
+
+    ry_registry_free(reg);
+    ry_clock_free(clock);
+}
+
+/* Counts, over `n` picks through ry_match_json, how often each of `addresses` answered. */
+static void pick_counts(const ry_registry *reg, int n, const char *const *addresses,
+                        int *counts, int count) {
+    const char *request = "{\"host\":\"shop.example.com\",\"path\":\"/orders/7\",\"pick\":true}";
+    char needle[96];
+    char *out = NULL;
+    ry_error *err = NULL;
+    int i;
+    int j;
+    for (j = 0; j < count; j++) {
+        counts[j] = 0;
+    }
+    for (i = 0; i < n; i++) {
+        if (!OK(ry_match_json(reg, S(request), &out, NULL, &err), err)) {
+            return;
+        }
+        for (j = 0; j < count; j++) {
+            snprintf(needle, sizeof needle, "\"backend\":{\"address\":\"%s\",\"port\":80}",
+                     addresses[j]);
+            counts[j] += contains(out, needle) ? 1 : 0;
+        }
+        ry_string_free(out);
+    }
+}
+
+static void test_matches_pick_from_upstreams(void) {
+    ry_clock *clock = NULL;
+    ry_registry *reg = registry_at_t0(&clock);
+    ry_error *err = NULL;
+    char *out = NULL;
+    char id[64];
+    char route[256];
+    const char *const addresses[] = {"10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.9"};
+    int counts[4];
+
+    if (OK(ry_registry_service_json(reg, S("orders"), &out, NULL, &err), err)) {
+        CHECK(json_string(out, "id", id, sizeof id));
+        ry_string_free(out);
+    }
+    snprintf(route, sizeof route,
+             "{\"name\":\"orders\",\"paths\":[\"/orders\"],\"service\":{\"id\":\"%s\"}}", id);
+    if (OK(ry_registry_create_route_json(reg, S(route), &out, NULL, &err), err)) {
+        ry_string_free(out);
+    }
+
+    /* Smooth weighted round robin: weights 1 and 3 take exactly 1 and 3 of every 4;
+     * the standby tier takes nothing while the first has a live backend. */
+    CHECK(OK(ry_registry_put_upstream_json(
+                 reg, S("orders"),
+                 S("{\"backends\":[{\"address\":\"10.0.0.1\",\"port\":80,\"weight\":1},"
+                   "{\"address\":\"10.0.0.2\",\"port\":80,\"weight\":3},"
+                   "{\"address\":\"10.0.0.9\",\"port\":80,\"tier\":1}],"
+                   "\"config\":{\"strategy\":\"roundrobin\"}}"),
+                 NULL, NULL, &err),
+             err));
+    pick_counts(reg, 400, addresses, counts, 4);
+    CHECK(counts[0] == 100 && counts[1] == 300 && counts[2] == 0 && counts[3] == 0);
+
+    /* With the first tier down, the standby serves. */
+    CHECK(OK(ry_registry_put_upstream_json(
+                 reg, S("orders"),
+                 S("{\"backends\":[{\"address\":\"10.0.0.1\",\"port\":80,\"state\":\"down\"},"
+                   "{\"address\":\"10.0.0.2\",\"port\":80,\"state\":\"draining\"},"
+                   "{\"address\":\"10.0.0.9\",\"port\":80,\"tier\":1}]}"),
+                 NULL, NULL, &err),
+             err));
+    pick_counts(reg, 10, addresses, counts, 4);
+    CHECK(counts[0] == 0 && counts[1] == 0 && counts[3] == 10);
+
+    /* A CDAP split weighs versions, not instances: v2's one backend takes 20 of 100. */
+    put_orders(reg);
+    CHECK(OK(ry_registry_set_split_json(reg, S("orders"), S("{\"v1\":80,\"v2\":20}"),
+                                        RY_FALLBACK_RANDOM, false, NULL, &err),
+             err));
+    pick_counts(reg, 100, addresses, counts, 4);
+    CHECK(counts[2] == 20 && counts[0] + counts[1] == 80 && counts[3] == 0);
+    /* All of it to v2. */
+    CHECK(OK(ry_registry_set_split_json(reg, S("orders"), S("{\"v2\":100}"), RY_FALLBACK_RANDOM,
+                                        false, NULL, &err),
+             err));
+    pick_counts(reg, 10, addresses, counts, 4);
+    CHECK(counts[2] == 10);
 
     ry_registry_free(reg);
     ry_clock_free(clock);
@@ -910,6 +997,7 @@ int main(void) {
     RUN(test_upstream_put_get_list_delete);
     RUN(test_reports_reach_pool_statistics);
     RUN(test_drained_backends_leave_once_idle);
+    RUN(test_matches_pick_from_upstreams);
     RUN(test_splits_speak_cdap);
     RUN(test_servers_speak_gobetween);
     RUN(test_batches_carry_upstreams_and_servers);
