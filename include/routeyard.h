@@ -2826,10 +2826,10 @@ enum ry_status ry_registry_apply_json(const struct ry_registry *reg,
  * The input is the JSON `ry_registry_snapshot_json` writes (every key required but
  * `upstreams` and `servers`, which may be absent for none; no other key allowed).
  * Objects keep everything the snapshot gives them: guids, ids, modification tags,
- * `expires_at`, `created_at`. Only differences are written, each
- * with its event under a new revision of this registry (the snapshot's own revision is
- * not taken over: revisions never go back). Leases that lapsed meanwhile are restored
- * lapsed: never listed, and gone at the next expiry.
+ * `expires_at`, `created_at`. Only differences are written, each with its event under
+ * a new revision of this registry (the snapshot's own revision is not taken over:
+ * revisions never go back). Leases that lapsed meanwhile are restored lapsed: never
+ * listed, and gone at the next expiry.
  *
  * # Arguments
  *

@@ -295,9 +295,9 @@ const SNAPSHOT_KEYS: [&str; 9] = [
 ];
 
 /// Decodes a snapshot as `ry_registry_snapshot_json` writes it. Every key is required
-/// (a misspelt list would otherwise restore as empty), except `upstreams` and `servers`
-/// which older snapshots lack, and no other is allowed; objects
-/// go through the core's codecs, and `expires_at` is taken from each leased object.
+/// (a misspelt list would otherwise restore as empty), except `upstreams` and `servers`,
+/// which older snapshots lack, and no other is allowed; objects go through the core's
+/// codecs, and `expires_at` is taken from each leased object.
 pub(crate) fn decode_snapshot(text: &str) -> Result<Snapshot, ry_error> {
     let value: Value = serde_json::from_str(text)
         .map_err(|e| ry_error::bad_json(format!("the snapshot is not JSON: {e}")))?;
