@@ -12,7 +12,9 @@
  * - Every free function accepts NULL; call it at most once per object.
  * - Objects travel as JSON in their dialect's wire shape: Cloud Foundry routing-api's
  *   for HTTP routes, TCP mappings, router groups and port reservations; Kong's Admin
- *   API's for services and routes. Events, snapshots and batches wrap those shapes in
+ *   API's for services and routes; CDAP's route config for version splits;
+ *   gobetween's for servers and statistics; routeyard's own for upstreams (a
+ *   service's backends and balancing). Events, snapshots and batches wrap those shapes in
  *   small envelopes documented on ry_subscription_poll, ry_registry_snapshot_json and
  *   ry_registry_apply_json. ry_error_body gives a failure as the dialect's error body.
  * - Units: TTLs in seconds (as CF's `ttl`), points in time in nanoseconds on the
@@ -582,8 +584,10 @@ typedef struct ry_match_result {
    */
   uint16_t redirect;
   /**
-   * Whether a backend was chosen: `ry_match` was asked to pick, and the route (a CF
-   * HTTP route or TCP mappings) has a live backend. Kong routes have no backends.
+   * Whether a backend was chosen: `ry_match` was asked to pick, and the route has
+   * one to give: a live registration of a CF HTTP route or TCP mappings, or an
+   * eligible backend of a Kong route's service upstream (by the upstream's
+   * strategy, tiers and split, with the request's source as the client).
    */
   bool backend_picked;
   /**

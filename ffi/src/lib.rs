@@ -12,7 +12,8 @@
 //!   NUL-terminated, owned by the library and freed with `ry_string_free`.
 //! - Objects travel as JSON in their dialect's wire shape: Cloud Foundry routing-api's
 //!   for HTTP routes, TCP mappings, router groups and reservations, Kong's Admin API's
-//!   for services and routes. The core's codecs read and write them.
+//!   for services and routes, CDAP's route config for splits, gobetween's for servers
+//!   and statistics. The core's codecs read and write them.
 //! - No panic unwinds into C: it becomes `RY_ERR_PANIC`, or NULL where a function has no
 //!   status to return.
 #![deny(missing_docs, rustdoc::broken_intra_doc_links)]

@@ -254,8 +254,10 @@ pub struct ry_match_result {
     /// The status code to redirect with when the route accepts only HTTPS and the
     /// request came over plain HTTP (Kong's `https_redirect_status_code`); 0 otherwise.
     pub redirect: u16,
-    /// Whether a backend was chosen: `ry_match` was asked to pick, and the route (a CF
-    /// HTTP route or TCP mappings) has a live backend. Kong routes have no backends.
+    /// Whether a backend was chosen: `ry_match` was asked to pick, and the route has
+    /// one to give: a live registration of a CF HTTP route or TCP mappings, or an
+    /// eligible backend of a Kong route's service upstream (by the upstream's
+    /// strategy, tiers and split, with the request's source as the client).
     pub backend_picked: bool,
     /// The chosen backend: its address when it is an IP address (family IPv4 or IPv6),
     /// family `RY_ADDR_FAMILY_NONE` when it was registered by name (see
