@@ -23,7 +23,8 @@
 //! request, 50 lists. Routes carry `--ttl` seconds (none: the server's `--max-ttl`);
 //! the whole run must fit in it, or early routes expire before the list.
 //!
-//! Every loop is bounded, streams are read with a per-read timeout and closed at
+//! It exits with status 1 when fewer routes are listed than were registered or a
+//! stream missed an event. Every loop is bounded, streams are read with a per-read timeout and closed at
 //! the end, and only the address given is contacted, which should be a loopback one.
 
 use std::io::{BufRead, BufReader};
@@ -316,7 +317,8 @@ fn listen(
     got
 }
 
-fn fan_out(o: &Options, after: u64) {
+/// The fan-out phase; whether every client received every event.
+fn fan_out(o: &Options, after: u64) -> bool {
     let prefix = format!("fan{after}-");
     let phase = Instant::now();
     let (ready_tx, ready_rx) = mpsc::channel();
@@ -376,11 +378,12 @@ fn fan_out(o: &Options, after: u64) {
             .into_iter()
             .map(|c| c.join().expect("a client thread ends"))
             .collect();
-        report(o, &results, &sent);
-    });
+        report(o, &results, &sent)
+    })
 }
 
-fn report(o: &Options, results: &[Received], sent: &[Duration]) {
+/// Prints the fan-out figures; whether every client received every event.
+fn report(o: &Options, results: &[Received], sent: &[Duration]) -> bool {
     let mut lags = Vec::new();
     let mut last_lags = Vec::new();
     let mut delivered = 0usize;
@@ -426,8 +429,9 @@ fn report(o: &Options, results: &[Received], sent: &[Duration]) {
         o.sse_events,
         results.len() * o.sse_events
     );
+    let all = complete == results.len();
     if lags.is_empty() {
-        return;
+        return all;
     }
     let first_write = sent.first().copied().unwrap_or_default();
     let span = last_arrival.saturating_sub(first_write);
@@ -455,6 +459,7 @@ fn report(o: &Options, results: &[Received], sent: &[Duration]) {
             ms(last_lags[last_lags.len() - 1])
         );
     }
+    all
 }
 
 fn main() {
@@ -525,7 +530,8 @@ fn main() {
         ms(times[times.len() - 1]),
     );
 
-    if o.sse_clients > 0 && o.sse_events > 0 {
-        fan_out(&o, revision);
+    let delivered = o.sse_clients == 0 || o.sse_events == 0 || fan_out(&o, revision);
+    if listed.is_none_or(|listed| listed < o.routes) || !delivered {
+        std::process::exit(1);
     }
 }
