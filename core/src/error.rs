@@ -80,7 +80,12 @@ pub struct Error {
 }
 
 impl Error {
-    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
+    /// An error of `kind` with `message`, for code that works with the registry
+    /// to report in its terms (for example from a [`Registry::modify_route`]
+    /// closure).
+    ///
+    /// [`Registry::modify_route`]: crate::Registry::modify_route
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
         Error {
             kind,
             message: message.into(),

@@ -2540,6 +2540,31 @@ impl Registry {
         .map(|s| (*s).clone())
     }
 
+    /// Changes the service named or identified by `key` atomically: `f` gets the
+    /// stored service and returns the one to store (Kong's PATCH merges a body into
+    /// it with [`dialect::kong::patch_service`](crate::dialect::kong::patch_service)).
+    /// No other write comes between the read and the write. `f` runs under the
+    /// registry's write lock: keep it short, and do not call the registry from it.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`] for an unknown key; `f`'s error; as
+    /// [`Registry::create_service`] for the result. On error nothing changes.
+    pub fn modify_service(
+        &self,
+        key: &str,
+        f: impl FnOnce(&Service) -> Result<Service, Error>,
+    ) -> Result<Service, Error> {
+        self.write(|txn| {
+            let Some(current) = txn.st.services.get(key).cloned() else {
+                return Err(not_found());
+            };
+            let next = f(&current)?;
+            txn.put_service(next, Some(current.id.as_str().into()))
+        })
+        .map(|s| (*s).clone())
+    }
+
     /// Deletes a service by name or id.
     ///
     /// # Errors
@@ -2610,6 +2635,28 @@ impl Registry {
                 return Err(not_found());
             };
             txn.put_route(route, Some(id))
+        })
+        .map(|r| (*r).clone())
+    }
+
+    /// As [`Registry::modify_service`], for the route named or identified by `key`
+    /// (Kong's PATCH with [`dialect::kong::patch_route`](crate::dialect::kong::patch_route)).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::NotFound`] for an unknown key; `f`'s error; as
+    /// [`Registry::create_route`] for the result. On error nothing changes.
+    pub fn modify_route(
+        &self,
+        key: &str,
+        f: impl FnOnce(&Route) -> Result<Route, Error>,
+    ) -> Result<Route, Error> {
+        self.write(|txn| {
+            let Some(current) = txn.st.routes.get(key).cloned() else {
+                return Err(not_found());
+            };
+            let next = f(&current)?;
+            txn.put_route(next, Some(current.id.as_str().into()))
         })
         .map(|r| (*r).clone())
     }

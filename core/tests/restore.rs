@@ -350,3 +350,70 @@ fn put_by_name_keeps_the_name_whatever_the_body_says() {
         (route.id, Some("r1"))
     );
 }
+
+#[test]
+fn modify_applies_a_change_atomically() {
+    let (registry, _) = registry();
+    registry
+        .create_service(Service {
+            name: Some("svc".into()),
+            host: "a.internal".into(),
+            ..Service::default()
+        })
+        .unwrap();
+    registry
+        .create_route(Route {
+            name: Some("r".into()),
+            paths: Some(vec!["/r".into()]),
+            ..Route::default()
+        })
+        .unwrap();
+    // Kong's PATCH merge, applied under the lock.
+    let patched = registry
+        .modify_route("r", |current| {
+            routeyard::dialect::kong::patch_route(current, br#"{"paths": ["/patched"]}"#)
+        })
+        .unwrap();
+    assert_eq!(patched.paths, Some(vec!["/patched".to_string()]));
+    assert_eq!(patched.name.as_deref(), Some("r"));
+
+    // Errors change nothing.
+    let before = registry.snapshot();
+    let err = registry
+        .modify_route("r", |current| {
+            routeyard::dialect::kong::patch_route(current, br#"{"paths": ["no-slash"]}"#)
+        })
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::SchemaViolation);
+    assert_eq!(
+        registry
+            .modify_service("missing", |s| Ok(s.clone()))
+            .unwrap_err()
+            .kind(),
+        ErrorKind::NotFound
+    );
+    assert_eq!(registry.snapshot(), before);
+
+    // Concurrent read-modify-writes never lose one another's change.
+    let registry = std::sync::Arc::new(registry);
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let registry = registry.clone();
+            std::thread::spawn(move || {
+                for _ in 0..100 {
+                    registry
+                        .modify_service("svc", |s| {
+                            let mut next = s.clone();
+                            next.retries += 1;
+                            Ok(next)
+                        })
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(registry.service("svc").unwrap().retries, 5 + 400);
+}

@@ -7,7 +7,7 @@
 use std::ffi::c_char;
 
 use routeyard_core::dialect::kong;
-use routeyard_core::{Error as CoreError, Registry, Route, Service};
+use routeyard_core::{Error as CoreError, ErrorKind, Registry, Route, Service};
 
 use crate::error::{ry_error, ry_status};
 use crate::registry::{registry, ry_registry};
@@ -24,7 +24,11 @@ trait Entity: Sized {
     fn page(all: &[Self]) -> String;
     fn create(registry: &Registry, entity: Self) -> Result<Self, CoreError>;
     fn put(registry: &Registry, key: &str, entity: Self) -> Result<(Self, bool), CoreError>;
-    fn update(registry: &Registry, key: &str, entity: Self) -> Result<Self, CoreError>;
+    fn modify(
+        registry: &Registry,
+        key: &str,
+        f: impl FnOnce(&Self) -> Result<Self, CoreError>,
+    ) -> Result<Self, CoreError>;
     fn get(registry: &Registry, key: &str) -> Option<Self>;
     fn delete(registry: &Registry, key: &str) -> Result<u64, CoreError>;
 }
@@ -50,8 +54,12 @@ impl Entity for Service {
     fn put(registry: &Registry, key: &str, entity: Self) -> Result<(Self, bool), CoreError> {
         registry.put_service(key, entity)
     }
-    fn update(registry: &Registry, key: &str, entity: Self) -> Result<Self, CoreError> {
-        registry.update_service(key, entity)
+    fn modify(
+        registry: &Registry,
+        key: &str,
+        f: impl FnOnce(&Self) -> Result<Self, CoreError>,
+    ) -> Result<Self, CoreError> {
+        registry.modify_service(key, f)
     }
     fn get(registry: &Registry, key: &str) -> Option<Self> {
         registry.service(key)
@@ -82,8 +90,12 @@ impl Entity for Route {
     fn put(registry: &Registry, key: &str, entity: Self) -> Result<(Self, bool), CoreError> {
         registry.put_route(key, entity)
     }
-    fn update(registry: &Registry, key: &str, entity: Self) -> Result<Self, CoreError> {
-        registry.update_route(key, entity)
+    fn modify(
+        registry: &Registry,
+        key: &str,
+        f: impl FnOnce(&Self) -> Result<Self, CoreError>,
+    ) -> Result<Self, CoreError> {
+        registry.modify_route(key, f)
     }
     fn get(registry: &Registry, key: &str) -> Option<Self> {
         registry.route(key)
@@ -166,9 +178,14 @@ unsafe fn patch<E: Entity>(
     // SAFETY: the caller guarantees `json` is NULL or that many readable bytes.
     let json = unsafe { str_arg(json.0, json.1, "json") }?;
     let out = StringOut::new(out, out_len)?;
-    let existing = E::get(registry, key).ok_or_else(ry_error::kong_not_found)?;
-    let merged = E::patch(&existing, json.as_bytes()).map_err(ry_error::kong)?;
-    let stored = E::update(registry, key, merged).map_err(ry_error::kong)?;
+    // Read, merge and write in one step: no other write comes in between.
+    let stored = E::modify(registry, key, |existing| {
+        E::patch(existing, json.as_bytes())
+    })
+    .map_err(|e| match e.kind() {
+        ErrorKind::NotFound => ry_error::kong_not_found(),
+        _ => ry_error::kong(e),
+    })?;
     // SAFETY: the caller guarantees `out` and `out_len` are writable or NULL.
     unsafe { out.write(stored.encode()) };
     Ok(())

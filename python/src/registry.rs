@@ -69,29 +69,9 @@ fn list<'py>(py: Python<'py>, values: &[Value]) -> PyResult<Bound<'py, PyList>> 
     PyList::new(py, items)
 }
 
-/// A PATCH could not be applied: the object is missing, or the core refused.
-enum PatchError {
-    Missing,
-    Core(CoreError),
-}
-
-impl From<CoreError> for PatchError {
-    fn from(err: CoreError) -> Self {
-        PatchError::Core(err)
-    }
-}
-
 impl PyRegistry {
     fn core<T>(py: Python<'_>, result: Result<T, CoreError>) -> PyResult<T> {
         result.map_err(|err| errors::core_error(py, err))
-    }
-
-    fn patched<T>(py: Python<'_>, result: Result<T, PatchError>) -> PyResult<T> {
-        result.map_err(|err| match err {
-            // The core's text for an unknown key.
-            PatchError::Missing => errors::not_found(py, "Not found".to_string()),
-            PatchError::Core(err) => errors::core_error(py, err),
-        })
     }
 }
 
@@ -426,14 +406,12 @@ impl PyRegistry {
     ) -> PyResult<Bound<'py, PyAny>> {
         let patch = json::to_value(patch.as_any())?;
         let reg = &self.inner;
-        let service = Self::patched(
+        // Read, merge and write in one step: no other write comes in between.
+        let service = Self::core(
             py,
             py.detach(|| {
-                let existing = reg.service(key).ok_or(PatchError::Missing)?;
-                let merged = kong::patch_service(&existing, &body(&patch))?;
-                // Written back by id: if the service was deleted meanwhile (and another
-                // took its name), this is NotFound rather than a write to the other.
-                Ok(kong_service(&reg.update_service(&existing.id, merged)?))
+                reg.modify_service(key, |existing| kong::patch_service(existing, &body(&patch)))
+                    .map(|s| kong_service(&s))
             }),
         )?;
         json::to_python(py, &service)
@@ -510,13 +488,11 @@ impl PyRegistry {
     ) -> PyResult<Bound<'py, PyAny>> {
         let patch = json::to_value(patch.as_any())?;
         let reg = &self.inner;
-        let route = Self::patched(
+        let route = Self::core(
             py,
             py.detach(|| {
-                let existing = reg.route(key).ok_or(PatchError::Missing)?;
-                let merged = kong::patch_route(&existing, &body(&patch))?;
-                // By id, as for services.
-                Ok(kong_route(&reg.update_route(&existing.id, merged)?))
+                reg.modify_route(key, |existing| kong::patch_route(existing, &body(&patch)))
+                    .map(|r| kong_route(&r))
             }),
         )?;
         json::to_python(py, &route)

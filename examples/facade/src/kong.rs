@@ -350,12 +350,10 @@ async fn patch_service(
     body: Bytes,
 ) -> Result<Response, KongFail> {
     authorize(&state, &headers, ROUTES_WRITE)?;
-    let existing = state
+    // Read, merge and write in one step: no other write comes in between.
+    let service = state
         .registry
-        .service(&key)
-        .ok_or_else(KongFail::not_found)?;
-    let patched = kong::patch_service(&existing, &body)?;
-    let service = state.registry.update_service(&key, patched)?;
+        .modify_service(&key, |current| kong::patch_service(current, &body))?;
     Ok(ok(kong::encode_service(&service)))
 }
 
@@ -462,8 +460,13 @@ async fn patch_service_route(
 ) -> Result<Response, KongFail> {
     authorize(&state, &headers, ROUTES_WRITE)?;
     let existing = route_of_service(&state, &service, &key)?;
-    let patched = kong::patch_route(&existing, &body)?;
-    let route = state.registry.update_route(&existing.id, patched)?;
+    let route = state.registry.modify_route(&existing.id, |current| {
+        // The route must still lead to that service when the patch applies.
+        if current.service != existing.service {
+            return Err(CoreError::new(ErrorKind::NotFound, "Not found"));
+        }
+        kong::patch_route(current, &body)
+    })?;
     Ok(ok(kong::encode_route(&route)))
 }
 
@@ -551,9 +554,9 @@ async fn patch_route(
     body: Bytes,
 ) -> Result<Response, KongFail> {
     authorize(&state, &headers, ROUTES_WRITE)?;
-    let existing = state.registry.route(&key).ok_or_else(KongFail::not_found)?;
-    let patched = kong::patch_route(&existing, &body)?;
-    let route = state.registry.update_route(&key, patched)?;
+    let route = state
+        .registry
+        .modify_route(&key, |current| kong::patch_route(current, &body))?;
     Ok(ok(kong::encode_route(&route)))
 }
 
