@@ -1839,8 +1839,9 @@ enum ry_status ry_registry_put_service_json(const struct ry_registry *reg,
  * field in the body replaces the stored one, `null` resets a field, fields the body
  * lacks are kept, and the merged service is checked whole. `id` and `created_at` stay.
  *
- * The read and the replacement are two steps: of two patches of the same service
- * running at once, both apply but the later replacement wins whole.
+ * The read, the merge and the replacement are one step under the registry's lock:
+ * of two patches of the same service running at once, the second applies to the
+ * result of the first, and neither is lost.
  *
  * # Arguments
  *
@@ -2096,7 +2097,7 @@ enum ry_status ry_registry_put_route_json(const struct ry_registry *reg,
 
 /**
  * Updates some fields of a route, as Kong's `PATCH /routes/{name or id}`; see
- * `ry_registry_patch_service_json` for the merge rules and their concurrency.
+ * `ry_registry_patch_service_json` for the merge rules and their atomicity.
  *
  * # Arguments
  *
