@@ -1404,6 +1404,8 @@ impl Pool {
                     port: e.backend.port.to_string(),
                     priority: i64::from(e.backend.tier),
                     weight: u64::from(e.backend.weight),
+                    max_connections: e.backend.max_connections.filter(|&cap| cap > 0),
+                    sni: e.backend.metadata.get("sni").cloned(),
                     stats: e
                         .stats
                         .counters(e.backend.state != BackendState::Down, e.backend.discovered),

@@ -272,6 +272,12 @@ pub struct BackendReport {
     pub priority: i64,
     /// The backend's weight.
     pub weight: u64,
+    /// The backend's connection cap; left out without one (gobetween leaves out 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<u32>,
+    /// The SNI name the backend serves (its `sni` metadata); left out when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sni: Option<String>,
     /// Its counters.
     pub stats: BackendCounters,
 }

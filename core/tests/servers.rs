@@ -166,3 +166,21 @@ fn gobetween_round_robin_lands_as_weighted_round_robin() {
     let kept = r.server("rr").unwrap().server.backends().unwrap();
     assert_eq!(kept[1].weight, 9);
 }
+
+#[test]
+fn backend_stats_carry_the_cap_and_the_sni_name() {
+    let r = Registry::new(Config::new());
+    let mut capped = backend("10.0.3.1", 80, 1, 1);
+    capped.max_connections = 5;
+    capped.sni = Some("a.example.com".into());
+    let server =
+        Server::with_static_backends("0.0.0.0:3300", &[capped, backend("10.0.3.2", 80, 1, 1)]);
+    r.create_server("capped", &server).unwrap();
+    let stats = serde_json::to_value(r.server_stats("capped").unwrap()).unwrap();
+    let backends = stats["backends"].as_array().unwrap();
+    assert_eq!(backends[0]["max_connections"], 5);
+    assert_eq!(backends[0]["sni"], "a.example.com");
+    // Left out without a cap or a name, as gobetween does.
+    assert!(backends[1].get("max_connections").is_none());
+    assert!(backends[1].get("sni").is_none());
+}
