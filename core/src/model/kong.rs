@@ -553,8 +553,8 @@ fn hostname_type(s: &str) -> HostType {
     if s.bytes().filter(|&b| b == b':').count() > 1 {
         return HostType::Ipv6;
     }
-    let rest: Vec<u8> = s.bytes().filter(|&b| b != b':').collect();
-    if !rest.is_empty() && rest.iter().all(|&b| b.is_ascii_digit() || b == b'.') {
+    let mut rest = s.bytes().filter(|&b| b != b':').peekable();
+    if rest.peek().is_some() && rest.all(|b| b.is_ascii_digit() || b == b'.') {
         HostType::Ipv4
     } else {
         HostType::Name
@@ -587,11 +587,10 @@ fn check_ipv4(address: &str) -> Result<Option<u16>, String> {
         Some(_) => return Err(invalid()),
         None => (address, None),
     };
-    let octets: Vec<&str> = ip.split('.').collect();
-    if octets.len() != 4 {
+    if ip.split('.').count() != 4 {
         return Err(invalid());
     }
-    for o in octets {
+    for o in ip.split('.') {
         if o.is_empty()
             || o.len() > 3
             || !all_digits(o)
@@ -683,10 +682,10 @@ fn check_hostname(address: &str) -> Result<Option<u16>, String> {
     {
         return Err(invalid());
     }
-    let labels: Vec<&str> = name.split('.').collect();
-    let last = labels.len() - 1;
-    for (i, label) in labels.iter().enumerate() {
-        if label.ends_with('-') || (label.is_empty() && i != last) {
+    let mut labels = name.split('.').peekable();
+    while let Some(label) = labels.next() {
+        // Only the last label may be empty (a trailing dot).
+        if label.ends_with('-') || (label.is_empty() && labels.peek().is_some()) {
             return Err(invalid());
         }
     }
@@ -716,7 +715,11 @@ pub(crate) fn check_route_host(host: &str) -> Result<(), String> {
     if !(host.starts_with("*.") || host.ends_with(".*") || !host.contains('*')) {
         return Err("invalid wildcard: must be placed at leftmost or rightmost label".into());
     }
-    normalize_ip(&host.replace('*', "abc")).map(|_| ())
+    if host.contains('*') {
+        normalize_ip(&host.replace('*', "abc")).map(|_| ())
+    } else {
+        normalize_ip(host).map(|_| ())
+    }
 }
 
 /// An `snis` entry (`typedefs.sni`): a host name without a port.
