@@ -676,22 +676,18 @@ impl Table {
         );
     }
 
-    fn entries(route: &Arc<Compiled>) -> Vec<(Option<usize>, Entry)> {
-        let hosts: Vec<Option<usize>> = if route.hosts.is_empty() {
-            vec![None]
-        } else {
-            (0..route.hosts.len()).map(Some).collect()
-        };
-        let paths: Vec<Option<usize>> = if route.paths.is_empty() {
-            vec![None]
-        } else {
-            (0..route.paths.len()).map(Some).collect()
-        };
-        let mut out = Vec::with_capacity(hosts.len() * paths.len());
-        for &h in &hosts {
-            for &p in &paths {
+    /// One entry per (host, path) pair of a route: `None` stands for "any host"
+    /// or "no path" when the route sets none.
+    fn entries(route: &Arc<Compiled>) -> impl Iterator<Item = (Option<usize>, Entry)> + '_ {
+        let some_if = |any: bool, i: usize| any.then_some(i);
+        let hosts = route.hosts.len().max(1);
+        let paths = route.paths.len().max(1);
+        (0..hosts).flat_map(move |h| {
+            let h = some_if(!route.hosts.is_empty(), h);
+            (0..paths).map(move |p| {
+                let p = some_if(!route.paths.is_empty(), p);
                 let host = h.map_or(NO_HOST, |h| h as u16);
-                out.push((
+                (
                     h,
                     Entry {
                         rank: route.rank(p),
@@ -705,10 +701,9 @@ impl Table {
                         simple: route.is_simple(host),
                         key: (0, 0),
                     },
-                ));
-            }
-        }
-        out
+                )
+            })
+        })
     }
 
     fn insert(&mut self, route: &Arc<Compiled>) {
@@ -726,12 +721,8 @@ impl Table {
     }
 
     fn remove(&mut self, route: &Arc<Compiled>) {
-        let hosts: Vec<Option<&HostRule>> = if route.hosts.is_empty() {
-            vec![None]
-        } else {
-            route.hosts.iter().map(Some).collect()
-        };
-        for host in hosts {
+        let any = route.hosts.is_empty().then_some(None);
+        for host in any.into_iter().chain(route.hosts.iter().map(Some)) {
             self.with_bucket(host, |bucket| {
                 remove_route(&mut bucket.no_path, route);
                 for p in 0..route.paths.len() {
