@@ -10,7 +10,7 @@ use crossbeam_channel::{RecvTimeoutError, Sender};
 use hashbrown::{HashMap, HashSet};
 use parking_lot::RwLock;
 
-use crate::balance::{Backend, Pool, PoolConfig, SplitConfig, Strategy};
+use crate::balance::{Backend, BackendState, Pool, PoolConfig, SplitConfig, Strategy};
 use crate::dialect::gobetween::{self, GbError, GbErrorKind};
 use crate::error::{Error, ErrorKind};
 use crate::events::{Action, Event, EventLog, Filter, Object, Subscription};
@@ -2784,33 +2784,33 @@ impl Registry {
     pub fn remove_drained(&self) -> usize {
         let published = self.published.load();
         let mut removed = 0;
-        for upstream in self.upstreams() {
-            let Some(pool) = published.index.pool_of(&upstream.service_id) else {
-                continue;
-            };
+        for (service_id, pool) in published.index.service_pools() {
             let drained = pool.drained();
             if drained.is_empty() {
                 continue;
             }
-            let backends: Vec<Backend> = upstream
-                .backends
-                .iter()
-                .filter(|b| !drained.contains(&b.id()))
-                .cloned()
-                .collect();
-            let gone = upstream.backends.len() - backends.len();
-            // A concurrent change to the upstream wins: this retries next tick.
+            // Only backends the stored upstream still has draining (or
+            // undiscovered) go: a concurrent change that made one live wins.
+            let gone = |b: &Backend| {
+                (b.state == BackendState::Draining || !b.discovered) && drained.contains(&b.id())
+            };
             let applied = self.write(|txn| {
-                let current = txn.st.upstreams.get(upstream.service_id.as_str());
-                if current.is_none_or(|c| **c != upstream) {
-                    return Ok(false);
+                let Some(current) = txn.st.upstreams.get(service_id).cloned() else {
+                    return Ok(0);
+                };
+                let keep: Vec<Backend> = current
+                    .backends
+                    .iter()
+                    .filter(|b| !gone(b))
+                    .cloned()
+                    .collect();
+                let n = current.backends.len() - keep.len();
+                if n > 0 {
+                    txn.put_upstream(service_id, keep, current.config.clone())?;
                 }
-                txn.put_upstream(&upstream.service_id, backends, upstream.config.clone())
-                    .map(|_| true)
+                Ok(n)
             });
-            if applied == Ok(true) {
-                removed += gone;
-            }
+            removed += applied.unwrap_or(0);
         }
         removed
     }

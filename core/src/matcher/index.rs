@@ -1098,6 +1098,13 @@ impl Index {
         self.services.iter().filter_map(|s| s.pool.as_ref())
     }
 
+    /// Every backend pool with its service's id.
+    pub(crate) fn service_pools(&self) -> impl Iterator<Item = (&str, &Arc<BalancePool>)> {
+        self.services
+            .iter()
+            .filter_map(|s| Some((s.service.as_ref()?.id.as_str(), s.pool.as_ref()?)))
+    }
+
     pub(crate) fn pool(&self, key: &str) -> Option<&Arc<Pool>> {
         self.pools.get(key)
     }
