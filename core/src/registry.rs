@@ -1403,16 +1403,11 @@ impl Txn<'_> {
                 format!("server name '{name}' cannot name its service and route: {rule}"),
             ));
         }
-        for taken in [
-            self.st.services.get(name).is_some(),
-            self.st.routes.get(name).is_some(),
-        ] {
-            if taken {
-                return Err(Error::new(
-                    ErrorKind::Conflict,
-                    format!("a service or route named '{name}' exists already"),
-                ));
-            }
+        if self.st.services.get(name).is_some() || self.st.routes.get(name).is_some() {
+            return Err(Error::new(
+                ErrorKind::Conflict,
+                format!("a service or route named '{name}' exists already"),
+            ));
         }
         let port = server.bind_port().ok_or_else(|| {
             Error::new(
