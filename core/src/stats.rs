@@ -239,7 +239,7 @@ impl BackendStats {
 }
 
 /// One backend's counters, in gobetween's shape (`stats` of a backend).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct BackendCounters {
     /// Whether the backend is up (not `down`).
     pub live: bool,

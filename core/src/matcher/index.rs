@@ -833,19 +833,9 @@ fn scan<'i>(
                 if !fits_len || !bytes.starts_with(key) {
                     continue;
                 }
-                if let Some(matched) = path_fits(e, path, key.len()) {
-                    if e.matches_rest(req) && live_pool(e, req, pools) {
-                        *best = Some((
-                            e.rank,
-                            Hit {
-                                route: &e.route,
-                                path: Some(e.path as usize),
-                                matched,
-                                cf,
-                            },
-                        ));
-                        break;
-                    }
+                if let Some(hit) = path_hit(e, req, path, key.len(), pools) {
+                    *best = Some(hit);
+                    break;
                 }
             }
         }
@@ -859,25 +849,40 @@ fn scan<'i>(
                     }
                     break;
                 }
-                if let Some(matched) = path_fits(e, path, depth) {
-                    if e.matches_rest(req) && live_pool(e, req, pools) {
-                        *best = Some((
-                            e.rank,
-                            Hit {
-                                route: &e.route,
-                                path: Some(e.path as usize),
-                                matched,
-                                cf,
-                            },
-                        ));
-                        if e.mode.is_none() {
-                            break;
-                        }
+                if let Some(hit) = path_hit(e, req, path, depth, pools) {
+                    *best = Some(hit);
+                    if e.mode.is_none() {
+                        break;
                     }
                 }
             }
         }),
     }
+}
+
+/// The hit of an entry whose key matched `depth` bytes of `path`, if its path
+/// and every other field fit (and, for a CF entry, its pool has a live backend).
+#[inline]
+fn path_hit<'i>(
+    e: &'i Entry,
+    req: &Prepared<'_>,
+    path: &str,
+    depth: usize,
+    pools: Option<&ShardMap<Arc<Pool>>>,
+) -> Option<(Rank, Hit<'i>)> {
+    let matched = path_fits(e, path, depth)?;
+    if !(e.matches_rest(req) && live_pool(e, req, pools)) {
+        return None;
+    }
+    Some((
+        e.rank,
+        Hit {
+            route: &e.route,
+            path: Some(e.path as usize),
+            matched,
+            cf: pools.is_some(),
+        },
+    ))
 }
 
 /// How many bytes of `path` an entry whose key matched `depth` bytes matches:

@@ -8,31 +8,10 @@ use super::backend::BackendSpec;
 use super::duration::{format_duration, GoDuration};
 
 /// The counters of one backend (`stats` inside each backend of
-/// `GET /servers/<name>/stats`). Rates are bytes per second over gobetween's
-/// 2-second window.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct BackendStats {
-    /// The last health check passed (or none is configured).
-    pub live: bool,
-    /// The latest discovery still lists the backend; one that is no longer
-    /// listed stays, undiscovered, until its last connection closes.
-    pub discovered: bool,
-    /// Connections made since the backend appeared (counted after a dial
-    /// succeeds).
-    pub total_connections: u64,
-    /// Connections open now.
-    pub active_connections: u64,
-    /// Dials that failed.
-    pub refused_connections: u64,
-    /// Bytes received from the backend.
-    pub rx: u64,
-    /// Bytes sent to the backend.
-    pub tx: u64,
-    /// Bytes received per second.
-    pub rx_second: u64,
-    /// Bytes sent per second.
-    pub tx_second: u64,
-}
+/// `GET /servers/<name>/stats`), the same shape the stats engine reports.
+/// Rates are bytes per second over the last sampling window (gobetween's is
+/// 2 seconds).
+pub type BackendStats = crate::stats::BackendCounters;
 
 fn is_zero(n: &i64) -> bool {
     *n == 0
