@@ -766,7 +766,9 @@ unsafe fn answer(
 /// while other threads change it. It takes no lock and allocates nothing, except that
 /// each calling thread keeps one buffer for building upstream paths (grown to the
 /// longest it built, shrunk back to 64 KiB after a longer one, freed when the thread
-/// exits), and a request with more than 64 headers costs one allocation.
+/// exits), a request with more than 64 headers costs one allocation, and so does
+/// a request that needs normalising (a host with capital letters, a path with `%`
+/// escapes, `//` or dot segments) or a lookup key over 192 bytes.
 ///
 /// # Arguments
 ///

@@ -35,21 +35,11 @@ const KEYS: &str =
 ///
 /// `InvalidArgumentError` naming the accepted protocols.
 fn protocol(py: Python<'_>, name: &str) -> PyResult<Protocol> {
-    Ok(match name {
-        "http" => Protocol::Http,
-        "https" => Protocol::Https,
-        "grpc" => Protocol::Grpc,
-        "grpcs" => Protocol::Grpcs,
-        "tcp" => Protocol::Tcp,
-        "tls" => Protocol::Tls,
-        "tls_passthrough" => Protocol::TlsPassthrough,
-        "udp" => Protocol::Udp,
-        _ => {
-            return Err(errors::invalid_argument(
-                py,
-                format!("unknown protocol '{name}'; expected one of: {PROTOCOLS}"),
-            ))
-        }
+    Protocol::from_name(name).ok_or_else(|| {
+        errors::invalid_argument(
+            py,
+            format!("unknown protocol '{name}'; expected one of: {PROTOCOLS}"),
+        )
     })
 }
 

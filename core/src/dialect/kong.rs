@@ -55,6 +55,8 @@ use crate::model::kong::{
     PathHandling, PathMode, Peer, Protocol, Route, Service, ServiceRef, Violations, PROTOCOL_LIST,
 };
 
+pub use crate::model::kong::is_uuid;
+
 const CANNOT_PARSE: &str = "Cannot parse JSON body";
 const REQUIRED: &str = "required field missing";
 

@@ -10,6 +10,7 @@ use regex::Regex;
 
 use crate::balance::Pool as BalancePool;
 use crate::lease::{Clock, Timestamp};
+use crate::matcher::key::Key;
 use crate::matcher::normalize;
 use crate::matcher::shard::ShardMap;
 use crate::matcher::slots::Slots;
@@ -372,8 +373,9 @@ pub(crate) struct Hit<'i> {
     pub(crate) path: Option<usize>,
     /// How many bytes of the (normalised) request path the route's path matched.
     pub(crate) matched: usize,
-    /// Whether the CF table answered (its request path is lowercased).
-    pub(crate) cf: bool,
+    /// For a CF route (whose request path the lookup lowercased), its pool of
+    /// backends, found live while matching.
+    pub(crate) pool: Option<&'i Arc<Pool>>,
 }
 
 // -- Compiling --------------------------------------------------------------
@@ -739,7 +741,7 @@ impl Table {
         &'i self,
         req: &Prepared<'_>,
         path: &str,
-        pools: Option<&ShardMap<Arc<Pool>>>,
+        pools: Option<&'i ShardMap<Arc<Pool>>>,
     ) -> Option<Hit<'i>> {
         if self.routes == 0 {
             return None;
@@ -751,9 +753,9 @@ impl Table {
                 scan(b, req, path, pools, &mut best);
             }
             if let Some(port) = req.port {
-                let mut key = String::with_capacity(host.len() + 6);
+                let mut key = Key::new();
                 let _ = write!(key, "{host}:{port}");
-                if let Some(b) = self.exact.get(&key) {
+                if let Some(b) = self.exact.get(key.as_str()) {
                     scan(b, req, path, pools, &mut best);
                 }
             }
@@ -795,24 +797,26 @@ fn scan<'i>(
     bucket: &'i Bucket,
     req: &Prepared<'_>,
     path: &str,
-    pools: Option<&ShardMap<Arc<Pool>>>,
+    pools: Option<&'i ShardMap<Arc<Pool>>>,
     best: &mut Option<(Rank, Hit<'i>)>,
 ) {
-    let cf = pools.is_some();
     let beats =
         |best: &Option<(Rank, Hit<'i>)>, rank: &Rank| best.as_ref().is_none_or(|b| *rank < b.0);
     for e in &bucket.no_path {
         if !beats(best, &e.rank) {
             break;
         }
-        if e.matches_rest(req) && live_pool(e, req, pools) {
+        if !e.matches_rest(req) {
+            continue;
+        }
+        if let Some(pool) = live_pool(e, req, pools) {
             *best = Some((
                 e.rank,
                 Hit {
                     route: &e.route,
                     path: None,
                     matched: 0,
-                    cf,
+                    pool,
                 },
             ));
             break;
@@ -868,19 +872,20 @@ fn path_hit<'i>(
     req: &Prepared<'_>,
     path: &str,
     depth: usize,
-    pools: Option<&ShardMap<Arc<Pool>>>,
+    pools: Option<&'i ShardMap<Arc<Pool>>>,
 ) -> Option<(Rank, Hit<'i>)> {
     let matched = path_fits(e, path, depth)?;
-    if !(e.matches_rest(req) && live_pool(e, req, pools)) {
+    if !e.matches_rest(req) {
         return None;
     }
+    let pool = live_pool(e, req, pools)?;
     Some((
         e.rank,
         Hit {
             route: &e.route,
             path: Some(e.path as usize),
             matched,
-            cf: pools.is_some(),
+            pool,
         },
     ))
 }
@@ -900,16 +905,23 @@ fn path_fits(e: &Entry, path: &str, depth: usize) -> Option<usize> {
     }
 }
 
-/// Whether a CF entry's pool still has a live backend (always true for other
-/// entries).
+/// For a CF entry, its pool if it still has a live backend (`None` when it has
+/// not); `Some(None)` for other entries, which need no pool.
 #[inline]
-fn live_pool(e: &Entry, req: &Prepared<'_>, pools: Option<&ShardMap<Arc<Pool>>>) -> bool {
+fn live_pool<'i>(
+    e: &Entry,
+    req: &Prepared<'_>,
+    pools: Option<&'i ShardMap<Arc<Pool>>>,
+) -> Option<Option<&'i Arc<Pool>>> {
     let Some(pools) = pools else {
-        return true;
+        return Some(None);
     };
     match &e.route.target {
-        Target::CfPool(key) => pools.get(key).is_some_and(|p| p.has_live(req.now())),
-        Target::Route(_) => true,
+        Target::CfPool(key) => {
+            let pool = pools.get(key).filter(|p| p.has_live(req.now()))?;
+            Some(Some(pool))
+        }
+        Target::Route(_) => Some(None),
     }
 }
 
@@ -1110,10 +1122,6 @@ impl Index {
             .filter_map(|s| Some((s.service.as_ref()?.id.as_str(), s.pool.as_ref()?)))
     }
 
-    pub(crate) fn pool(&self, key: &str) -> Option<&Arc<Pool>> {
-        self.pools.get(key)
-    }
-
     /// The pool key of a CF route: lowercased, trailing `/` trimmed (gorouter).
     pub(crate) fn cf_key(route: &str) -> String {
         let mut key = route.to_ascii_lowercase();
@@ -1198,10 +1206,10 @@ impl Index {
         if self.cf.routes == 0 {
             return None;
         }
-        let lowered;
+        let mut lowered = Key::new();
         let path: &str = if req.path.bytes().any(|b| b.is_ascii_uppercase()) {
-            lowered = req.path.to_ascii_lowercase();
-            &lowered
+            lowered.push_lower(&req.path);
+            lowered.as_str()
         } else {
             &req.path
         };

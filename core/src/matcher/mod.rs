@@ -1,6 +1,7 @@
 //! The read side: requests, matches, and the published index.
 
 mod index;
+mod key;
 mod normalize;
 mod shard;
 mod slots;
@@ -457,7 +458,7 @@ impl<'a> Found<'a> {
     /// route matched by other fields only, and for CF routes.
     pub fn matched_path(&self) -> &str {
         match self.hit() {
-            Some(hit) if !hit.cf => {
+            Some(hit) if hit.pool.is_none() => {
                 let path = self.path();
                 &path[..hit.matched.min(path.len())]
             }
@@ -611,8 +612,8 @@ impl<'a> Found<'a> {
                     port: m.backend_port,
                 });
         }
-        let key = self.cf_route()?;
-        let pool = self.published.index.pool(key)?;
+        // A CF route's pool was found live while matching.
+        let pool = self.hit()?.pool?;
         pool.pick(self.prepared.now()).map(|b| BackendRef {
             address: &b.route.ip,
             port: b.route.port,

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::lease::Timestamp;
+use crate::matcher::key::Key;
 use crate::matcher::shard::ShardMap;
 use crate::model::cf::TcpRouteMapping;
 use crate::model::kong::{Peer, Protocol, Route};
@@ -220,24 +221,27 @@ impl StreamTable {
         if self.len == 0 {
             return None;
         }
-        let mut key = String::with_capacity(64);
-        let mut probe = |tag: char, value: &dyn std::fmt::Display| {
-            key.clear();
-            let _ = write!(key, "{tag}/{value}");
-            self.keyed.get(&key).map(Vec::as_slice)
-        };
+        let mut key = Key::new();
+        let probe = |key: &Key| self.keyed.get(key.as_str()).map(Vec::as_slice);
         let mut lists: [Option<&[Arc<StreamRoute>]>; 6] = [None; 6];
         if let Some(sni) = req.sni {
-            let sni = sni.trim_end_matches('.').to_ascii_lowercase();
-            lists[0] = probe('s', &sni);
+            key.push_lower("s/");
+            key.push_lower(sni.trim_end_matches('.'));
+            lists[0] = probe(&key);
         }
+        let mut peer = |at: usize, port_tag: char, ip_tag: char, addr: SocketAddr| {
+            key.clear();
+            let _ = write!(key, "{port_tag}/{}", addr.port());
+            lists[at] = probe(&key);
+            key.clear();
+            let _ = write!(key, "{ip_tag}/{}", addr.ip());
+            lists[at + 1] = probe(&key);
+        };
         if let Some(d) = req.destination {
-            lists[1] = probe('p', &d.port());
-            lists[2] = probe('d', &d.ip());
+            peer(1, 'p', 'd', d);
         }
         if let Some(s) = req.source {
-            lists[3] = probe('q', &s.port());
-            lists[4] = probe('i', &s.ip());
+            peer(3, 'q', 'i', s);
         }
         lists[5] = Some(&self.rest);
         let mut best: Option<&Arc<StreamRoute>> = None;
@@ -377,8 +381,8 @@ impl TcpPools {
         if self.pools.is_empty() {
             return None;
         }
-        let mut key = String::with_capacity(router_group_guid.len() + 6);
+        let mut key = Key::new();
         let _ = write!(key, "{router_group_guid}:{port}");
-        self.pools.get(&key)
+        self.pools.get(key.as_str())
     }
 }

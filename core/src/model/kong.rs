@@ -395,8 +395,8 @@ pub(crate) const PROTOCOL_LIST: &str = "grpc, grpcs, http, https, tcp, tls, tls_
 const LEN_MIN_1: &str = "length must be at least 1";
 
 impl Protocol {
-    /// The protocol Kong names `name`, if any.
-    pub(crate) fn from_name(name: &str) -> Option<Protocol> {
+    /// The protocol Kong names `name` (`http`, `tls_passthrough`, ...), if any.
+    pub fn from_name(name: &str) -> Option<Protocol> {
         Some(match name {
             "http" => Protocol::Http,
             "https" => Protocol::Https,
@@ -528,7 +528,7 @@ fn path_cmp(a: &str, b: &str) -> std::cmp::Ordering {
 /// Whether `s` has the shape of a UUID (hex digits in 8-4-4-4-12 groups, any
 /// case), as Kong's `is_valid_uuid` checks it. The Admin API takes such a key in
 /// `/routes/{name or id}` as an id and anything else as a name.
-pub(crate) fn is_uuid(s: &str) -> bool {
+pub fn is_uuid(s: &str) -> bool {
     let b = s.as_bytes();
     b.len() == 36
         && b.iter().enumerate().all(|(i, &c)| match i {

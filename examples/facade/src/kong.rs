@@ -236,23 +236,6 @@ fn decode_offset(text: &str) -> Result<(i64, String), KongFail> {
     serde_json::from_slice::<(i64, String)>(&bytes).map_err(|_| invalid("bad json encoding"))
 }
 
-/// Whether a path key has the shape of a UUID, which Kong takes as an id; any
-/// other key is a name.
-fn is_uuid(key: &str) -> bool {
-    let groups: Vec<&str> = key.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, len)| g.len() == len && g.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
-/// Kong's PUT by name: the name in the path is the object's name, whatever the body
-/// says (or leaves out), for creation and replacement alike.
-fn name_from_path(key: &str) -> Option<String> {
-    (!is_uuid(key)).then(|| key.to_string())
-}
-
 fn ok(json: String) -> Response {
     json_response(StatusCode::OK, json)
 }
@@ -335,10 +318,7 @@ async fn put_service(
     body: Bytes,
 ) -> Result<Response, KongFail> {
     authorize(&state, &headers, ROUTES_WRITE)?;
-    let mut service = kong::decode_service(&body)?;
-    if let Some(name) = name_from_path(&key) {
-        service.name = Some(name);
-    }
+    let service = kong::decode_service(&body)?;
     let (service, created) = state.registry.put_service(&key, service)?;
     Ok(created_or_ok(created, kong::encode_service(&service)))
 }
@@ -445,9 +425,6 @@ async fn put_service_route(
         .ok_or_else(KongFail::not_found)?;
     let mut route = kong::decode_route(&body)?;
     route.service = Some(ServiceRef { id: service.id });
-    if let Some(name) = name_from_path(&key) {
-        route.name = Some(name);
-    }
     let (route, created) = state.registry.put_route(&key, route)?;
     Ok(created_or_ok(created, kong::encode_route(&route)))
 }
@@ -539,10 +516,7 @@ async fn put_route(
     body: Bytes,
 ) -> Result<Response, KongFail> {
     authorize(&state, &headers, ROUTES_WRITE)?;
-    let mut route = kong::decode_route(&body)?;
-    if let Some(name) = name_from_path(&key) {
-        route.name = Some(name);
-    }
+    let route = kong::decode_route(&body)?;
     let (route, created) = state.registry.put_route(&key, route)?;
     Ok(created_or_ok(created, kong::encode_route(&route)))
 }
@@ -572,6 +546,7 @@ async fn delete_route(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use routeyard::dialect::kong::is_uuid;
 
     fn query(raw: &str) -> Result<PageQuery, KongError> {
         PageQuery::parse(Some(raw)).map_err(|f| f.0)
@@ -599,8 +574,6 @@ mod tests {
         ] {
             assert!(!is_uuid(key), "{key}");
         }
-        assert_eq!(name_from_path("users"), Some("users".to_string()));
-        assert_eq!(name_from_path("7c6f5d3e-8a9b-4c1d-9e2f-0a1b2c3d4e5f"), None);
     }
 
     #[test]
