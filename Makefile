@@ -10,7 +10,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .DEFAULT_GOAL := test
-.PHONY: run test test-rust test-c test-python lint bench header c-tools
+.PHONY: run test test-rust test-c test-c-asan test-python lint bench header c-tools
 
 ## Build and start the HTTP facade on 127.0.0.1:8080.
 run:
@@ -22,10 +22,16 @@ test: test-rust test-c test-python
 test-rust:
 	$(CARGO) test --workspace --locked
 
-## The C tests against the library cargo built: plain, static and under valgrind.
+## The C tests against the library cargo built: plain, static, under valgrind and
+## under AddressSanitizer + LeakSanitizer + UndefinedBehaviorSanitizer.
 test-c: c-tools
 	$(CARGO) build --locked -p routeyard-ffi
 	$(MAKE) -C tests/c LIBDIR=$(TARGET_DIR)/debug
+
+## Only the sanitizer run of the C tests.
+test-c-asan: c-tools
+	$(CARGO) build --locked -p routeyard-ffi
+	$(MAKE) -C tests/c asan LIBDIR=$(TARGET_DIR)/debug
 
 ## Builds the extension into .venv, checks the stubs, then runs pytest.
 test-python: $(VENV)/.installed
@@ -40,7 +46,8 @@ $(VENV)/.installed: python/requirements-dev.txt
 	$(VENV_BIN)/python -m pip install --quiet -r python/requirements-dev.txt
 	touch $@
 
-# Installs the C toolchain and valgrind when a command is missing.
+# Installs the C toolchain and valgrind when a command is missing. gcc brings the
+# sanitizer runtimes (libasan, liblsan, libubsan) with it.
 c-tools:
 	@missing=""; \
 	for tool in gcc g++ valgrind; do \
