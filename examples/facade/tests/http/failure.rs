@@ -613,6 +613,7 @@ fn thousands_of_held_connections_do_not_stop_the_server() {
     let routes = r#"[{"route":"held.example.com","ip":"10.0.0.1","port":80}]"#;
     assert_eq!(facade.call("POST", ROUTES, routes).status, 201);
     let before = facade.call("GET", "/debug/stats", "").json();
+    let idle_fds = facade.open_files();
 
     let mut held = Vec::with_capacity(count);
     let mut kinds = [0usize; 4];
@@ -663,6 +664,16 @@ fn thousands_of_held_connections_do_not_stop_the_server() {
     );
     assert_eq!(after["http_routes"], 2);
     assert_eq!(facade.call("GET", ROUTES, "").status, 200);
+    // Every descriptor of a closed connection is given back.
+    let deadline = Instant::now() + IO_TIMEOUT;
+    while facade.open_files() > idle_fds + 16 {
+        assert!(
+            Instant::now() < deadline,
+            "the facade still holds {} descriptors, {idle_fds} before",
+            facade.open_files()
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
     eprintln!(
         "held connections: {count} (idle {}, partial request line {}, headers without \
          body {}, cut mid-header {}); the facade raised its soft limit from 256 to \
