@@ -682,6 +682,44 @@ fn thousands_of_held_connections_do_not_stop_the_server() {
     );
 }
 
+/// A thousand event streams open at once (a thread each on the server): a write is
+/// still answered at once, every stream gets every change of it, and once the
+/// clients close them every subscription and its thread are gone.
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+#[test]
+fn a_thousand_event_streams_at_once_each_get_every_change() {
+    const STREAMS: usize = 1000;
+    const CHANGES: usize = 20;
+    let (soft, hard) = fd_limit::get();
+    let need = STREAMS as u64 + 256;
+    if soft < need {
+        assert!(
+            fd_limit::set_soft(need.min(hard)),
+            "cannot raise the open files limit"
+        );
+    }
+    let facade = Facade::start(&["--heartbeat", "1"]);
+    let addr = address(&facade.base);
+    let start = revision(&facade);
+    let mut streams: Vec<RawStream> = (0..STREAMS).map(|_| RawStream::open(&addr, None)).collect();
+    facade.wait_for_stats("every stream subscribed", |s| s["subscribers"] == STREAMS);
+    upsert(&facade, 0, CHANGES);
+    let expected: Vec<u64> = (start + 1..=start + CHANGES as u64).collect();
+    for (i, stream) in streams.iter_mut().enumerate() {
+        let ids: Vec<u64> = (0..CHANGES)
+            .map(|_| {
+                let frame = stream.next_frame().expect("an event");
+                frame.id.expect("an id")
+            })
+            .collect();
+        assert!(ids == expected, "stream {i}: {ids:?}");
+    }
+    drop(streams);
+    facade.wait_for_stats("every stream unsubscribed", |s| s["subscribers"] == 0);
+    upsert(&facade, CHANGES, CHANGES + 1);
+    eprintln!("concurrent streams: {STREAMS} open at once, each got all {CHANGES} changes");
+}
+
 // ---------------------------------------------------------------------------
 // Bodies.
 
