@@ -269,9 +269,13 @@ impl HeldRequest {
     fn from_dict(dict: &Bound<'_, PyDict>) -> PyResult<HeldRequest> {
         let py = dict.py();
         let mut req = HeldRequest::read(py, [])?;
+        let names = interned_params(py);
         for (key, value) in dict.iter() {
-            let key = text("a request key", &key)?;
-            req.set(py, &key, &value)?;
+            // Keys written in Python source are interned: found by identity.
+            match CONNECT.iter().find(|&&i| names[i].as_ptr() == key.as_ptr()) {
+                Some(&i) => req.set_param(py, i, &value)?,
+                None => req.set(py, &text("a request key", &key)?, &value)?,
+            }
         }
         Ok(req)
     }
@@ -407,7 +411,8 @@ const PARAMS: [&str; 11] = [
 
 /// `match`'s parameters in positional order (indexes into [`PARAMS`]).
 pub(crate) const MATCH: &[usize] = &[0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 9];
-/// `connect`'s parameters in positional order.
+/// `connect`'s parameters in positional order: every field of a request (the keys of
+/// a `match_many` request dict).
 pub(crate) const CONNECT: &[usize] = &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
 /// The position of `pick` in [`PARAMS`].
 const PICK: usize = 10;
