@@ -20,6 +20,13 @@
 //!   or later;
 //! - a re-registered route is live exactly in the indexes from its revision on.
 //!
+//! What carries these guarantees is the order "store the cell, then swap the
+//! index": a matcher that loads an index published after the store is ordered
+//! after it by the swap, whatever the cell's own orderings (the model passes
+//! with relaxed cell accesses too, and fails as soon as the store follows the
+//! swap). A matcher still holding the previous index may read the cell either
+//! way, which is why a renewal can show one publication early.
+//!
 //! Run with `RUSTFLAGS="--cfg loom" cargo test -p routeyard --release --test
 //! loom_lease` (or `make test-loom`).
 

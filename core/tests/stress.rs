@@ -49,6 +49,8 @@ const CLOCK_CAP: Duration = Duration::from_secs(600);
 const KEYS: u64 = 4;
 /// Operations per writer in one iteration.
 const OPS: usize = 500;
+/// The writers' seeds start here unless `ROUTEYARD_STRESS_SEED` says otherwise.
+const SEED: u64 = 0x57E5_0000;
 /// What each matcher keeps of its observations, at most.
 const MAX_OBSERVATIONS: usize = 200_000;
 
@@ -59,6 +61,17 @@ fn iterations() -> usize {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1usize)
         .max(1)
+}
+
+/// The first writer's seed (`ROUTEYARD_STRESS_SEED`, decimal or 0x-hex).
+fn seed() -> u64 {
+    std::env::var("ROUTEYARD_STRESS_SEED")
+        .ok()
+        .and_then(|v| match v.strip_prefix("0x") {
+            Some(hex) => u64::from_str_radix(hex, 16).ok(),
+            None => v.parse().ok(),
+        })
+        .unwrap_or(SEED)
 }
 
 // ---------------------------------------------------------------------------
@@ -953,6 +966,8 @@ fn kong_filter() -> Filter {
 fn run(writers: usize, buffer: usize) {
     let deadline = Instant::now() + DEADLINE * iterations() as u32;
     let ops = OPS * iterations();
+    let seed = seed();
+    eprintln!("{writers} writers, buffer {buffer}, seed {seed:#x}, {ops} operations each");
     let small = buffer < 1 << 16;
     let clock = ManualClock::new(START);
     let registry = Arc::new(Registry::new(
@@ -1041,7 +1056,7 @@ fn run(writers: usize, buffer: usize) {
                     w,
                     shared_group: &shared,
                     own_group: &own,
-                    rng: Rng(0x57E5_0000 + w as u64),
+                    rng: Rng(seed.wrapping_add(w as u64)),
                     model: Model::default(),
                     generation: 0,
                 };
