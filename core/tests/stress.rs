@@ -341,16 +341,25 @@ impl Writer<'_> {
             7..=8 => {
                 let name = service_name(w, k);
                 let host = format!("h{g}.w{w}.internal");
-                let (_, created) = registry
-                    .put_service(
-                        &name,
-                        Service {
-                            host: host.clone(),
-                            ..Service::default()
-                        },
-                    )
-                    .unwrap();
-                assert_eq!(created, !m.services.contains_key(&name), "PUT {name}");
+                let service = Service {
+                    host: host.clone(),
+                    ..Service::default()
+                };
+                let exists = m.services.contains_key(&name);
+                if self.rng.chance(50) {
+                    let (_, created) = registry.put_service(&name, service).unwrap();
+                    assert_eq!(created, !exists, "PUT {name}");
+                } else {
+                    let result = registry.create_service(Service {
+                        name: Some(name.clone()),
+                        ..service
+                    });
+                    if exists {
+                        m.refused += refused(result, ErrorKind::UniqueViolation, "POST service");
+                        return self.counted();
+                    }
+                    result.unwrap();
+                }
                 m.services.insert(name, KongService { host, retries: 5 });
             }
             9 => {
@@ -417,8 +426,20 @@ impl Writer<'_> {
                     ..Route::default()
                 };
                 let had = m.routes.contains_key(&name);
-                let (_, created) = registry.put_route(&name, route).unwrap();
-                assert_eq!(created, !had, "PUT {name}");
+                if self.rng.chance(50) {
+                    let (_, created) = registry.put_route(&name, route).unwrap();
+                    assert_eq!(created, !had, "PUT {name}");
+                } else {
+                    let result = registry.create_route(Route {
+                        name: Some(name.clone()),
+                        ..route
+                    });
+                    if had {
+                        m.refused += refused(result, ErrorKind::UniqueViolation, "POST route");
+                        return self.counted();
+                    }
+                    result.unwrap();
+                }
                 m.routes.insert(
                     name,
                     KongRoute {
@@ -676,7 +697,11 @@ impl Writer<'_> {
                 m.refused += refused(result, kind, "a CF batch");
             }
         }
-        m.ops += 1;
+        self.counted();
+    }
+
+    fn counted(&mut self) {
+        self.model.ops += 1;
     }
 }
 
