@@ -27,6 +27,7 @@ mod common;
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
@@ -36,9 +37,9 @@ use common::{drive_clock, join, spawn, Rng, DEADLINE, START};
 use routeyard::balance::{Backend, PoolConfig, Split, SplitConfig};
 use routeyard::dialect::gobetween::{BackendSpec, Server};
 use routeyard::{
-    Action, Change, Clock, Config, ErrorKind, Event, Filter, HttpRoute, Kind, ManualClock, Object,
-    RecvError, Registry, Request, Route, RouterGroup, Service, ServiceRef, Snapshot, Subscription,
-    TcpRouteMapping,
+    Action, Change, Clock, Config, ErrorKind, Event, Filter, HttpRoute, Kind, ManualClock, Matched,
+    Object, Protocol, RecvError, Registry, Request, Route, RouterGroup, Service, ServiceRef,
+    Snapshot, Subscription, TcpRouteMapping,
 };
 
 /// Entries of the writers' own keys live this long: far more than the clock moves.
@@ -726,6 +727,22 @@ struct MatcherLog {
     observations: Vec<Observation>,
     /// Pairs seen: writer, key, generation and the revision seen at.
     pairs: Vec<(u16, u16, u64, u64)>,
+    /// gobetween servers found with their backend.
+    servers: u64,
+}
+
+/// Checks that a pair's route came with its service, from the same batch;
+/// returns the batch's generation.
+fn check_pair(w: usize, k: u64, route: &Route, service: Option<&Service>) -> u64 {
+    assert_eq!(route.name.as_deref(), Some(pair_route_name(w, k).as_str()));
+    let service = service.expect("a pair's route is seen without its service");
+    let generation: u64 = route.tags.as_ref().unwrap()[0].parse().unwrap();
+    assert_eq!(
+        service.host,
+        pair_host(generation),
+        "a pair's route and service from different batches"
+    );
+    generation
 }
 
 fn matcher(registry: &Registry, writers: usize, seed: u64, stop: &AtomicBool) -> MatcherLog {
@@ -773,26 +790,48 @@ fn matcher(registry: &Registry, writers: usize, seed: u64, stop: &AtomicBool) ->
             log.observations.push(observation);
         }
 
-        // A pair: route and service come from the same batch, or neither is seen.
+        // A pair: route and service come from the same batch, or neither is
+        // seen; through `lookup` or `find`, alternately.
         let path = format!("{}x", pair_path(w, k));
-        let pair = registry.lookup(&Request::new("GET", "any.example.com", &path), |f| {
-            let route = f.route().expect("a Kong route");
-            assert_eq!(route.name.as_deref(), Some(pair_route_name(w, k).as_str()));
-            let service = f
-                .service()
-                .expect("a pair's route is seen without its service");
-            let generation: u64 = route.tags.as_ref().unwrap()[0].parse().unwrap();
-            assert_eq!(
-                service.host,
-                pair_host(generation),
-                "a pair's route and service from different batches"
-            );
-            (generation, f.revision())
-        });
+        let request = Request::new("GET", "any.example.com", &path);
+        let pair = if rng.chance(50) {
+            registry.lookup(&request, |f| {
+                let route = f.route().expect("a Kong route");
+                let generation = check_pair(w, k, route, f.service());
+                (generation, f.revision())
+            })
+        } else {
+            registry.find(&request).map(|m| {
+                let Matched::Route(route) = &m.matched else {
+                    panic!("a pair's path matched {:?}", m.matched)
+                };
+                let generation = check_pair(w, k, route, m.service.as_deref());
+                (generation, m.revision)
+            })
+        };
         if let Some((generation, revision)) = pair {
             if log.pairs.len() < MAX_OBSERVATIONS {
                 log.pairs.push((w as u16, k as u16, generation, revision));
             }
+        }
+
+        // A gobetween server lands as a route, a service and an upstream in one
+        // commit: its bind port either matches nothing or reaches its backend.
+        let from = SocketAddr::from(([192, 0, 2, 10], 50_000));
+        let to = SocketAddr::from(([127, 0, 0, 1], server_port(w, k)));
+        if let Some(m) = registry.find_and_pick(&Request::stream(Protocol::Tcp, from, to)) {
+            let Matched::Route(route) = &m.matched else {
+                panic!("a server's port matched {:?}", m.matched)
+            };
+            assert_eq!(route.name.as_deref(), Some(server_name(w, k).as_str()));
+            let backend = m
+                .backend
+                .expect("a server's route is seen without its backends");
+            assert_eq!(
+                (&*backend.address, backend.port),
+                (format!("10.{w}.{k}.9").as_str(), 7000)
+            );
+            log.servers += 1;
         }
 
         // The shared CF route is never deleted and lives long: once seen, it
@@ -1181,12 +1220,17 @@ fn run(writers: usize, buffer: Option<usize>) {
     for (i, log) in logs.iter().enumerate() {
         assert!(log.rounds > 0, "matcher {i} never completed a round");
     }
+    assert!(
+        logs.iter().map(|l| l.pairs.len()).sum::<usize>() > 0,
+        "no matcher ever saw a pair"
+    );
     let total: usize = models.iter().map(|m| m.ops).sum();
     let refused: usize = models.iter().map(|m| m.refused).sum();
     let rounds: u64 = logs.iter().map(|l| l.rounds).sum();
+    let servers: u64 = logs.iter().map(|l| l.servers).sum();
     eprintln!(
         "{writers} writers, buffer {buffer}: {total} writes ({refused} refused), {} revisions, \
-         {rounds} matcher rounds, {} lags of the slow subscriber",
+         {rounds} matcher rounds ({servers} reached a server), {} lags of the slow subscriber",
         last.revision, slow.lags
     );
 }
