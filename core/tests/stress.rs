@@ -34,7 +34,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{drive_clock, join, spawn, Rng, DEADLINE, START};
-use routeyard::balance::{Backend, PoolConfig, Split, SplitConfig};
+use routeyard::balance::{Backend, BackendState, PoolConfig, Split, SplitConfig};
 use routeyard::dialect::gobetween::{BackendSpec, Server};
 use routeyard::{
     Action, Change, Clock, Config, ErrorKind, Event, Filter, HttpRoute, Kind, ManualClock, Matched,
@@ -225,12 +225,22 @@ fn cf_upsert<K: Ord>(model: &mut BTreeMap<K, Cf>, key: K, ttl: i64, log_guid: &s
     }
 }
 
+/// A service's backends: two live ones, and every other generation a third
+/// one draining, which the reaper removes while the writers run.
 fn backends_of(w: usize, k: u64, generation: u64) -> Vec<Backend> {
     let port = 8000 + (generation % 3) as u16;
-    vec![
+    let mut backends = vec![
         Backend::new(format!("10.{w}.{k}.1"), port).with_version("v1"),
         Backend::new(format!("10.{w}.{k}.2"), port).with_version("v2"),
-    ]
+    ];
+    if generation % 2 == 0 {
+        backends.push(
+            Backend::new(format!("10.{w}.{k}.3"), port)
+                .with_version("v1")
+                .with_state(BackendState::Draining),
+        );
+    }
+    backends
 }
 
 fn pool_of(backends: &[Backend], split: Option<i64>) -> Pool {
@@ -481,10 +491,12 @@ impl Writer<'_> {
             // Upstreams and splits.
             16 => {
                 let name = service_name(w, k);
-                let backends = backends_of(w, k, g);
+                let mut backends = backends_of(w, k, g);
                 let result = registry.put_upstream(&name, backends.clone(), PoolConfig::new());
                 if m.services.contains_key(&name) {
                     result.unwrap();
+                    // Draining backends are gone by the end.
+                    backends.retain(|b| b.state != BackendState::Draining);
                     m.upstreams.insert(name, pool_of(&backends, None));
                 } else {
                     m.refused += refused(result, ErrorKind::NotFound, "PUT upstream");
@@ -1168,6 +1180,8 @@ fn run(writers: usize, buffer: Option<usize>) {
     clock.advance(Duration::from_secs(10));
     let before_sweep = registry.revision();
     registry.expire(clock.now());
+    // And the draining backends the reaper had not removed yet.
+    registry.remove_drained();
     let last = registry.snapshot();
     target.store(last.revision, Ordering::Release);
     let first = join(&first, deadline, "the first subscriber");
@@ -1226,11 +1240,32 @@ fn run(writers: usize, buffer: Option<usize>) {
     );
     let total: usize = models.iter().map(|m| m.ops).sum();
     let refused: usize = models.iter().map(|m| m.refused).sum();
+    // Upstream rewrites that only dropped draining backends: the reaper's.
+    let mut upstreams: HashMap<&str, &[Backend]> = HashMap::new();
+    let mut drained = 0;
+    for e in &first.events {
+        if let Object::Upstream(u) = &e.object {
+            if let Some(before) = upstreams.get(u.service_id.as_str()) {
+                let kept: Vec<&Backend> = before
+                    .iter()
+                    .filter(|b| b.state != BackendState::Draining)
+                    .collect();
+                if e.action == Action::Upsert
+                    && kept.len() < before.len()
+                    && u.backends.iter().eq(kept.iter().copied())
+                {
+                    drained += 1;
+                }
+            }
+            upstreams.insert(&u.service_id, &u.backends);
+        }
+    }
     let rounds: u64 = logs.iter().map(|l| l.rounds).sum();
     let servers: u64 = logs.iter().map(|l| l.servers).sum();
     eprintln!(
         "{writers} writers, buffer {buffer}: {total} writes ({refused} refused), {} revisions, \
-         {rounds} matcher rounds ({servers} reached a server), {} lags of the slow subscriber",
+         {rounds} matcher rounds ({servers} reached a server), {drained} removals of drained \
+         backends, {} lags of the slow subscriber",
         last.revision, slow.lags
     );
 }
