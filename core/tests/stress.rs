@@ -16,12 +16,18 @@
 //! - a subscriber that falls behind a small buffer is told from which revision
 //!   to resume, and either resumes from the history or reloads a snapshot, and
 //!   reaches the same state;
-//! - every lookup a matcher made agrees with the state at a revision it could
-//!   have seen: a route seen at revision `r` stays visible until a delete, a
-//!   service and route written by one batch are seen together or not at all,
-//!   and nothing of a batch that failed is ever seen.
+//! - every lookup a matcher made (`lookup`, `find`, `find_and_pick`) agrees with
+//!   the state at a revision it could have seen: a route seen at revision `r`
+//!   stays visible until a delete, a service and route written by one batch are
+//!   seen together or not at all, nothing of a batch that failed is ever seen,
+//!   and a gobetween server's port never matches without its backend.
 //!
-//! Every wait is bounded. `ROUTEYARD_STRESS_ITERS=n` multiplies the work.
+//! Upstreams carry draining backends, which the reaper removes while writers
+//! rewrite the same upstreams; only the live ones may remain.
+//!
+//! Every wait is bounded. `ROUTEYARD_STRESS_ITERS=n` multiplies the work, and
+//! `ROUTEYARD_STRESS_SEED` changes the writers' sequences (each run prints its
+//! seed).
 
 mod common;
 
