@@ -575,7 +575,9 @@ impl<'a> Found<'a> {
         self.service_arc().map(|s| &**s)
     }
 
-    fn service_arc(&self) -> Option<&'a Arc<Service>> {
+    /// The matched route's service as the index shares it, for keeping beyond the
+    /// lookup without a copy.
+    pub fn service_arc(&self) -> Option<&'a Arc<Service>> {
         self.published.index.service_in(self.service_slot()?)
     }
 
