@@ -10,17 +10,24 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .DEFAULT_GOAL := test
-.PHONY: run test test-rust test-c test-c-asan test-c-tsan test-python lint bench header c-tools
+.PHONY: run test test-rust test-loom test-c test-c-asan test-c-tsan test-python lint bench header c-tools
 
 ## Build and start the HTTP facade on 127.0.0.1:8080.
 run:
 	$(CARGO) run -p routeyard-facade -- --listen 127.0.0.1:8080
 
 ## Every test suite: Rust (with the header check and the facade end-to-end tests), C, Python.
-test: test-rust test-c test-python
+test: test-rust test-loom test-c test-python
 
 test-rust:
 	$(CARGO) test --workspace --locked
+
+## loom's model checks of the lock-free protocols (core/src/sync.rs and the lease
+## cells). `--cfg loom` changes how every crate builds, so they get a target directory
+## of their own.
+test-loom:
+	RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=$(TARGET_DIR)/loom $(CARGO) test --locked \
+		-p routeyard --release --test loom_backlog --test loom_lease
 
 ## The C tests against the library cargo built: plain, static, under valgrind and
 ## under AddressSanitizer + LeakSanitizer + UndefinedBehaviorSanitizer.

@@ -2,7 +2,6 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -12,6 +11,7 @@ use crate::error::{Error, ErrorKind};
 use crate::model::cf::{HttpRoute, PortReservation, RouterGroup, TcpRouteMapping};
 use crate::model::kong::{Route, Service};
 use crate::model::upstream::{NamedServer, Upstream};
+use crate::sync::Backlog;
 
 /// What happened to an object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -233,7 +233,7 @@ pub struct Subscription {
     current: Option<(Arc<[Event]>, usize, usize)>,
     /// Events sent and not yet taken, shared with the writer side, which counts
     /// the buffer in events.
-    outstanding: Arc<AtomicUsize>,
+    outstanding: Arc<Backlog>,
     closed: bool,
     /// Held while the subscription exists; the log watches it to drop subscribers
     /// that are gone even when no event of their kinds is published.
@@ -252,7 +252,7 @@ impl Subscription {
         if *next == *end {
             self.current = None;
         }
-        self.outstanding.fetch_sub(1, AtomicOrdering::AcqRel);
+        self.outstanding.take();
         Some(event)
     }
 
@@ -337,7 +337,7 @@ impl Subscription {
 
     /// The number of events that can be received without waiting.
     pub fn pending(&self) -> usize {
-        self.replay.len() + self.outstanding.load(AtomicOrdering::Acquire)
+        self.replay.len() + self.outstanding.len()
     }
 }
 
@@ -367,7 +367,7 @@ struct Subscriber {
     tx: Sender<Message>,
     filter: Filter,
     capacity: usize,
-    outstanding: Arc<AtomicUsize>,
+    outstanding: Arc<Backlog>,
     alive: Weak<()>,
 }
 
@@ -416,15 +416,9 @@ impl EventLog {
                     }
                     picked.into()
                 };
-                let room = s
-                    .capacity
-                    .saturating_sub(s.outstanding.load(AtomicOrdering::Acquire));
-                let fit = batch.len().min(room);
-                if fit > 0 {
-                    s.outstanding.fetch_add(fit, AtomicOrdering::AcqRel);
-                    if s.tx.send(Message::Batch(batch.clone(), fit)).is_err() {
-                        return false;
-                    }
+                let fit = s.outstanding.offer(batch.len(), s.capacity);
+                if fit > 0 && s.tx.send(Message::Batch(batch.clone(), fit)).is_err() {
+                    return false;
                 }
                 if fit == batch.len() {
                     return true;
@@ -483,7 +477,7 @@ impl EventLog {
         // events that the subscriber has not taken (see `publish`).
         let (tx, rx) = crossbeam_channel::unbounded();
         let alive = Arc::new(());
-        let outstanding = Arc::new(AtomicUsize::new(0));
+        let outstanding = Arc::new(Backlog::new());
         self.subscribers.push(Subscriber {
             tx,
             filter,

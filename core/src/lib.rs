@@ -69,6 +69,7 @@ mod matcher;
 mod model;
 mod registry;
 pub mod stats;
+mod sync;
 
 pub use crate::error::{Error, ErrorKind};
 pub use crate::events::{Action, Event, Filter, Kind, Object, RecvError, Subscription};

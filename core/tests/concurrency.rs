@@ -3,76 +3,19 @@
 //! Every wait is bounded: a deadlock or a lost wake-up fails the test instead of
 //! hanging it. Time moves only through a [`ManualClock`].
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc;
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::{drive_clock, join, spawn, subscriber, Rng, DEADLINE, START};
 use routeyard::{
-    Action, Change, Clock, Config, ErrorKind, Event, Filter, HttpRoute, ManualClock, RecvError,
-    Registry, RouterGroup, Snapshot, Subscription, TcpRouteMapping, Timestamp,
+    Action, Change, Clock, Config, ErrorKind, Event, Filter, HttpRoute, ManualClock, Registry,
+    RouterGroup, Snapshot, TcpRouteMapping,
 };
-
-const START: Timestamp = Timestamp::from_secs(1_000_000);
-/// How long any one wait may take before the test declares a deadlock.
-const DEADLINE: Duration = Duration::from_secs(60);
-
-/// SplitMix64: a small seeded generator, so each writer's sequence is reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
-
-/// Runs `f` on a new thread and returns a receiver for its result, so that the
-/// caller can wait for it with a timeout.
-fn spawn<T: Send + 'static>(
-    name: &str,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> mpsc::Receiver<thread::Result<T>> {
-    let (tx, rx) = mpsc::channel();
-    thread::Builder::new()
-        .name(name.to_string())
-        .spawn(move || {
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-            let _ = tx.send(result);
-        })
-        .expect("spawn a test thread");
-    rx
-}
-
-/// Waits for a thread started by [`spawn`]; fails on timeout or panic.
-fn join<T>(rx: &mpsc::Receiver<thread::Result<T>>, deadline: Instant, what: &str) -> T {
-    let left = deadline.saturating_duration_since(Instant::now());
-    match rx.recv_timeout(left) {
-        Ok(Ok(value)) => value,
-        Ok(Err(panic)) => {
-            let message = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            panic!("{what} panicked: {message}")
-        }
-        Err(_) => panic!("{what} did not finish in time: deadlock or livelock"),
-    }
-}
 
 // ---------------------------------------------------------------------------
 // (a) writers, readers, reaper, subscribers
@@ -328,31 +271,6 @@ fn reader(registry: &Registry, clock: &ManualClock, stop: &AtomicBool) -> Reader
     log
 }
 
-/// Receives until the event of `target` (published once the writers are done)
-/// arrives; every revision must follow the one before it.
-fn subscriber(mut sub: Subscription, target: &AtomicU64, deadline: Instant) -> Vec<Event> {
-    let mut events: Vec<Event> = Vec::new();
-    loop {
-        let last = events.last().map_or(0, |e| e.revision);
-        let goal = target.load(Ordering::Acquire);
-        if goal != 0 && last == goal {
-            return events;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "subscriber stuck at revision {last} (goal {goal})"
-        );
-        match sub.recv_timeout(Duration::from_millis(20)) {
-            Ok(e) => {
-                assert_eq!(e.revision, last + 1, "gap or repeat in the event stream");
-                events.push(e);
-            }
-            Err(RecvError::Timeout) => {}
-            Err(e) => panic!("subscription failed after revision {last}: {e}"),
-        }
-    }
-}
-
 fn writers_readers_reaper_subscribers(writers: usize) {
     let deadline = Instant::now() + DEADLINE;
     let clock = ManualClock::new(START);
@@ -384,7 +302,7 @@ fn writers_readers_reaper_subscribers(writers: usize) {
         .map(|(i, sub)| {
             let target = target.clone();
             spawn(&format!("subscriber-{i}"), move || {
-                subscriber(sub, &target, deadline)
+                subscriber(sub, 0, &target, deadline)
             })
         })
         .collect();
@@ -405,17 +323,7 @@ fn writers_readers_reaper_subscribers(writers: usize) {
         let (clock, ops_done, stop) = (clock.clone(), ops_done.clone(), stop.clone());
         spawn("clock", move || {
             let step = Duration::from_millis(250);
-            let mut moved = Duration::ZERO;
-            while !stop.load(Ordering::Acquire) {
-                let due = step * (ops_done.load(Ordering::Relaxed) / 4) as u32;
-                if moved < due.min(CLOCK_CAP) {
-                    clock.advance(step);
-                    moved += step;
-                } else {
-                    thread::yield_now();
-                }
-            }
-            moved
+            drive_clock(&clock, &ops_done, &stop, step, 4, CLOCK_CAP)
         })
     };
     let lasting: Vec<_> = (0..writers)
