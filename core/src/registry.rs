@@ -482,6 +482,12 @@ struct State {
 }
 
 impl State {
+    /// Sends the last commit's events to subscribers (after the index showing them
+    /// is published, where there is one to publish).
+    fn deliver(&mut self) {
+        self.log.publish(&mut self.events);
+    }
+
     fn live_leases(&self) -> usize {
         self.http.len() + self.tcp.len() + self.reservations.len()
     }
@@ -619,6 +625,7 @@ impl Drop for Txn<'_> {
                 self.undo_all();
             } else {
                 self.commit_in_place();
+                self.st.deliver();
             }
         }
     }
@@ -778,7 +785,8 @@ impl Txn<'_> {
                 object,
             });
         }
-        st.log.publish(&mut events);
+        // Delivered by `State::deliver` once the caller has published the index, so
+        // that a subscriber never hears of a change readers cannot see yet.
         st.events = events;
         st.pending = pending;
         // Lapsed CF backends leave the index a few at a time.
@@ -2166,6 +2174,7 @@ impl Registry {
                 let before = txn.st.revision;
                 let revision = txn.commit();
                 let replaced = (revision != before).then(|| self.publish(&st, revision));
+                st.deliver();
                 (Ok(value), replaced)
             }
             Err(e) => {
@@ -3011,6 +3020,10 @@ impl Registry {
             let (removed, more) = txn.expire(EXPIRE_CHUNK);
             let revision = txn.commit();
             self.revision.store(revision, Ordering::Release);
+            // Each chunk's events go out now, before the index that drops its routes
+            // is published after the last chunk: matching already skips a lapsed
+            // backend by time.
+            st.deliver();
             total += removed;
             // The index is published once, after the last chunk: until then readers
             // keep the previous one, where `find` already skips lapsed backends by

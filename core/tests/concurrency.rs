@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use common::{drive_clock, join, spawn, subscriber, Rng, DEADLINE, START};
 use routeyard::{
     Action, Change, Clock, Config, ErrorKind, Event, Filter, HttpRoute, ManualClock, Registry,
-    RouterGroup, Snapshot, TcpRouteMapping,
+    Request, RouterGroup, Snapshot, TcpRouteMapping,
 };
 
 // ---------------------------------------------------------------------------
@@ -648,4 +648,47 @@ fn readers_progress_during_a_long_expiry() {
         "only {inside_when_done} lookups completed while {LEASES} leases expired"
     );
     assert!(registry.snapshot().http_routes.is_empty());
+}
+
+#[test]
+fn a_subscriber_never_hears_of_a_change_readers_cannot_see_yet() {
+    const CHANGES: usize = 5_000;
+    let deadline = Instant::now() + DEADLINE;
+    let registry = Arc::new(Registry::new(Config::new().subscriber_buffer(CHANGES * 2)));
+    let mut sub = registry.subscribe(Filter::all(), None).unwrap();
+    let writer = {
+        let registry = registry.clone();
+        spawn("writer", move || {
+            for i in 0..CHANGES {
+                registry
+                    .upsert_http_routes(vec![HttpRoute::new(
+                        &format!("h{i}.example.com"),
+                        "10.0.0.1",
+                        8080,
+                    )])
+                    .unwrap();
+            }
+        })
+    };
+    // Each event is checked the moment it arrives, while the writer goes on: the
+    // registry's revision must have reached it and its route must match.
+    let (mut behind, mut unseen) = (Vec::new(), Vec::new());
+    for i in 0..CHANGES {
+        let event = sub
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap();
+        if registry.revision() < event.revision {
+            behind.push(event.revision);
+        }
+        let host = format!("h{i}.example.com");
+        if registry.find(&Request::new("GET", &host, "/")).is_none() {
+            unseen.push(host);
+        }
+    }
+    join(&writer, deadline, "writer");
+    assert_eq!(
+        (behind.len(), unseen.len()),
+        (0, 0),
+        "events ahead of the revision: {behind:?}; routes announced but not matched: {unseen:?}"
+    );
 }
