@@ -5,9 +5,6 @@
 //! This file depends on nothing else in the crate: those tests compile it as a
 //! module of their own.
 
-// `loom` is a cfg set only through RUSTFLAGS, for the model-checking tests.
-#![allow(unexpected_cfgs)]
-
 #[cfg(loom)]
 use loom::sync::atomic::{AtomicUsize, Ordering};
 #[cfg(not(loom))]

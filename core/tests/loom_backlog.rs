@@ -10,7 +10,6 @@
 //! Run with `RUSTFLAGS="--cfg loom" cargo test -p routeyard --release --test
 //! loom_backlog` (or `make test-loom`).
 
-#![allow(unexpected_cfgs)]
 #![cfg(loom)]
 
 #[path = "../src/sync.rs"]

@@ -30,7 +30,6 @@
 //! Run with `RUSTFLAGS="--cfg loom" cargo test -p routeyard --release --test
 //! loom_lease` (or `make test-loom`).
 
-#![allow(unexpected_cfgs)]
 #![cfg(loom)]
 
 use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
