@@ -1189,6 +1189,27 @@ fn nest_into(node: &mut Value, segments: &[&str], leaf: &str) {
             Value::Object(Map::new())
         };
     }
+    // Kong's encoder (cjson with `encode_sparse_array(true)`) writes an
+    // excessively sparse array (highest index above 10 and above twice the
+    // number of entries) as an object keyed by index. Doing the same here keeps
+    // a path such as `x.99999999` (an unknown field's own name) from growing
+    // an array of that many nulls.
+    if let (Value::Array(items), Some(i)) = (&*node, index) {
+        let entries = items.iter().filter(|v| !v.is_null()).count() + 1;
+        if i > items.len() && i > 10 && i > 2 * entries {
+            let Value::Array(items) = std::mem::take(node) else {
+                return;
+            };
+            *node = Value::Object(
+                items
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(_, v)| !v.is_null())
+                    .map(|(k, v)| ((k + 1).to_string(), v))
+                    .collect(),
+            );
+        }
+    }
     let child = match (node, index) {
         (Value::Array(items), Some(i)) => {
             if items.len() < i {
