@@ -10,7 +10,7 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .DEFAULT_GOAL := test
-.PHONY: run test test-rust test-c test-python test-fuzz fuzz lint bench header c-tools
+.PHONY: run test test-rust test-c test-c-asan test-c-tsan test-python test-fuzz fuzz lint bench header c-tools
 
 ## Build and start the HTTP facade on 127.0.0.1:8080.
 run:
@@ -22,10 +22,32 @@ test: test-rust test-c test-python test-fuzz
 test-rust:
 	$(CARGO) test --workspace --locked
 
-## The C tests against the library cargo built: plain, static and under valgrind.
+## The C tests against the library cargo built: plain, static, under valgrind and
+## under AddressSanitizer + LeakSanitizer + UndefinedBehaviorSanitizer.
 test-c: c-tools
 	$(CARGO) build --locked -p routeyard-ffi
 	$(MAKE) -C tests/c LIBDIR=$(TARGET_DIR)/debug
+
+## Only the sanitizer run of the C tests.
+test-c-asan: c-tools
+	$(CARGO) build --locked -p routeyard-ffi
+	$(MAKE) -C tests/c asan LIBDIR=$(TARGET_DIR)/debug
+
+## ThreadSanitizer on the C tests, against a library built instrumented as well
+## (nightly Rust rebuilding its standard library with -Zsanitizer=thread, in a target
+## directory of its own; nightly and its rust-src are installed when missing). Not
+## part of `make test`: it needs nightly and rebuilds std and every dependency.
+HOST := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
+TSAN_TARGET_DIR := $(TARGET_DIR)/tsan
+test-c-tsan: c-tools
+	rustup run nightly rustc --version >/dev/null 2>&1 || \
+		rustup toolchain install nightly --profile minimal
+	rustup component list --toolchain nightly --installed | grep -q '^rust-src' || \
+		rustup component add rust-src --toolchain nightly
+	RUSTFLAGS=-Zsanitizer=thread CARGO_TARGET_DIR=$(TSAN_TARGET_DIR) \
+		$(CARGO) +nightly build --locked -Zbuild-std --target $(HOST) -p routeyard-ffi
+	$(MAKE) -C tests/c tsan LIBDIR=$(TSAN_TARGET_DIR)/$(HOST)/debug \
+		TSAN_RT=$$(rustc +nightly --print sysroot)/lib/rustlib/$(HOST)/lib/librustc-nightly_rt.tsan.a
 
 ## Builds the extension into .venv, checks the stubs, then runs pytest.
 test-python: $(VENV)/.installed
@@ -40,7 +62,8 @@ $(VENV)/.installed: python/requirements-dev.txt
 	$(VENV_BIN)/python -m pip install --quiet -r python/requirements-dev.txt
 	touch $@
 
-# Installs the C toolchain and valgrind when a command is missing.
+# Installs the C toolchain and valgrind when a command is missing. gcc brings the
+# sanitizer runtimes (libasan, liblsan, libubsan) with it.
 c-tools:
 	@missing=""; \
 	for tool in gcc g++ valgrind; do \

@@ -2271,10 +2271,8 @@ enum ry_status ry_registry_routes_json(const struct ry_registry *reg,
  *
  * Thread-safety: may be called on one registry from any number of threads at once,
  * while other threads change it. It takes no lock and allocates nothing, except that
- * each calling thread keeps one buffer for building upstream paths (grown to the
- * longest it built, shrunk back to 64 KiB after a longer one, freed when the thread
- * exits), a request with more than 64 headers costs one allocation, and so does
- * a request that needs normalising (a host with capital letters, a path with `%`
+ * a request with more than 64 headers costs one allocation, and so does a request
+ * that needs normalising (a host with capital letters, a path with `%`
  * escapes, `//` or dot segments) or a lookup key over 192 bytes.
  *
  * # Arguments

@@ -73,7 +73,9 @@ pub mod stats;
 pub use crate::error::{Error, ErrorKind};
 pub use crate::events::{Action, Event, Filter, Kind, Object, RecvError, Subscription};
 pub use crate::lease::{Clock, ManualClock, SystemClock, Timestamp};
-pub use crate::matcher::{Backend, BackendRef, Capture, Found, Match, Matched, Request};
+pub use crate::matcher::{
+    Backend, BackendRef, Capture, Found, Match, Matched, Request, UpstreamPath,
+};
 pub use crate::model::cf::{
     HttpRoute, ModificationTag, PortReservation, RouterGroup, TcpRouteMapping,
 };

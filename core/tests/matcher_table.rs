@@ -9,6 +9,7 @@
 //! shows every wrong row.
 
 use std::collections::BTreeMap;
+use std::mem::MaybeUninit;
 use std::time::Duration;
 
 use routeyard::{
@@ -817,6 +818,49 @@ fn upstream_paths() {
         if got.as_deref() != Some(*want) {
             failures.push(format!(
                 "  base={base:?} paths={paths:?} strip={strip} {handling:?} request={path}: want {want}, got {got:?}"
+            ));
+        }
+        // The borrowed forms of the same path agree with the owned one.
+        let forms = reg.lookup(&Request::new("GET", "up.com", path), |found| {
+            let parts = found.upstream_path_parts();
+            let mut pushed = String::new();
+            parts.push_to(&mut pushed);
+            let mut room = [MaybeUninit::new(b'#'); 32];
+            let copied = parts.copy_to(&mut room).map(|n| {
+                let bytes: Vec<u8> = room[..n]
+                    .iter()
+                    // SAFETY: `copy_to` initialised the first `n` bytes (the rest
+                    // were initialised above anyway).
+                    .map(|b| unsafe { b.assume_init() })
+                    .collect();
+                String::from_utf8(bytes).unwrap()
+            });
+            let short = parts.copy_to(&mut room[..parts.len() - 1]);
+            (
+                parts.to_string(),
+                pushed,
+                copied,
+                parts.len(),
+                short,
+                parts.as_parts().map(|p| p.concat()),
+                *handling,
+            )
+        });
+        let Some((shown, pushed, copied, len, short, joined, handling)) = forms else {
+            continue;
+        };
+        let whole = joined.clone().unwrap_or_else(|| shown.clone());
+        let agree = [&shown, &pushed, &whole]
+            .iter()
+            .all(|s| s.as_str() == *want)
+            && copied.as_deref() == Ok(*want)
+            && len == want.len()
+            && short == Err(want.len())
+            && joined.is_none() == (handling == V1);
+        if !agree {
+            failures.push(format!(
+                "  base={base:?} paths={paths:?} strip={strip} {handling:?} request={path}: \
+                 borrowed forms {shown:?} {pushed:?} {copied:?} {len} {short:?} {joined:?}"
             ));
         }
     }

@@ -4,23 +4,22 @@
 //! `ry_match` neither parses text nor allocates: addresses arrive as bytes, strings are
 //! borrowed from the caller and only checked for UTF-8, headers are gathered on the
 //! stack, the answer is borrowed from the index (`Registry::lookup`) and copied into the
-//! caller's fixed arrays and buffers. The upstream path, which the core builds into a
-//! `String`, is built into one kept per thread and reused. `ry_match_json` is the
-//! same lookup with JSON in and out, for tools.
+//! caller's fixed arrays and buffers; the upstream path, which the core hands over in
+//! pieces, is assembled in the caller's buffer. `ry_match_json` is the same lookup with
+//! JSON in and out, for tools.
 //!
 //! Every read of the caller's structs goes field by field through raw pointers: C may
 //! hand over an enum field with a value Rust's enum does not have, or a result struct
 //! whose unused fields were never initialised, and neither may be read as a Rust value
 //! of the struct's type.
 
-use std::cell::RefCell;
 use std::ffi::c_char;
 use std::mem::MaybeUninit;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ptr::{addr_of, addr_of_mut};
 
 use routeyard_core::dialect::kong;
-use routeyard_core::{Found, Match, Matched, Protocol, Request};
+use routeyard_core::{Found, Match, Matched, Protocol, Request, UpstreamPath};
 use serde_json::Value;
 
 use crate::error::{ry_error, ry_status};
@@ -276,14 +275,6 @@ pub struct ry_match_result {
 /// Headers gathered on the stack before the request needs a heap allocation.
 const STACK_HEADERS: usize = 64;
 
-/// The path buffer of each thread that matches, grown to the longest upstream path
-/// it built and reused, so that building one does not allocate.
-const PATH_KEEP: usize = 64 * 1024;
-
-thread_local! {
-    static UPSTREAM_PATH: RefCell<String> = const { RefCell::new(String::new()) };
-}
-
 /// What is wrong with a request, kept small on the hot path and made into an
 /// `ry_error` (with its message) only when a call fails.
 #[derive(Debug)]
@@ -336,7 +327,7 @@ impl From<BadRequest> for ry_error {
 /// # Safety
 ///
 /// `ptr` must be NULL or valid for reading `len` bytes that stay unchanged for `'a`.
-#[inline]
+#[inline(always)]
 unsafe fn text<'a>(
     ptr: *const u8,
     len: usize,
@@ -352,7 +343,7 @@ unsafe fn text<'a>(
     let bytes = unsafe { std::slice::from_raw_parts(ptr, len) };
     // Methods, hosts and paths are ASCII as a rule, and checking that a word at a time
     // costs a fraction of a full UTF-8 validation.
-    if bytes.is_ascii() {
+    if is_ascii(bytes) {
         // SAFETY: ASCII is valid UTF-8.
         return Ok(Some(unsafe { std::str::from_utf8_unchecked(bytes) }));
     }
@@ -360,6 +351,29 @@ unsafe fn text<'a>(
         Ok(text) => Ok(Some(text)),
         Err(cause) => Err(BadRequest::Utf8 { field, cause }),
     }
+}
+
+/// Whether every byte is ASCII, read eight bytes at a time; the short strings of a
+/// request (a method, a host, a path) take one or two loads each.
+#[inline(always)]
+fn is_ascii(bytes: &[u8]) -> bool {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0xff; 8]));
+    let n = bytes.len();
+    if n < 8 {
+        return bytes.iter().fold(0u8, |acc, &b| acc | b) < 0x80;
+    }
+    let mut seen = word(&bytes[n - 8..]);
+    let mut chunks = bytes[..n - 8].chunks_exact(8);
+    for chunk in &mut chunks {
+        seen |= word(chunk);
+    }
+    if !chunks.remainder().is_empty() {
+        // The eight bytes before the last eight, overlapping bytes already read.
+        let start = (n - 8).saturating_sub(8);
+        seen |= word(&bytes[start..start + 8]);
+    }
+    seen & HIGH == 0
 }
 
 /// An `ry_addr` of the request as a socket address, None for family none.
@@ -474,19 +488,21 @@ unsafe fn request<'a>(
         let source = socket_addr(addr_of!((*req).source), "source")?;
         let destination = socket_addr(addr_of!((*req).destination), "destination")?;
         let router_group = text((*req).router_group, (*req).router_group_len, "router_group")?;
-        let mut request =
-            Request::new(method.unwrap_or(""), host.unwrap_or(""), path.unwrap_or(""))
-                .protocol(protocol)
-                .headers(headers);
-        request.sni = sni;
-        request.source = source;
-        request.destination = destination;
-        request.router_group = router_group;
-        Ok(request)
+        Ok(Request {
+            protocol,
+            method: method.unwrap_or(""),
+            host: host.unwrap_or(""),
+            path: path.unwrap_or(""),
+            headers,
+            sni,
+            source,
+            destination,
+            router_group,
+        })
     }
 }
 
-/// The result's buffers, in a fixed order.
+/// The result's buffers, in the order a too-small one is reported.
 const BUFFERS: usize = 5;
 const CF_ROUTE: usize = 0;
 const UPSTREAM_PATH_BUF: usize = 1;
@@ -501,27 +517,126 @@ const BUFFER_NAMES: [&str; BUFFERS] = [
     "backend_name",
 ];
 
-/// The buffer `i` of a result.
+/// Copies `src` to `dst`. The strings of an answer are short as a rule: up to 32 bytes
+/// are moved in two (possibly overlapping) loads and stores of one width, without a
+/// call.
 ///
 /// # Safety
 ///
-/// `out` must be valid for reads and writes of one `ry_match_result`.
-unsafe fn buffer(out: *mut ry_match_result, i: usize) -> *mut ry_buffer {
-    // SAFETY: the caller guarantees `out` is valid; no reference is made.
+/// `dst` must be valid for writing `src.len()` bytes and must not overlap `src`.
+#[inline(always)]
+unsafe fn copy_bytes(src: &[u8], dst: *mut u8) {
+    let n = src.len();
+    let s = src.as_ptr();
+    // SAFETY: every access below is within the first `n` bytes of `src` and `dst`,
+    // which the caller guarantees (and the slice proves) are valid.
     unsafe {
-        match i {
-            CF_ROUTE => addr_of_mut!((*out).cf_route),
-            UPSTREAM_PATH_BUF => addr_of_mut!((*out).upstream_path),
-            UPSTREAM_HOST => addr_of_mut!((*out).upstream_host),
-            MATCHED_PATH => addr_of_mut!((*out).matched_path),
-            _ => addr_of_mut!((*out).backend_name),
+        macro_rules! two {
+            ($t:ty) => {{
+                let w = std::mem::size_of::<$t>();
+                let head = s.cast::<$t>().read_unaligned();
+                let tail = s.add(n - w).cast::<$t>().read_unaligned();
+                dst.cast::<$t>().write_unaligned(head);
+                dst.add(n - w).cast::<$t>().write_unaligned(tail);
+            }};
+        }
+        match n {
+            0 => {}
+            1..=3 => {
+                dst.write(*s);
+                dst.add(n / 2).write(*s.add(n / 2));
+                dst.add(n - 1).write(*s.add(n - 1));
+            }
+            4..=7 => two!(u32),
+            8..=15 => two!(u64),
+            16..=32 => two!(u128),
+            _ => std::ptr::copy_nonoverlapping(s, dst, n),
         }
     }
 }
 
-/// Where the caller wants each string: `(data, capacity)` of every buffer.
+/// Where the caller wants one string: the `data` and `capacity` it set.
 #[derive(Clone, Copy)]
-struct Targets([(*mut c_char, usize); BUFFERS]);
+struct Target {
+    data: *mut c_char,
+    capacity: usize,
+}
+
+impl Target {
+    fn wanted(self) -> bool {
+        !self.data.is_null()
+    }
+
+    /// Whether a value of `len` bytes and its NUL fit (anything does when the value
+    /// is not wanted).
+    fn fits(self, len: usize) -> bool {
+        self.data.is_null() || len < self.capacity
+    }
+
+    /// Copies `text` and a NUL in, when wanted; the length written.
+    ///
+    /// # Safety
+    ///
+    /// A wanted target must be writable for `text.len() + 1` bytes (checked with
+    /// [`Target::fits`]) and must not overlap `text`.
+    #[inline(always)]
+    unsafe fn put(self, text: &str) -> usize {
+        if self.data.is_null() {
+            return 0;
+        }
+        // SAFETY: as the caller guarantees.
+        unsafe {
+            copy_bytes(text.as_bytes(), self.data.cast::<u8>());
+            self.data.add(text.len()).write(0);
+        }
+        text.len()
+    }
+
+    /// Assembles an upstream path and a NUL in, when wanted; the length written.
+    ///
+    /// # Safety
+    ///
+    /// As [`Target::put`], for the path's length.
+    #[inline(always)]
+    unsafe fn put_path(self, path: Option<UpstreamPath<'_>>) -> usize {
+        let (false, Some(path)) = (self.data.is_null(), path) else {
+            // SAFETY: as the caller guarantees.
+            return unsafe { self.put("") };
+        };
+        if let Some(parts) = path.as_parts() {
+            let mut at = 0;
+            for part in parts {
+                // SAFETY: the caller checked that the parts and a NUL fit.
+                unsafe { copy_bytes(part.as_bytes(), self.data.cast::<u8>().add(at)) };
+                at += part.len();
+            }
+            // SAFETY: as above.
+            unsafe { self.data.add(at).write(0) };
+            return at;
+        }
+        // SAFETY: the caller checked that the path and its NUL fit in `capacity`
+        // writable bytes, which the slice (the NUL's byte aside) covers.
+        unsafe {
+            let dst = std::slice::from_raw_parts_mut(
+                self.data.cast::<MaybeUninit<u8>>(),
+                self.capacity - 1,
+            );
+            let len = path.copy_to(dst).unwrap_or(0);
+            self.data.add(len).write(0);
+            len
+        }
+    }
+}
+
+/// The caller's buffers, as set before the call.
+#[derive(Clone, Copy)]
+struct Targets {
+    cf_route: Target,
+    upstream_path: Target,
+    upstream_host: Target,
+    matched_path: Target,
+    backend_name: Target,
+}
 
 impl Targets {
     /// Reads the `data` and `capacity` the caller set.
@@ -531,48 +646,108 @@ impl Targets {
     /// `out` must be valid for reads of one `ry_match_result` whose buffers' `data`
     /// and `capacity` are initialised.
     unsafe fn read(out: *mut ry_match_result) -> Targets {
-        let mut targets = [(std::ptr::null_mut(), 0); BUFFERS];
-        for (i, target) in targets.iter_mut().enumerate() {
-            // SAFETY: as the caller guarantees.
+        let target = |b: *const ry_buffer| {
+            // SAFETY: as the caller guarantees; no reference is made.
             unsafe {
-                let b = buffer(out, i);
-                *target = (addr_of!((*b).data).read(), addr_of!((*b).capacity).read());
+                Target {
+                    data: addr_of!((*b).data).read(),
+                    capacity: addr_of!((*b).capacity).read(),
+                }
+            }
+        };
+        // SAFETY: as the caller guarantees.
+        unsafe {
+            Targets {
+                cf_route: target(addr_of!((*out).cf_route)),
+                upstream_path: target(addr_of!((*out).upstream_path)),
+                upstream_host: target(addr_of!((*out).upstream_host)),
+                matched_path: target(addr_of!((*out).matched_path)),
+                backend_name: target(addr_of!((*out).backend_name)),
             }
         }
-        Targets(targets)
     }
 
-    fn wanted(&self, i: usize) -> bool {
-        !self.0[i].0.is_null()
+    fn all(&self) -> [Target; BUFFERS] {
+        [
+            self.cf_route,
+            self.upstream_path,
+            self.upstream_host,
+            self.matched_path,
+            self.backend_name,
+        ]
     }
 
     /// The first buffer that is wanted but too small for its value (or, for the
     /// backend name, missing while a name was chosen).
     fn too_small(&self, lens: &[usize; BUFFERS]) -> Option<usize> {
+        let all = self.all();
         (0..BUFFERS).find(|&i| {
-            let (data, capacity) = self.0[i];
-            if data.is_null() {
-                i == BACKEND_NAME && lens[i] > 0
+            if all[i].wanted() {
+                !all[i].fits(lens[i])
             } else {
-                lens[i] >= capacity
+                i == BACKEND_NAME && lens[i] > 0
             }
         })
     }
 }
 
-/// The strings and fields of an answer, borrowed until they are copied out.
-struct Answer<'a> {
+/// The strings of an answer, borrowed until they are copied out.
+#[derive(Default)]
+struct Texts<'a> {
+    cf_route: &'a str,
+    upstream_path: Option<UpstreamPath<'a>>,
+    upstream_host: &'a str,
+    matched_path: &'a str,
+    backend_name: &'a str,
+}
+
+impl Texts<'_> {
+    /// Every buffer's value length, in the buffers' order.
+    fn lens(&self) -> [usize; BUFFERS] {
+        [
+            self.cf_route.len(),
+            self.upstream_path.map_or(0, |p| p.len()),
+            self.upstream_host.len(),
+            self.matched_path.len(),
+            self.backend_name.len(),
+        ]
+    }
+}
+
+/// The fixed-size fields of an answer.
+struct Fields<'a> {
     kind: ry_match_kind,
     route_id: &'a str,
     service_id: &'a str,
     tcp_port: u16,
-    texts: [&'a str; BUFFERS],
     redirect: u16,
-    backend: Option<(IpAddr, u16)>,
-    backend_port: u16,
     picked: bool,
+    backend: ry_addr,
     revision: u64,
 }
+
+impl Fields<'_> {
+    /// A miss: nothing but the revision.
+    fn miss(revision: u64) -> Fields<'static> {
+        Fields {
+            kind: ry_match_kind::None,
+            route_id: "",
+            service_id: "",
+            tcp_port: 0,
+            redirect: 0,
+            picked: false,
+            backend: NO_ADDR,
+            revision,
+        }
+    }
+}
+
+/// An `ry_addr` of family none: all zero.
+const NO_ADDR: ry_addr = ry_addr {
+    family: ry_addr_family::None,
+    addr: [0; 16],
+    port: 0,
+};
 
 /// What the lookup closure reports: the answer was written, or some buffer is too small
 /// (its index, and the length each buffer needs).
@@ -581,25 +756,12 @@ enum Outcome {
     TooSmall(usize, [usize; BUFFERS]),
 }
 
-/// Copies `text` and a NUL into a buffer the caller made big enough.
-///
-/// # Safety
-///
-/// `data` must be valid for writing `text.len() + 1` bytes and must not overlap `text`.
-unsafe fn copy_out(data: *mut c_char, text: &str) {
-    // SAFETY: as the caller guarantees.
-    unsafe {
-        std::ptr::copy_nonoverlapping(text.as_ptr(), data.cast::<u8>(), text.len());
-        data.add(text.len()).write(0);
-    }
-}
-
 /// Copies an id into one of the fixed arrays; ids are UUIDs, longer text is cut.
 ///
 /// # Safety
 ///
 /// `dst` must be valid for writing `RY_ID_SIZE` bytes and must not overlap `id`.
-#[inline]
+#[inline(always)]
 unsafe fn copy_id(dst: *mut c_char, id: &str) {
     let dst = dst.cast::<u8>();
     if let Ok(uuid) = <&[u8; RY_ID_SIZE - 1]>::try_from(id.as_bytes()) {
@@ -624,44 +786,34 @@ unsafe fn copy_id(dst: *mut c_char, id: &str) {
 /// # Safety
 ///
 /// `out` must be valid for writes of one `ry_match_result`, and `targets` must be what
-/// its buffers hold, each big enough for its text in `answer`.
-unsafe fn write_answer(out: *mut ry_match_result, targets: &Targets, answer: &Answer<'_>) {
+/// its buffers hold, each big enough for its value in `texts`.
+#[inline(always)]
+unsafe fn write_answer(
+    out: *mut ry_match_result,
+    targets: &Targets,
+    fields: &Fields<'_>,
+    texts: &Texts<'_>,
+) {
     // SAFETY: as the caller guarantees; every field is written through its own place.
     unsafe {
-        addr_of_mut!((*out).kind).write(answer.kind);
-        copy_id(addr_of_mut!((*out).route_id).cast(), answer.route_id);
-        copy_id(addr_of_mut!((*out).service_id).cast(), answer.service_id);
-        addr_of_mut!((*out).tcp_port).write(answer.tcp_port);
-        addr_of_mut!((*out).redirect).write(answer.redirect);
-        addr_of_mut!((*out).backend_picked).write(answer.picked);
-        let mut addr = ry_addr {
-            family: ry_addr_family::None,
-            addr: [0; 16],
-            port: answer.backend_port,
-        };
-        match answer.backend {
-            Some((IpAddr::V4(ip), _)) => {
-                addr.family = ry_addr_family::Ipv4;
-                addr.addr[..4].copy_from_slice(&ip.octets());
-            }
-            Some((IpAddr::V6(ip), _)) => {
-                addr.family = ry_addr_family::Ipv6;
-                addr.addr = ip.octets();
-            }
-            None => {}
-        }
-        addr_of_mut!((*out).backend).write(addr);
-        addr_of_mut!((*out).revision).write(answer.revision);
-        for (i, text) in answer.texts.iter().enumerate() {
-            let (data, _) = targets.0[i];
-            let len = if data.is_null() {
-                0
-            } else {
-                copy_out(data, text);
-                text.len()
-            };
-            addr_of_mut!((*buffer(out, i)).len).write(len);
-        }
+        addr_of_mut!((*out).kind).write(fields.kind);
+        copy_id(addr_of_mut!((*out).route_id).cast(), fields.route_id);
+        copy_id(addr_of_mut!((*out).service_id).cast(), fields.service_id);
+        addr_of_mut!((*out).tcp_port).write(fields.tcp_port);
+        addr_of_mut!((*out).redirect).write(fields.redirect);
+        addr_of_mut!((*out).backend_picked).write(fields.picked);
+        addr_of_mut!((*out).backend).write(fields.backend);
+        addr_of_mut!((*out).revision).write(fields.revision);
+        let len = targets.cf_route.put(texts.cf_route);
+        addr_of_mut!((*out).cf_route.len).write(len);
+        let len = targets.upstream_path.put_path(texts.upstream_path);
+        addr_of_mut!((*out).upstream_path.len).write(len);
+        let len = targets.upstream_host.put(texts.upstream_host);
+        addr_of_mut!((*out).upstream_host.len).write(len);
+        let len = targets.matched_path.put(texts.matched_path);
+        addr_of_mut!((*out).matched_path.len).write(len);
+        let len = targets.backend_name.put(texts.backend_name);
+        addr_of_mut!((*out).backend_name.len).write(len);
     }
 }
 
@@ -671,86 +823,95 @@ unsafe fn write_answer(out: *mut ry_match_result, targets: &Targets, answer: &An
 ///
 /// `out` must be valid for writes of one `ry_match_result`.
 unsafe fn write_lens(out: *mut ry_match_result, lens: &[usize; BUFFERS]) {
-    for (i, len) in lens.iter().enumerate() {
-        // SAFETY: as the caller guarantees.
-        unsafe { addr_of_mut!((*buffer(out, i)).len).write(*len) };
+    // SAFETY: as the caller guarantees.
+    unsafe {
+        addr_of_mut!((*out).cf_route.len).write(lens[CF_ROUTE]);
+        addr_of_mut!((*out).upstream_path.len).write(lens[UPSTREAM_PATH_BUF]);
+        addr_of_mut!((*out).upstream_host.len).write(lens[UPSTREAM_HOST]);
+        addr_of_mut!((*out).matched_path.len).write(lens[MATCHED_PATH]);
+        addr_of_mut!((*out).backend_name.len).write(lens[BACKEND_NAME]);
     }
 }
 
-/// Builds the answer from what the core found, checks the buffers, then (and only if
+/// The chosen backend as an `ry_addr`, or its name when it is not an IP address.
+fn backend_addr(address: &str, port: u16) -> (ry_addr, &str) {
+    let mut addr = ry_addr { port, ..NO_ADDR };
+    match address.parse::<IpAddr>() {
+        Ok(IpAddr::V4(ip)) => {
+            addr.family = ry_addr_family::Ipv4;
+            addr.addr[..4].copy_from_slice(&ip.octets());
+        }
+        Ok(IpAddr::V6(ip)) => {
+            addr.family = ry_addr_family::Ipv6;
+            addr.addr = ip.octets();
+        }
+        Err(_) => return (addr, address),
+    }
+    (addr, "")
+}
+
+/// Reads the answer from what the core found, checks the buffers, then (and only if
 /// everything fits) picks a backend and writes it all.
 ///
 /// # Safety
 ///
 /// As [`write_answer`], with `targets` read from `out`.
+#[inline(always)]
 unsafe fn answer(
     found: &Found<'_>,
     out: *mut ry_match_result,
     targets: &Targets,
     pick: bool,
-    path: &mut String,
 ) -> Outcome {
     let route = found.route();
-    let (kind, tcp_port) = if route.is_some() {
-        (ry_match_kind::Route, 0)
+    let mut fields = Fields::miss(found.revision());
+    if let Some(route) = route {
+        fields.kind = ry_match_kind::Route;
+        fields.route_id = &route.id;
+        fields.service_id = found.service().map_or("", |s| s.id.as_str());
+        fields.redirect = found.redirect().unwrap_or(0);
     } else if found.cf_route().is_some() {
-        (ry_match_kind::CfRoute, 0)
+        fields.kind = ry_match_kind::CfRoute;
     } else if let Some((_, port)) = found.tcp_route() {
-        (ry_match_kind::TcpRoute, port)
-    } else {
-        (ry_match_kind::None, 0)
-    };
-    path.clear();
-    if targets.wanted(UPSTREAM_PATH_BUF) {
-        found.write_upstream_path(path);
+        fields.kind = ry_match_kind::TcpRoute;
+        fields.tcp_port = port;
     }
-    let mut texts = [""; BUFFERS];
-    if targets.wanted(CF_ROUTE) {
-        texts[CF_ROUTE] = found.cf_route().unwrap_or("");
+    let mut texts = Texts::default();
+    if targets.cf_route.wanted() {
+        texts.cf_route = found.cf_route().unwrap_or("");
     }
-    texts[UPSTREAM_PATH_BUF] = path.as_str();
-    if targets.wanted(UPSTREAM_HOST) {
-        texts[UPSTREAM_HOST] = found.upstream_host();
+    if targets.upstream_path.wanted() {
+        texts.upstream_path = Some(found.upstream_path_parts());
     }
-    if targets.wanted(MATCHED_PATH) {
-        texts[MATCHED_PATH] = found.matched_path();
+    if targets.upstream_host.wanted() {
+        texts.upstream_host = found.upstream_host();
     }
-    let mut lens = texts.map(str::len);
-    if let Some(i) = targets.too_small(&lens) {
-        // Found before the pick, so the round robin has not moved.
-        return Outcome::TooSmall(i, lens);
+    if targets.matched_path.wanted() {
+        texts.matched_path = found.matched_path();
     }
-    let mut backend = None;
-    let mut backend_port = 0;
-    let mut picked = false;
+    let lens = texts.lens();
+    let fit = targets.cf_route.fits(lens[CF_ROUTE])
+        & targets.upstream_path.fits(lens[UPSTREAM_PATH_BUF])
+        & targets.upstream_host.fits(lens[UPSTREAM_HOST])
+        & targets.matched_path.fits(lens[MATCHED_PATH]);
+    if !fit {
+        if let Some(i) = targets.too_small(&lens) {
+            // Found before the pick, so the round robin has not moved.
+            return Outcome::TooSmall(i, lens);
+        }
+    }
     if pick {
         if let Some(chosen) = found.pick() {
-            picked = true;
-            backend_port = chosen.port;
-            match chosen.address.parse::<IpAddr>() {
-                Ok(ip) => backend = Some((ip, chosen.port)),
-                Err(_) => texts[BACKEND_NAME] = chosen.address,
-            }
-            lens[BACKEND_NAME] = texts[BACKEND_NAME].len();
+            fields.picked = true;
+            (fields.backend, texts.backend_name) = backend_addr(chosen.address, chosen.port);
+            let lens = texts.lens();
             if let Some(i) = targets.too_small(&lens) {
                 return Outcome::TooSmall(i, lens);
             }
         }
     }
-    let answer = Answer {
-        kind,
-        route_id: route.map_or("", |r| r.id.as_str()),
-        service_id: found.service().map_or("", |s| s.id.as_str()),
-        tcp_port,
-        texts,
-        redirect: found.redirect().unwrap_or(0),
-        backend,
-        backend_port,
-        picked,
-        revision: found.revision(),
-    };
     // SAFETY: passed on from the caller; every wanted buffer was checked above.
-    unsafe { write_answer(out, targets, &answer) };
+    unsafe { write_answer(out, targets, &fields, &texts) };
     Outcome::Written
 }
 
@@ -764,10 +925,8 @@ unsafe fn answer(
 ///
 /// Thread-safety: may be called on one registry from any number of threads at once,
 /// while other threads change it. It takes no lock and allocates nothing, except that
-/// each calling thread keeps one buffer for building upstream paths (grown to the
-/// longest it built, shrunk back to 64 KiB after a longer one, freed when the thread
-/// exits), a request with more than 64 headers costs one allocation, and so does
-/// a request that needs normalising (a host with capital letters, a path with `%`
+/// a request with more than 64 headers costs one allocation, and so does a request
+/// that needs normalising (a host with capital letters, a path with `%`
 /// escapes, `//` or dot segments) or a lookup key over 192 bytes.
 ///
 /// # Arguments
@@ -843,35 +1002,22 @@ pub unsafe extern "C" fn ry_match(
         let request = unsafe { request(req, &mut stack, &mut heap) }?;
         // SAFETY: `out` is non-NULL, and the caller guarantees its buffers are set.
         let targets = unsafe { Targets::read(out) };
-        let outcome = with_path_buffer(|path| {
-            registry.lookup(&request, |found| {
-                // SAFETY: `out` and `targets` as above.
-                unsafe { answer(found, out, &targets, pick, path) }
-            })
+        let outcome = registry.lookup(&request, |found| {
+            // SAFETY: `out` and `targets` as above.
+            unsafe { answer(found, out, &targets, pick) }
         });
         match outcome {
             Some(Outcome::Written) => Ok(ry_status::RyOk),
             None => {
-                let miss = Answer {
-                    kind: ry_match_kind::None,
-                    route_id: "",
-                    service_id: "",
-                    tcp_port: 0,
-                    texts: [""; BUFFERS],
-                    redirect: 0,
-                    backend: None,
-                    backend_port: 0,
-                    picked: false,
-                    revision: registry.revision(),
-                };
                 // A miss writes the empty string into every wanted buffer, so each
                 // needs room for a NUL.
                 if let Some(i) = targets.too_small(&[0; BUFFERS]) {
                     // SAFETY: `out` as above.
                     return Err(unsafe { too_small(out, i, &[0; BUFFERS], &targets) });
                 }
+                let miss = Fields::miss(registry.revision());
                 // SAFETY: `out` as above; every wanted buffer holds at least the NUL.
-                unsafe { write_answer(out, &targets, &miss) };
+                unsafe { write_answer(out, &targets, &miss, &Texts::default()) };
                 Ok(ry_status::RyOk)
             }
             // SAFETY: `out` as above.
@@ -880,32 +1026,12 @@ pub unsafe extern "C" fn ry_match(
     })
 }
 
-/// Runs `f` with this thread's path buffer, or a fresh one while the thread is being
-/// torn down; keeps the buffer unless it grew unusually large.
-fn with_path_buffer<R>(f: impl FnOnce(&mut String) -> R) -> R {
-    let mut f = Some(f);
-    let kept = UPSTREAM_PATH.try_with(|cell| {
-        let mut path = cell.borrow_mut();
-        let result = (f.take().expect("called once"))(&mut path);
-        if path.capacity() > PATH_KEEP {
-            path.clear();
-            path.shrink_to(PATH_KEEP);
-        }
-        result
-    });
-    match kept {
-        Ok(result) => result,
-        Err(_) => {
-            (f.take().expect("not called when the thread-local was gone"))(&mut String::new())
-        }
-    }
-}
-
 /// Reports a buffer too small: writes every needed length and builds the error.
 ///
 /// # Safety
 ///
 /// `out` must be valid for writes of one `ry_match_result`.
+#[cold]
 unsafe fn too_small(
     out: *mut ry_match_result,
     i: usize,
@@ -914,7 +1040,7 @@ unsafe fn too_small(
 ) -> ry_error {
     // SAFETY: as the caller guarantees.
     unsafe { write_lens(out, lens) };
-    let (data, capacity) = targets.0[i];
+    let Target { data, capacity } = targets.all()[i];
     let message = if data.is_null() {
         format!(
             "the chosen backend is registered by name ({} bytes) and `out->{}.data` is NULL",
@@ -1464,6 +1590,29 @@ mod tests {
             assert_eq!(err.message_text(), message);
         }
         assert_eq!(out.kind, ry_match_kind::TcpRoute);
+    }
+
+    #[test]
+    fn the_ascii_check_agrees_with_the_standard_one() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        for len in 0..48 {
+            for _ in 0..200 {
+                let bytes: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        // One byte in sixty-four has its high bit set.
+                        if seed % 64 == 0 {
+                            0x80 | (seed >> 8) as u8
+                        } else {
+                            (seed >> 8) as u8 & 0x7f
+                        }
+                    })
+                    .collect();
+                assert_eq!(is_ascii(&bytes), bytes.is_ascii(), "{bytes:?}");
+            }
+        }
     }
 
     #[test]

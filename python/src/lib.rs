@@ -14,6 +14,7 @@ mod json;
 mod matching;
 mod registry;
 mod snapshot;
+mod text;
 mod upstream;
 
 /// The module `routeyard._routeyard`.

@@ -4,22 +4,24 @@
 //! A request is given as keyword arguments (or, for `match_many`, as a dict with the
 //! same keys): `protocol`, `method`, `host`, `path`, `headers`, `sni`, `source`,
 //! `destination`, `router_group`, and `key` (bytes or str: the caller key that
-//! consistent hashing and sticky splits pick by). The answer keeps the core's owned [`Match`], whose
-//! route and service are shared with the index (`Arc`s); they become dicts only when
-//! the `route` and `service` attributes are read.
+//! consistent hashing and sticky splits pick by). The answer is read from the borrowed
+//! lookup into an [`Answer`], whose route and service are shared with the index (`Arc`s);
+//! they become dicts only when the `route` and `service` attributes are read.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::pybacked::PyBackedStr;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyList, PyString, PyTuple};
 use routeyard::balance::PickInput;
 use routeyard::dialect::kong;
-use routeyard::{Backend, Capture, Found, Match, Matched, Protocol, Registry, Request};
+use routeyard::{Backend, Capture, Found, Matched, Protocol, Registry, Request, Service};
 
 use crate::errors;
 use crate::json;
+use crate::text::HeldStr;
 use crate::upstream::PyConnection;
 
 /// The protocol names a request may give, as Kong writes them.
@@ -101,22 +103,18 @@ fn address(what: &str, obj: &Bound<'_, PyAny>) -> PyResult<SocketAddr> {
 /// # Errors
 ///
 /// `TypeError` for any other shape.
-fn headers(obj: &Bound<'_, PyAny>) -> PyResult<Vec<(PyBackedStr, PyBackedStr)>> {
-    let pair = |name: &Bound<'_, PyAny>,
-                value: &Bound<'_, PyAny>|
-     -> PyResult<(PyBackedStr, PyBackedStr)> {
-        match (name.cast::<PyString>(), value.cast::<PyString>()) {
-            (Ok(name), Ok(value)) => Ok((
-                PyBackedStr::try_from(name.clone())?,
-                PyBackedStr::try_from(value.clone())?,
-            )),
-            _ => Err(PyTypeError::new_err(format!(
-                "header names and values must be str, not ({}, {})",
-                name.repr()?.to_cow()?,
-                value.repr()?.to_cow()?
-            ))),
-        }
-    };
+fn headers(obj: &Bound<'_, PyAny>) -> PyResult<Vec<(HeldStr, HeldStr)>> {
+    let pair =
+        |name: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>| -> PyResult<(HeldStr, HeldStr)> {
+            match (name.cast::<PyString>(), value.cast::<PyString>()) {
+                (Ok(name), Ok(value)) => Ok((HeldStr::new(name)?, HeldStr::new(value)?)),
+                _ => Err(PyTypeError::new_err(format!(
+                    "header names and values must be str, not ({}, {})",
+                    name.repr()?.to_cow()?,
+                    value.repr()?.to_cow()?
+                ))),
+            }
+        };
     if let Ok(dict) = obj.cast::<PyDict>() {
         return dict.iter().map(|(k, v)| pair(&k, &v)).collect();
     }
@@ -143,15 +141,15 @@ fn headers(obj: &Bound<'_, PyAny>) -> PyResult<Vec<(PyBackedStr, PyBackedStr)>> 
 }
 
 /// Borrowed `(name, value)` views of held headers, as the core's `Request` takes them.
-fn header_refs(headers: &[(PyBackedStr, PyBackedStr)]) -> Vec<(&str, &str)> {
+fn header_refs(headers: &[(HeldStr, HeldStr)]) -> Vec<(&str, &str)> {
     headers.iter().map(|(n, v)| (&**n, &**v)).collect()
 }
 
 /// A str argument, held without a copy, or a `TypeError` naming it
 /// (`UnicodeEncodeError` for a str with lone surrogates, which has no UTF-8 form).
-fn text(what: &str, obj: &Bound<'_, PyAny>) -> PyResult<PyBackedStr> {
+fn text(what: &str, obj: &Bound<'_, PyAny>) -> PyResult<HeldStr> {
     match obj.cast::<PyString>() {
-        Ok(s) => PyBackedStr::try_from(s.clone()),
+        Ok(s) => HeldStr::new(s),
         Err(_) => Err(PyTypeError::new_err(format!(
             "{what} must be a str, not {}",
             obj.get_type().name()?
@@ -160,7 +158,7 @@ fn text(what: &str, obj: &Bound<'_, PyAny>) -> PyResult<PyBackedStr> {
 }
 
 /// An optional str argument: `None` or a str.
-fn optional_text(what: &str, obj: &Bound<'_, PyAny>) -> PyResult<Option<PyBackedStr>> {
+fn optional_text(what: &str, obj: &Bound<'_, PyAny>) -> PyResult<Option<HeldStr>> {
     if obj.is_none() {
         Ok(None)
     } else {
@@ -192,14 +190,14 @@ fn caller_key(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
 #[derive(Debug)]
 pub(crate) struct HeldRequest {
     protocol: Protocol,
-    method: Option<PyBackedStr>,
-    host: Option<PyBackedStr>,
-    path: Option<PyBackedStr>,
-    headers: Vec<(PyBackedStr, PyBackedStr)>,
-    sni: Option<PyBackedStr>,
+    method: Option<HeldStr>,
+    host: Option<HeldStr>,
+    path: Option<HeldStr>,
+    headers: Vec<(HeldStr, HeldStr)>,
+    sni: Option<HeldStr>,
     source: Option<SocketAddr>,
     destination: Option<SocketAddr>,
-    router_group: Option<PyBackedStr>,
+    router_group: Option<HeldStr>,
     key: Option<Vec<u8>>,
 }
 
@@ -231,28 +229,38 @@ impl HeldRequest {
 
     /// Sets the field `key` from `value`.
     fn set(&mut self, py: Python<'_>, key: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        match key {
-            "protocol" => self.protocol = protocol(py, &text("protocol", value)?)?,
-            "method" => self.method = Some(text("method", value)?),
-            "host" => self.host = Some(text("host", value)?),
-            "path" => self.path = Some(text("path", value)?),
-            "headers" if !value.is_none() => self.headers = headers(value)?,
-            "headers" => self.headers.clear(),
-            "sni" => self.sni = optional_text("sni", value)?,
-            "source" if !value.is_none() => self.source = Some(address("source", value)?),
-            "destination" if !value.is_none() => {
-                self.destination = Some(address("destination", value)?)
+        match PARAMS[..PICK].iter().position(|&p| p == key) {
+            Some(i) => self.set_param(py, i, value),
+            None => Err(PyTypeError::new_err(format!(
+                "unexpected key '{key}'; a request takes {KEYS}"
+            ))),
+        }
+    }
+
+    /// Sets the field of the request parameter `PARAMS[i]` (`pick` excepted) from
+    /// `value`; `None` leaves an optional field absent.
+    fn set_param(&mut self, py: Python<'_>, i: usize, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let what = PARAMS[i];
+        match i {
+            0 => self.protocol = protocol(py, &text(what, value)?)?,
+            1 => self.method = Some(text(what, value)?),
+            2 => self.host = Some(text(what, value)?),
+            3 => self.path = Some(text(what, value)?),
+            4 if !value.is_none() => self.headers = headers(value)?,
+            4 => self.headers.clear(),
+            5 => self.sni = optional_text(what, value)?,
+            6 => {
+                self.source = (!value.is_none())
+                    .then(|| address(what, value))
+                    .transpose()?
             }
-            "source" => self.source = None,
-            "destination" => self.destination = None,
-            "router_group" => self.router_group = optional_text("router_group", value)?,
-            "key" if !value.is_none() => self.key = Some(caller_key(value)?),
-            "key" => self.key = None,
-            other => {
-                return Err(PyTypeError::new_err(format!(
-                    "unexpected key '{other}'; a request takes {KEYS}"
-                )))
+            7 => {
+                self.destination = (!value.is_none())
+                    .then(|| address(what, value))
+                    .transpose()?
             }
+            8 => self.router_group = optional_text(what, value)?,
+            _ => self.key = (!value.is_none()).then(|| caller_key(value)).transpose()?,
         }
         Ok(())
     }
@@ -261,9 +269,13 @@ impl HeldRequest {
     fn from_dict(dict: &Bound<'_, PyDict>) -> PyResult<HeldRequest> {
         let py = dict.py();
         let mut req = HeldRequest::read(py, [])?;
+        let names = interned_params(py);
         for (key, value) in dict.iter() {
-            let key = text("a request key", &key)?;
-            req.set(py, &key, &value)?;
+            // Keys written in Python source are interned: found by identity.
+            match CONNECT.iter().find(|&&i| names[i].as_ptr() == key.as_ptr()) {
+                Some(&i) => req.set_param(py, i, &value)?,
+                None => req.set(py, &text("a request key", &key)?, &value)?,
+            }
         }
         Ok(req)
     }
@@ -305,17 +317,22 @@ impl HeldRequest {
     /// pool with the source address as the client; for CF routes, a live
     /// registration round robin). With a key, a Kong route picks from its service's
     /// pool with the key and the source address; CF routes have no pool and ignore it.
-    fn find(&self, registry: &Registry, pick: bool) -> Option<Match> {
+    fn find(&self, registry: &Registry, pick: bool) -> Option<Answer> {
         self.lookup(registry, |found| {
-            if !pick || self.key.is_none() || found.route().is_none() {
-                return found.to_match(pick);
-            }
-            let mut answer = found.to_match(false);
-            answer.backend = found.pick_with(&self.pick_input()).map(|b| Backend {
-                address: b.backend().address.as_str().into(),
-                port: b.backend().port,
-            });
-            answer
+            let backend = if !pick {
+                None
+            } else if self.key.is_none() || found.route().is_none() {
+                found.pick().map(|b| Backend {
+                    address: b.address.into(),
+                    port: b.port,
+                })
+            } else {
+                found.pick_with(&self.pick_input()).map(|b| Backend {
+                    address: b.backend().address.as_str().into(),
+                    port: b.backend().port,
+                })
+            };
+            Answer::new(found, backend)
         })
     }
 
@@ -372,68 +389,152 @@ pub(crate) fn find_all(
     registry: &Registry,
     requests: &[HeldRequest],
     pick: bool,
-) -> Vec<Option<Match>> {
+) -> Vec<Option<Answer>> {
     requests.iter().map(|r| r.find(registry, pick)).collect()
 }
 
-/// The arguments of one `match` call; `None` for those not given.
-pub(crate) struct Args<'py> {
-    pub(crate) protocol: Option<Bound<'py, PyAny>>,
-    pub(crate) method: Option<Bound<'py, PyAny>>,
-    pub(crate) host: Option<Bound<'py, PyAny>>,
-    pub(crate) path: Option<Bound<'py, PyAny>>,
-    pub(crate) headers: Option<Bound<'py, PyAny>>,
-    pub(crate) sni: Option<Bound<'py, PyAny>>,
-    pub(crate) source: Option<Bound<'py, PyAny>>,
-    pub(crate) destination: Option<Bound<'py, PyAny>>,
-    pub(crate) router_group: Option<Bound<'py, PyAny>>,
-    pub(crate) key: Option<Bound<'py, PyAny>>,
+/// The parameters `match` and `connect` take, by name; each method takes some of them,
+/// in its own positional order.
+const PARAMS: [&str; 11] = [
+    "protocol",
+    "method",
+    "host",
+    "path",
+    "headers",
+    "sni",
+    "source",
+    "destination",
+    "router_group",
+    "key",
+    "pick",
+];
+
+/// `match`'s parameters in positional order (indexes into [`PARAMS`]).
+pub(crate) const MATCH: &[usize] = &[0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 9];
+/// `connect`'s parameters in positional order: every field of a request (the keys of
+/// a `match_many` request dict).
+pub(crate) const CONNECT: &[usize] = &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+/// The position of `pick` in [`PARAMS`].
+const PICK: usize = 10;
+
+/// [`PARAMS`] as interned strs: CPython interns the keyword names of calls written in
+/// Python, so a keyword is found by identity, without reading its text.
+fn interned_params(py: Python<'_>) -> &'static [Py<PyString>] {
+    static NAMES: PyOnceLock<Vec<Py<PyString>>> = PyOnceLock::new();
+    NAMES.get_or_init(py, || {
+        PARAMS
+            .iter()
+            .map(|name| PyString::intern(py, name).unbind())
+            .collect()
+    })
 }
 
-impl<'py> Args<'py> {
-    /// Converts the given arguments into a request.
-    fn read(self, py: Python<'py>) -> PyResult<HeldRequest> {
-        let args = self;
-        let fields = [
-            ("protocol", args.protocol),
-            ("method", args.method),
-            ("host", args.host),
-            ("path", args.path),
-            ("headers", args.headers),
-            ("sni", args.sni),
-            ("source", args.source),
-            ("destination", args.destination),
-            ("router_group", args.router_group),
-            ("key", args.key),
-        ];
-        HeldRequest::read(
-            py,
-            fields
-                .into_iter()
-                .filter_map(|(key, value)| value.map(|v| (key, v))),
-        )
+/// The position in [`PARAMS`] of the keyword `key`, if `method` takes it.
+fn param_of(py: Python<'_>, method: &[usize], key: &Bound<'_, PyAny>) -> PyResult<Option<usize>> {
+    let names = interned_params(py);
+    if let Some(&i) = method.iter().find(|&&i| names[i].as_ptr() == key.as_ptr()) {
+        return Ok(Some(i));
     }
+    // A name built at run time (`**{"ho" + "st": ...}`) is equal without being the
+    // same object.
+    let key = key.cast::<PyString>()?.to_cow()?;
+    Ok(method.iter().copied().find(|&i| PARAMS[i] == key))
+}
+
+/// Reads the arguments of a `match` (or `connect`) call into a request and the value
+/// of `pick`, as Python binds them: positional ones in `method`'s order, then keyword
+/// ones by name. A `None` value stands for the parameter's default.
+///
+/// # Errors
+///
+/// `TypeError` as Python words it for too many positional arguments, an unknown
+/// keyword or one given twice, and a `pick` that is not a bool; then whatever reading
+/// a field raises.
+pub(crate) fn read_call(
+    what: &str,
+    method: &[usize],
+    args: &Bound<'_, PyTuple>,
+    kwargs: Option<&Bound<'_, PyDict>>,
+) -> PyResult<(HeldRequest, bool)> {
+    let py = args.py();
+    if args.len() > method.len() {
+        return Err(PyTypeError::new_err(format!(
+            "{what}() takes from 0 to {} positional arguments but {} were given",
+            method.len(),
+            args.len()
+        )));
+    }
+    let mut req = HeldRequest::read(py, [])?;
+    let mut pick = false;
+    let mut given = 0u32;
+    let mut bind = |i: usize, value: &Bound<'_, PyAny>| -> PyResult<()> {
+        if given & (1 << i) != 0 {
+            return Err(PyTypeError::new_err(format!(
+                "{what}() got multiple values for argument '{}'",
+                PARAMS[i]
+            )));
+        }
+        given |= 1 << i;
+        if value.is_none() {
+            return Ok(());
+        }
+        if i == PICK {
+            pick = value
+                .cast::<PyBool>()
+                .map_err(|_| {
+                    PyTypeError::new_err(format!(
+                        "argument 'pick': must be a bool, not {}",
+                        value
+                            .get_type()
+                            .name()
+                            .map(|n| n.to_string())
+                            .unwrap_or_default()
+                    ))
+                })?
+                .is_true();
+            return Ok(());
+        }
+        req.set_param(py, i, value)
+    };
+    for (&i, value) in method.iter().zip(args.iter()) {
+        bind(i, &value)?;
+    }
+    if let Some(kwargs) = kwargs {
+        for (key, value) in kwargs.iter() {
+            match param_of(py, method, &key)? {
+                Some(i) => bind(i, &value)?,
+                None => {
+                    return Err(PyTypeError::new_err(format!(
+                        "{what}() got an unexpected keyword argument '{}'",
+                        key.str()?.to_cow()?
+                    )))
+                }
+            }
+        }
+    }
+    Ok((req, pick))
 }
 
 /// `Registry.match`: converts the arguments, matches with the interpreter held (a
 /// single lookup is shorter than releasing and taking it back), and wraps the answer.
 pub(crate) fn match_one(
-    py: Python<'_>,
     registry: &Registry,
-    args: Args<'_>,
-    pick: bool,
+    args: &Bound<'_, PyTuple>,
+    kwargs: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<Option<PyMatch>> {
-    Ok(args.read(py)?.find(registry, pick).map(PyMatch::new))
+    let (req, pick) = read_call("Registry.match", MATCH, args, kwargs)?;
+    Ok(req.find(registry, pick).map(PyMatch::new))
 }
 
 /// `Registry.connect`: converts the arguments, then matches and takes a connection
 /// slot with the interpreter held, as `match` does.
 pub(crate) fn connect_one(
-    py: Python<'_>,
     registry: &Registry,
-    args: Args<'_>,
+    args: &Bound<'_, PyTuple>,
+    kwargs: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<Option<PyConnection>> {
-    Ok(args.read(py)?.connect(registry).map(PyConnection::new))
+    let (req, _) = read_call("Registry.connect", CONNECT, args, kwargs)?;
+    Ok(req.connect(registry).map(PyConnection::new))
 }
 
 /// One capture group of a regex path.
@@ -496,17 +597,71 @@ fn py_str(s: &str) -> String {
     out
 }
 
+/// What a `Match` keeps of an answer: the route and service shared with the index
+/// (`Arc`s), the upstream path, the upstream host and the matched path back to back in
+/// one string, the captures, the backend chosen.
+#[derive(PartialEq)]
+pub(crate) struct Answer {
+    matched: Matched,
+    service: Option<Arc<Service>>,
+    /// The upstream path, the upstream host and the matched path, in that order.
+    text: String,
+    /// Where the upstream path and the upstream host end in `text`.
+    ends: [usize; 2],
+    captures: Vec<Capture>,
+    backend: Option<Backend>,
+    redirect: Option<u16>,
+    revision: u64,
+}
+
+impl Answer {
+    /// Keeps what `found` answered, with `backend` if one was chosen.
+    fn new(found: &Found<'_>, backend: Option<Backend>) -> Answer {
+        let path = found.upstream_path_parts();
+        let host = found.upstream_host();
+        let matched = found.matched_path();
+        let mut text = String::with_capacity(path.len() + host.len() + matched.len());
+        path.push_to(&mut text);
+        let path_end = text.len();
+        text.push_str(host);
+        let host_end = text.len();
+        text.push_str(matched);
+        Answer {
+            matched: found.matched(),
+            service: found.service_arc().cloned(),
+            text,
+            ends: [path_end, host_end],
+            captures: found.captures(),
+            backend,
+            redirect: found.redirect(),
+            revision: found.revision(),
+        }
+    }
+
+    fn upstream_path(&self) -> &str {
+        &self.text[..self.ends[0]]
+    }
+
+    fn upstream_host(&self) -> &str {
+        &self.text[self.ends[0]..self.ends[1]]
+    }
+
+    fn matched_path(&self) -> &str {
+        &self.text[self.ends[1]..]
+    }
+}
+
 /// The answer to a request.
 ///
 /// Immutable. Comparing two answers compares every field, the revision included.
 #[pyclass(name = "Match", module = "routeyard", frozen, eq)]
 #[derive(PartialEq)]
 pub(crate) struct PyMatch {
-    inner: Match,
+    inner: Answer,
 }
 
 impl PyMatch {
-    pub(crate) fn new(inner: Match) -> PyMatch {
+    pub(crate) fn new(inner: Answer) -> PyMatch {
         PyMatch { inner }
     }
 
@@ -585,21 +740,21 @@ impl PyMatch {
     /// for stream requests.
     #[getter]
     fn upstream_path(&self) -> &str {
-        &self.inner.upstream_path
+        self.inner.upstream_path()
     }
 
     /// The `Host` to send upstream: the request's with `preserve_host` and for CF
     /// routes, else the service's; for stream requests the SNI.
     #[getter]
     fn upstream_host(&self) -> &str {
-        &self.inner.upstream_host
+        self.inner.upstream_host()
     }
 
     /// The part of the request path the route's path matched; `""` when the route
     /// matched by other fields only, and for CF routes.
     #[getter]
     fn matched_path(&self) -> &str {
-        &self.inner.matched_path
+        self.inner.matched_path()
     }
 
     /// The groups of a regex path that took part in the match, in group order.
@@ -654,8 +809,8 @@ impl PyMatch {
         }
         out.push_str(&format!(
             ", upstream_host={}, upstream_path={}",
-            py_str(&m.upstream_host),
-            py_str(&m.upstream_path)
+            py_str(m.upstream_host()),
+            py_str(m.upstream_path())
         ));
         if let Some(backend) = &m.backend {
             out.push_str(&format!(

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyDict, PyList, PyTuple};
 use routeyard::dialect::{cf, gobetween, kong};
 use routeyard::{Change, Config, Error as CoreError, Reaper, Registry, Route, Service};
 use serde_json::Value;
@@ -766,52 +766,17 @@ impl PyRegistry {
     /// and taking it back.
     #[pyo3(
         name = "match",
-        signature = (
-            protocol = None,
-            method = None,
-            host = None,
-            path = None,
-            headers = None,
-            sni = None,
-            source = None,
-            destination = None,
-            router_group = None,
-            pick = false,
-            key = None,
-        ),
+        signature = (*args, **kwargs),
         text_signature = "(self, protocol='http', method='GET', host='', path='/', \
                           headers=None, sni=None, source=None, destination=None, \
                           router_group=None, pick=False, key=None)"
     )]
-    #[allow(clippy::too_many_arguments)]
     fn match_request(
         &self,
-        py: Python<'_>,
-        protocol: Option<Bound<'_, PyAny>>,
-        method: Option<Bound<'_, PyAny>>,
-        host: Option<Bound<'_, PyAny>>,
-        path: Option<Bound<'_, PyAny>>,
-        headers: Option<Bound<'_, PyAny>>,
-        sni: Option<Bound<'_, PyAny>>,
-        source: Option<Bound<'_, PyAny>>,
-        destination: Option<Bound<'_, PyAny>>,
-        router_group: Option<Bound<'_, PyAny>>,
-        pick: bool,
-        key: Option<Bound<'_, PyAny>>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Option<PyMatch>> {
-        let args = matching::Args {
-            protocol,
-            method,
-            host,
-            path,
-            headers,
-            sni,
-            source,
-            destination,
-            router_group,
-            key,
-        };
-        matching::match_one(py, &self.inner, args, pick)
+        matching::match_one(&self.inner, args, kwargs)
     }
 
     /// Matches a request as `match` does and takes a connection slot on a backend of
@@ -820,50 +785,17 @@ impl PyRegistry {
     /// or `None` when no route answers, its service has no backends, or none has
     /// room. CF routes have no service pool and answer `None`.
     #[pyo3(
-        signature = (
-            protocol = None,
-            method = None,
-            host = None,
-            path = None,
-            headers = None,
-            sni = None,
-            source = None,
-            destination = None,
-            router_group = None,
-            key = None,
-        ),
+        signature = (*args, **kwargs),
         text_signature = "(self, protocol='http', method='GET', host='', path='/', \
                           headers=None, sni=None, source=None, destination=None, \
                           router_group=None, key=None)"
     )]
-    #[allow(clippy::too_many_arguments)]
     fn connect(
         &self,
-        py: Python<'_>,
-        protocol: Option<Bound<'_, PyAny>>,
-        method: Option<Bound<'_, PyAny>>,
-        host: Option<Bound<'_, PyAny>>,
-        path: Option<Bound<'_, PyAny>>,
-        headers: Option<Bound<'_, PyAny>>,
-        sni: Option<Bound<'_, PyAny>>,
-        source: Option<Bound<'_, PyAny>>,
-        destination: Option<Bound<'_, PyAny>>,
-        router_group: Option<Bound<'_, PyAny>>,
-        key: Option<Bound<'_, PyAny>>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Option<PyConnection>> {
-        let args = matching::Args {
-            protocol,
-            method,
-            host,
-            path,
-            headers,
-            sni,
-            source,
-            destination,
-            router_group,
-            key,
-        };
-        matching::connect_one(py, &self.inner, args)
+        matching::connect_one(&self.inner, args, kwargs)
     }
 
     /// Matches a list of requests, each a dict with the keys of `match`'s keyword

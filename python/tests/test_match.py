@@ -392,8 +392,48 @@ class TestInvalidArguments:
             registry.match_many([{"path": "/\udfff"}])
 
     def test_unknown_keywords_are_refused(self, registry: Registry) -> None:
-        with pytest.raises(TypeError, match="hots"):
+        with pytest.raises(TypeError, match="^Registry.match\\(\\) got an unexpected keyword argument 'hots'$"):
             registry.match(hots="a")  # type: ignore[call-arg]
+        with pytest.raises(TypeError, match="^Registry.connect\\(\\) got an unexpected keyword argument 'pick'$"):
+            registry.connect(pick=True)  # type: ignore[call-arg]
+
+
+class TestArguments:
+    """Arguments bind as Python binds them: by position in the documented order, or by
+    name, a None standing for the default."""
+
+    def test_positional_keyword_and_built_names_agree(self, registry: Registry) -> None:
+        r = route(registry, service(registry), hosts=["a.example.com"], paths=["/x"], methods=["POST"])
+        by_name = matched(registry.match(method="POST", host="a.example.com", path="/x/1"))
+        by_position = matched(registry.match("http", "POST", "a.example.com", "/x/1"))
+        built: dict[str, Any] = {"ho" + "st": "a.example.com", "pa" + "th": "/x/1", "met" + "hod": "POST"}
+        by_built_name = matched(registry.match(**built))
+        assert by_name == by_position == by_built_name
+        assert by_name.route_id == r["id"]
+
+    def test_none_is_the_default(self, registry: Registry) -> None:
+        route(registry, paths=["/"])
+        untyped: Any = registry  # None where the stubs say str: the untyped call Python allows
+        assert untyped.match(protocol=None, method=None, host=None, path=None, headers=None, pick=None) == registry.match()
+        assert untyped.match(None, None, None, None, None, None, None, None, None, None, None) == registry.match()
+
+    def test_pick_by_position_and_by_name(self, registry: Registry) -> None:
+        registry.upsert_http_routes([cf_route("cf.example.com/a", "10.0.0.1")])
+        args = ("http", "GET", "cf.example.com", "/a", None, None, None, None, None)
+        assert matched(registry.match(*args, True)).backend == ("10.0.0.1", 8080)
+        assert matched(registry.match(*args, False)).backend is None
+        assert matched(registry.match(*args, pick=True)).backend == ("10.0.0.1", 8080)
+
+    def test_binding_errors_are_worded_as_python_words_them(self, registry: Registry) -> None:
+        untyped: Any = registry  # calls the stubs rightly refuse
+        with pytest.raises(TypeError, match="^Registry.match\\(\\) got multiple values for argument 'host'$"):
+            untyped.match("http", "GET", "a", host="b")
+        with pytest.raises(TypeError, match="^Registry.match\\(\\) takes from 0 to 11 positional arguments but 12 were given$"):
+            untyped.match(*([None] * 12))
+        with pytest.raises(TypeError, match="^Registry.connect\\(\\) takes from 0 to 10 positional arguments but 11 were given$"):
+            untyped.connect(*([None] * 11))
+        with pytest.raises(TypeError, match="^argument 'pick': must be a bool, not int$"):
+            untyped.match(pick=1)
 
 
 class TestMatchMany:

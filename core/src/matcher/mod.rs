@@ -213,70 +213,200 @@ fn clean_postfix(postfix: &str) -> &str {
     postfix
 }
 
-/// Kong's `get_upstream_uri_v0`.
-pub(crate) fn upstream_path_v0(out: &mut String, base: &str, request: &str, postfix: Option<&str>) {
-    let base = if base.is_empty() { "/" } else { base };
-    match postfix {
-        None => {
-            // strip_path off.
-            if base.ends_with('/') {
-                out.push_str(base);
-                out.push_str(request.strip_prefix('/').unwrap_or(request));
-            } else if request == "/" {
-                out.push_str(base);
-            } else {
-                out.push_str(base);
-                out.push_str(request);
-            }
+/// The path a route sends upstream, borrowed from the route, its service and the
+/// request: at most three pieces laid end to end, nothing built yet.
+///
+/// Got from [`Found::upstream_path_parts`]; it knows its length before it is written
+/// anywhere, so a caller can size (or refuse) a buffer first. Displays as the path.
+///
+/// # Example
+///
+/// ```
+/// use routeyard::{Config, Registry, Request, Route, Service, ServiceRef};
+///
+/// let registry = Registry::new(Config::new());
+/// let service = registry
+///     .create_service(Service {
+///         host: "orders.internal".into(),
+///         path: Some("/api".into()),
+///         ..Service::default()
+///     })
+///     .unwrap();
+/// registry
+///     .create_route(Route {
+///         paths: Some(vec!["/orders".into()]),
+///         service: Some(ServiceRef { id: service.id }),
+///         ..Route::default()
+///     })
+///     .unwrap();
+/// registry.lookup(&Request::new("GET", "", "/orders/7"), |found| {
+///     let path = found.upstream_path_parts();
+///     assert_eq!((path.len(), path.to_string()), (6, "/api/7".to_string()));
+///     assert_eq!(path.as_parts().map(|p| p.concat()).as_deref(), Some("/api/7"));
+/// });
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UpstreamPath<'a> {
+    parts: [&'a str; 3],
+    /// Kong's v1 rules: runs of `/` across the whole path collapse into one.
+    collapse: bool,
+}
+
+impl<'a> UpstreamPath<'a> {
+    const EMPTY: UpstreamPath<'static> = UpstreamPath {
+        parts: ["", "", ""],
+        collapse: false,
+    };
+
+    fn of(parts: [&'a str; 3]) -> UpstreamPath<'a> {
+        UpstreamPath {
+            parts,
+            collapse: false,
         }
-        Some(postfix) => {
-            let postfix = clean_postfix(postfix);
-            if let Some(trimmed) = base.strip_suffix('/') {
-                if postfix.is_empty() {
-                    if base == "/" {
-                        out.push('/');
-                    } else if request.ends_with('/') {
-                        out.push_str(base);
-                    } else {
-                        out.push_str(trimmed);
-                    }
-                } else if postfix.starts_with('/') {
-                    out.push_str(trimmed);
-                    out.push_str(postfix);
-                } else {
-                    out.push_str(base);
-                    out.push_str(postfix);
+    }
+
+    /// The path's length in bytes.
+    pub fn len(&self) -> usize {
+        if self.collapse {
+            return self.bytes().count();
+        }
+        self.parts.iter().map(|p| p.len()).sum()
+    }
+
+    /// Whether the path is empty (only for streams).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The path's bytes, one at a time, slashes collapsed where the rules say so.
+    fn bytes(&self) -> impl Iterator<Item = u8> + '_ {
+        let mut last = 0u8;
+        self.parts.iter().flat_map(|p| p.bytes()).filter(move |&b| {
+            let keep = !(self.collapse && b == b'/' && last == b'/');
+            last = b;
+            keep
+        })
+    }
+
+    /// The path as pieces to lay end to end (some may be empty), or None when Kong's
+    /// v1 rules collapse runs of `/` across them: then use [`UpstreamPath::push_to`] or
+    /// [`UpstreamPath::copy_to`]. Handy for writing the path out without building it.
+    pub fn as_parts(&self) -> Option<[&'a str; 3]> {
+        (!self.collapse).then_some(self.parts)
+    }
+
+    /// Appends the path to `out`.
+    pub fn push_to(&self, out: &mut String) {
+        if !self.collapse {
+            for part in self.parts.iter().filter(|p| !p.is_empty()) {
+                out.push_str(part);
+            }
+            return;
+        }
+        for part in self.parts {
+            for c in part.chars() {
+                if c == '/' && out.ends_with('/') {
+                    continue;
                 }
-            } else if postfix.is_empty() {
-                out.push_str(base);
-                if request.ends_with('/') && request != "/" {
-                    out.push('/');
-                }
-            } else if postfix.starts_with('/') {
-                out.push_str(base);
-                out.push_str(postfix);
-            } else {
-                out.push_str(base);
-                out.push('/');
-                out.push_str(postfix);
+                out.push(c);
             }
         }
     }
+
+    /// Copies the path into the start of `dst` and returns its length, or returns
+    /// `Err` with the length it needs, leaving `dst` untouched, when it does not fit.
+    /// `dst` may be uninitialised memory; the bytes written are initialised.
+    pub fn copy_to(&self, dst: &mut [std::mem::MaybeUninit<u8>]) -> Result<usize, usize> {
+        let len = self.len();
+        if len > dst.len() {
+            return Err(len);
+        }
+        if self.collapse {
+            for (slot, b) in dst.iter_mut().zip(self.bytes()) {
+                slot.write(b);
+            }
+            return Ok(len);
+        }
+        let mut at = 0;
+        for part in self.parts.iter().filter(|p| !p.is_empty()) {
+            for (slot, &b) in dst[at..].iter_mut().zip(part.as_bytes()) {
+                slot.write(b);
+            }
+            at += part.len();
+        }
+        Ok(len)
+    }
 }
 
-/// Kong's deprecated v1 rules.
-pub(crate) fn upstream_path_v1(out: &mut String, base: &str, request: &str, postfix: Option<&str>) {
+impl std::fmt::Display for UpstreamPath<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if !self.collapse {
+            return self.parts.iter().try_for_each(|p| f.write_str(p));
+        }
+        let mut out = String::with_capacity(self.parts.iter().map(|p| p.len()).sum());
+        self.push_to(&mut out);
+        f.write_str(&out)
+    }
+}
+
+/// Kong's `get_upstream_uri_v0`.
+fn upstream_path_v0<'a>(
+    base: &'a str,
+    request: &'a str,
+    postfix: Option<&'a str>,
+) -> UpstreamPath<'a> {
+    let base = if base.is_empty() { "/" } else { base };
+    let Some(postfix) = postfix else {
+        // strip_path off.
+        return if base.ends_with('/') {
+            UpstreamPath::of([base, request.strip_prefix('/').unwrap_or(request), ""])
+        } else if request == "/" {
+            UpstreamPath::of([base, "", ""])
+        } else {
+            UpstreamPath::of([base, request, ""])
+        };
+    };
+    let postfix = clean_postfix(postfix);
+    if let Some(trimmed) = base.strip_suffix('/') {
+        if postfix.is_empty() {
+            if base == "/" || request.ends_with('/') {
+                UpstreamPath::of([base, "", ""])
+            } else {
+                UpstreamPath::of([trimmed, "", ""])
+            }
+        } else if postfix.starts_with('/') {
+            UpstreamPath::of([trimmed, postfix, ""])
+        } else {
+            UpstreamPath::of([base, postfix, ""])
+        }
+    } else if postfix.is_empty() {
+        let slash = if request.ends_with('/') && request != "/" {
+            "/"
+        } else {
+            ""
+        };
+        UpstreamPath::of([base, slash, ""])
+    } else if postfix.starts_with('/') {
+        UpstreamPath::of([base, postfix, ""])
+    } else {
+        UpstreamPath::of([base, "/", postfix])
+    }
+}
+
+/// Kong's deprecated v1 rules: the two parts joined, with runs of `/` collapsed.
+fn upstream_path_v1<'a>(
+    base: &'a str,
+    request: &'a str,
+    postfix: Option<&'a str>,
+) -> UpstreamPath<'a> {
     let base = if base.is_empty() { "/" } else { base };
     let rest = match postfix {
         Some(postfix) => postfix,
         None => request.strip_prefix('/').unwrap_or(request),
     };
-    // The two parts joined, with runs of `/` collapsed.
-    for c in base.chars().chain(rest.chars()) {
-        if c == '/' && out.ends_with('/') {
-            continue;
-        }
-        out.push(c);
+    UpstreamPath {
+        parts: [base, rest, ""],
+        collapse: true,
     }
 }
 
@@ -445,7 +575,9 @@ impl<'a> Found<'a> {
         self.service_arc().map(|s| &**s)
     }
 
-    fn service_arc(&self) -> Option<&'a Arc<Service>> {
+    /// The matched route's service as the index shares it, for keeping beyond the
+    /// lookup without a copy.
+    pub fn service_arc(&self) -> Option<&'a Arc<Service>> {
         self.published.index.service_in(self.service_slot()?)
     }
 
@@ -471,18 +603,17 @@ impl<'a> Found<'a> {
         self.published.revision
     }
 
-    /// Writes the path to send upstream (after `strip_path` and the service's
-    /// path) into `out`, which is cleared first.
-    pub fn write_upstream_path(&self, out: &mut String) {
-        out.clear();
+    /// The path to send upstream (after `strip_path` and the service's path), in
+    /// pieces borrowed from the route, the service and the request: for CF routes the
+    /// request's path, for streams empty.
+    pub fn upstream_path_parts(&self) -> UpstreamPath<'_> {
         let path = self.path();
         let Some(hit) = self.hit() else {
             // Streams have no path.
-            return;
+            return UpstreamPath::EMPTY;
         };
         let Some(route) = self.route() else {
-            out.push_str(path);
-            return;
+            return UpstreamPath::of([path, "", ""]);
         };
         let base = self
             .service()
@@ -493,9 +624,16 @@ impl<'a> Found<'a> {
             None => path.strip_prefix('/').unwrap_or(path),
         });
         match route.path_handling {
-            PathHandling::V0 => upstream_path_v0(out, base, path, postfix),
-            PathHandling::V1 => upstream_path_v1(out, base, path, postfix),
+            PathHandling::V0 => upstream_path_v0(base, path, postfix),
+            PathHandling::V1 => upstream_path_v1(base, path, postfix),
         }
+    }
+
+    /// Writes the path to send upstream (after `strip_path` and the service's
+    /// path) into `out`, which is cleared first.
+    pub fn write_upstream_path(&self, out: &mut String) {
+        out.clear();
+        self.upstream_path_parts().push_to(out);
     }
 
     /// The path to send upstream.
@@ -668,9 +806,9 @@ mod tests {
             ("/srv", "/rou/../x", Some("../x"), "/srv/x"),
         ];
         for (base, request, postfix, want) in table {
-            let mut out = String::new();
-            upstream_path_v0(&mut out, base, request, *postfix);
-            assert_eq!(out, *want, "{base} {request} {postfix:?}");
+            let path = upstream_path_v0(base, request, *postfix);
+            assert_eq!(path.to_string(), *want, "{base} {request} {postfix:?}");
+            assert_eq!(path.len(), want.len());
         }
     }
 
@@ -681,9 +819,9 @@ mod tests {
             ("/srv/", "/rou/x", Some("/x"), "/srv/x"),
             ("/srv", "/rou/x", None, "/srvrou/x"),
         ] {
-            let mut out = String::new();
-            upstream_path_v1(&mut out, base, request, postfix);
-            assert_eq!(out, want, "{base} {request} {postfix:?}");
+            let path = upstream_path_v1(base, request, postfix);
+            assert_eq!(path.to_string(), want, "{base} {request} {postfix:?}");
+            assert_eq!(path.len(), want.len());
         }
     }
 }

@@ -154,12 +154,7 @@ fn remove_dot_segments(input: &str) -> String {
 /// `[::1]` and 8080.
 pub(crate) fn host(raw: &str) -> (Cow<'_, str>, Option<u16>) {
     // The common case in one pass: a lowercase name without a port.
-    let mut colon = false;
-    let mut upper = false;
-    for &b in raw.as_bytes() {
-        colon |= b == b':';
-        upper |= b.is_ascii_uppercase();
-    }
+    let (colon, upper) = scan_host(raw.as_bytes());
     if !colon && !upper {
         return (Cow::Borrowed(raw), None);
     }
@@ -170,6 +165,48 @@ pub(crate) fn host(raw: &str) -> (Cow<'_, str>, Option<u16>) {
         Cow::Borrowed(name)
     };
     (name, port)
+}
+
+/// The high bit of every byte of `w` that is an ASCII capital letter.
+#[inline]
+fn bytes_upper(w: u64) -> u64 {
+    // With the high bits cleared no byte carries into the next: a byte is at
+    // least `A` when adding 0x80 - b'A' sets its high bit, and past `Z` when
+    // adding 0x80 - b'Z' - 1 does. Bytes that had the high bit are not ASCII.
+    let low = w & !HI;
+    let at_least_a = low.wrapping_add(LO * u64::from(0x80 - b'A'));
+    let past_z = low.wrapping_add(LO * u64::from(0x80 - b'Z' - 1));
+    (at_least_a ^ past_z) & !w & HI
+}
+
+/// Whether a host has a `:` and whether it has a capital letter, eight bytes at a
+/// time.
+#[inline]
+fn scan_host(b: &[u8]) -> (bool, bool) {
+    let mut colon = 0u64;
+    let mut upper = 0u64;
+    let mut chunks = b.chunks_exact(8);
+    for chunk in &mut chunks {
+        let w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        colon |= bytes_equal(w, b':');
+        upper |= bytes_upper(w);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let w = match b.len().checked_sub(8) {
+            // The last eight bytes, overlapping bytes already seen.
+            Some(start) => u64::from_le_bytes(b[start..].try_into().unwrap_or([0; 8])),
+            // Zero bytes pad a short host: neither a `:` nor a capital.
+            None => {
+                let mut last = [0u8; 8];
+                last[..rest.len()].copy_from_slice(rest);
+                u64::from_le_bytes(last)
+            }
+        };
+        colon |= bytes_equal(w, b':');
+        upper |= bytes_upper(w);
+    }
+    (colon != 0, upper != 0)
 }
 
 fn split_port(raw: &str) -> (&str, Option<u16>) {
@@ -247,6 +284,30 @@ mod tests {
                     })
                     .collect();
                 assert_eq!(scan_path(&bytes), slow(&bytes), "{bytes:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn host_scan_agrees_with_a_byte_loop() {
+        fn slow(b: &[u8]) -> (bool, bool) {
+            (b.contains(&b':'), b.iter().any(u8::is_ascii_uppercase))
+        }
+        let alphabet = [
+            b'a', b'z', b'A', b'Z', b'@', b'[', b'`', b'{', b':', b'.', b'9', 0xc1, 0xda, 0xba, 0,
+        ];
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        for len in 0..40 {
+            for _ in 0..400 {
+                let bytes: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        alphabet[(seed % alphabet.len() as u64) as usize]
+                    })
+                    .collect();
+                assert_eq!(scan_host(&bytes), slow(&bytes), "{bytes:?}");
             }
         }
     }

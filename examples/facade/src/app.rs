@@ -269,14 +269,26 @@ pub(crate) const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
 
 /// Gives every error response that is not rendered yet (405 from the router, 413
 /// and 400 from extractors, 500 from a panic) a body in its path's dialect,
-/// keeping its status and headers (such as `Allow`).
+/// keeping its status and headers (such as `Allow`). A request whose
+/// `Content-Length` announces more than the limit is refused with 413 at once,
+/// before any of its body is read.
 async fn render_errors(State(limit): State<usize>, request: Request, next: Next) -> Response {
     let dialect = Dialect::of(request.uri().path());
     let uri = request
         .uri()
         .path_and_query()
         .map_or_else(|| request.uri().path().to_string(), ToString::to_string);
-    let response = next.run(request).await;
+    let announced_too_large = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .is_some_and(|length| length > limit as u64);
+    let response = if announced_too_large {
+        StatusCode::PAYLOAD_TOO_LARGE.into_response()
+    } else {
+        next.run(request).await
+    };
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error())
         || is_json(response.headers())
@@ -453,6 +465,34 @@ mod tests {
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(headers[CONTENT_TYPE], "application/json; charset=utf-8");
         assert_eq!(body, json!("An unexpected error occurred"));
+    }
+
+    #[tokio::test]
+    async fn an_announced_length_over_the_limit_is_413_before_the_body_is_read() {
+        let echo = |body: axum::body::Bytes| async move { body.len().to_string() };
+        let router = finish(
+            Router::new().route("/routing/v1/echo", axum::routing::post(echo)),
+            1024,
+        );
+        // Two bytes sent, ten mebibytes announced: refused without waiting for them.
+        let request = Request::post("/routing/v1/echo")
+            .header(CONTENT_LENGTH, 10 << 20)
+            .body(Body::from("[]"))
+            .unwrap();
+        let (status, _, body) = send(router.clone(), request).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(
+            body,
+            json!({"name": "ProcessRequestError",
+                   "message": "Cannot process request: request body is larger than 1024 bytes"})
+        );
+        // The limit itself is allowed.
+        let request = Request::post("/routing/v1/echo")
+            .header(CONTENT_LENGTH, 1024)
+            .body(Body::from(vec![b' '; 1024]))
+            .unwrap();
+        let response = router.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
     }
 
     #[tokio::test]

@@ -58,6 +58,14 @@ enum ScopeClaim {
 struct Claims {
     #[serde(default)]
     scope: Option<ScopeClaim>,
+    /// Expiry and start of validity, in seconds since the epoch. jsonwebtoken skips
+    /// one it cannot read as a non-negative number as if it were absent, so a token
+    /// with `"exp": "tomorrow"` or `"exp": -1` would never expire: they are read
+    /// (anything but a number or null makes the token malformed) and checked here.
+    #[serde(default)]
+    exp: Option<f64>,
+    #[serde(default)]
+    nbf: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -141,6 +149,15 @@ impl Auth {
                 _ => format!("token is malformed: {e}"),
             })?
             .claims;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        if claims.exp.is_some_and(|exp| exp < now.floor()) {
+            return Err("Token is expired".into());
+        }
+        if claims.nbf.is_some_and(|nbf| nbf > now.ceil()) {
+            return Err("Token is not valid yet".into());
+        }
         let granted = match &claims.scope {
             Some(ScopeClaim::List(scopes)) => scopes.iter().any(|s| s == scope),
             Some(ScopeClaim::Text(scopes)) => scopes.split(' ').any(|s| s == scope),
@@ -307,6 +324,38 @@ mod tests {
             auth.check(&HeaderMap::new(), ROUTES_READ),
             Err("Invalid token format".into())
         );
+    }
+
+    #[test]
+    fn an_expiry_that_is_not_a_whole_positive_number_is_still_checked() {
+        let auth = Auth::new(Some("k"), None, None).unwrap();
+        let check = |claims: serde_json::Value| {
+            let token = hs256(claims, "k");
+            auth.check(&headers(&format!("bearer {token}")), ROUTES_READ)
+        };
+        let scope = json!([ROUTES_READ]);
+        for exp in [json!(-1), json!(-1.5e9), json!(now() as f64 - 60.5)] {
+            assert_eq!(
+                check(json!({"scope": scope, "exp": exp})),
+                Err("Token is expired".into()),
+                "{exp}"
+            );
+        }
+        for exp in [json!("tomorrow"), json!([1]), json!({"at": 1}), json!(true)] {
+            let err = check(json!({"scope": scope, "exp": exp})).unwrap_err();
+            assert!(err.starts_with("token is malformed: "), "{exp}: {err}");
+        }
+        let err = check(json!({"scope": scope, "nbf": "now"})).unwrap_err();
+        assert!(err.starts_with("token is malformed: "), "{err}");
+        assert_eq!(
+            check(json!({"scope": scope, "nbf": now() as f64 + 600.5})),
+            Err("Token is not valid yet".into())
+        );
+        assert_eq!(
+            check(json!({"scope": scope, "exp": now() as f64 + 600.5, "nbf": null})),
+            Ok(())
+        );
+        assert_eq!(check(json!({"scope": scope, "exp": null})), Ok(()));
     }
 
     #[test]

@@ -9,6 +9,8 @@ mod cdap;
 mod cf;
 #[path = "http/events.rs"]
 mod events;
+#[path = "http/failure.rs"]
+mod failure;
 #[path = "http/gobetween.rs"]
 mod gobetween;
 #[path = "http/kong.rs"]
