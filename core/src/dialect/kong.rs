@@ -1237,11 +1237,30 @@ fn nest_into(node: &mut Value, segments: &[&str], leaf: &str) {
     }
 }
 
+/// The segments of the path of an unknown field: Kong keys that error by the
+/// body's own name, dots and all, so only a `sources` or `destinations`
+/// entry's key has a parent (the list and the index).
+fn unknown_field_segments(path: &str) -> Vec<&str> {
+    for list in ["sources", "destinations"] {
+        let Some(rest) = path.strip_prefix(list).and_then(|r| r.strip_prefix('.')) else {
+            continue;
+        };
+        if let Some((index, key)) = rest.split_once('.') {
+            if !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit()) {
+                return vec![list, index, key];
+            }
+        }
+    }
+    vec![path]
+}
+
 fn nest(fields: &[(String, String)]) -> Value {
     let mut root = Value::Object(Map::new());
     for (path, rule) in fields {
         if path.is_empty() {
             nest_into(&mut root, &["@entity"], rule);
+        } else if rule == "unknown field" {
+            nest_into(&mut root, &unknown_field_segments(path), rule);
         } else {
             let segments: Vec<&str> = path.split('.').collect();
             nest_into(&mut root, &segments, rule);
