@@ -10,14 +10,15 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .DEFAULT_GOAL := test
-.PHONY: run test test-rust test-loom test-c test-c-asan test-c-tsan test-python lint bench header c-tools
+.PHONY: run test test-rust test-loom test-c test-c-asan test-c-tsan test-python test-fuzz fuzz lint bench header c-tools
 
 ## Build and start the HTTP facade on 127.0.0.1:8080.
 run:
 	$(CARGO) run -p routeyard-facade -- --listen 127.0.0.1:8080
 
-## Every test suite: Rust (with the header check and the facade end-to-end tests), C, Python.
-test: test-rust test-loom test-c test-python
+## Every test suite: Rust (with the header check and the facade end-to-end tests), loom's
+## model checks, C, Python, and the fuzz targets (built, their corpora replayed).
+test: test-rust test-loom test-c test-python test-fuzz
 
 test-rust:
 	$(CARGO) test --workspace --locked
@@ -85,9 +86,37 @@ c-tools:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
+	$(CARGO) clippy --manifest-path fuzz/Cargo.toml --target-dir $(TARGET_DIR) --all-targets --locked -- -D warnings
 
 bench:
 	$(CARGO) bench --locked -p routeyard-benches
+
+## The fuzz crate (fuzz/, its own workspace): every target builds, and every saved input
+## (seed corpus and regressions) replays through its target.
+test-fuzz:
+	$(CARGO) build --manifest-path fuzz/Cargo.toml --target-dir $(TARGET_DIR) --locked --bins
+	$(CARGO) test --manifest-path fuzz/Cargo.toml --target-dir $(TARGET_DIR) --locked
+
+FUZZ_SECONDS ?= 60
+# `none` works on stable; `address` (with LeakSanitizer, for -detect_leaks) needs
+# -Zsanitizer, which stable accepts only with RUSTC_BOOTSTRAP=1, set here for it.
+FUZZ_SANITIZER ?= none
+CARGO_FUZZ_VERSION := 0.13.2
+FUZZ_TARGETS := port_range cf_json kong_json cdap_json gobetween_json match_reference ffi_json
+
+## Runs every fuzz target in turn for FUZZ_SECONDS each, with libFuzzer instrumentation on
+## the stable toolchain. New inputs go to $(TARGET_DIR)/fuzz-corpus/<target>, crashes to
+## fuzz/artifacts/<target>/.
+fuzz:
+	command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install --locked cargo-fuzz --version $(CARGO_FUZZ_VERSION)
+	for target in $(FUZZ_TARGETS); do \
+		mkdir -p $(TARGET_DIR)/fuzz-corpus/$$target && \
+		$(if $(filter none,$(FUZZ_SANITIZER)),,RUSTC_BOOTSTRAP=1) $(CARGO) fuzz run \
+			--sanitizer $(FUZZ_SANITIZER) --target-dir $(TARGET_DIR) $$target \
+			$(TARGET_DIR)/fuzz-corpus/$$target fuzz/corpus/$$target \
+			-- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done
 
 ## Regenerates include/routeyard.h from the ffi crate.
 header:

@@ -1440,16 +1440,26 @@ impl Txn<'_> {
             .filter(|h| !h.is_empty() && *h != "0.0.0.0" && *h != "::")
             .unwrap_or("localhost")
             .to_string();
-        let (service, _) = self.put_service_at(
-            name,
-            Service {
-                protocol: protocol.as_str().to_string(),
-                host: bind_host,
-                port,
-                tags: tags.clone(),
-                ..Service::default()
-            },
-        )?;
+        // A bind host the service cannot carry is the server's fault, not a
+        // Kong body's: refused as gobetween refuses a bad server.
+        let (service, _) = self
+            .put_service_at(
+                name,
+                Service {
+                    protocol: protocol.as_str().to_string(),
+                    host: bind_host.clone(),
+                    port,
+                    tags: tags.clone(),
+                    ..Service::default()
+                },
+            )
+            .map_err(|e| match e.kind() {
+                ErrorKind::SchemaViolation => Error::new(
+                    ErrorKind::InvalidArgument,
+                    format!("server {name}: bind host '{bind_host}' is not a valid host"),
+                ),
+                _ => e,
+            })?;
         self.put_route_at(
             name,
             Route {

@@ -1189,6 +1189,27 @@ fn nest_into(node: &mut Value, segments: &[&str], leaf: &str) {
             Value::Object(Map::new())
         };
     }
+    // Kong's encoder (cjson with `encode_sparse_array(true)`) writes an
+    // excessively sparse array (highest index above 10 and above twice the
+    // number of entries) as an object keyed by index. Doing the same here keeps
+    // a path such as `x.99999999` (an unknown field's own name) from growing
+    // an array of that many nulls.
+    if let (Value::Array(items), Some(i)) = (&*node, index) {
+        let entries = items.iter().filter(|v| !v.is_null()).count() + 1;
+        if i > items.len() && i > 10 && i > 2 * entries {
+            let Value::Array(items) = std::mem::take(node) else {
+                return;
+            };
+            *node = Value::Object(
+                items
+                    .into_iter()
+                    .enumerate()
+                    .filter(|(_, v)| !v.is_null())
+                    .map(|(k, v)| ((k + 1).to_string(), v))
+                    .collect(),
+            );
+        }
+    }
     let child = match (node, index) {
         (Value::Array(items), Some(i)) => {
             if items.len() < i {
@@ -1216,11 +1237,30 @@ fn nest_into(node: &mut Value, segments: &[&str], leaf: &str) {
     }
 }
 
+/// The segments of the path of an unknown field: Kong keys that error by the
+/// body's own name, dots and all, so only a `sources` or `destinations`
+/// entry's key has a parent (the list and the index).
+fn unknown_field_segments(path: &str) -> Vec<&str> {
+    for list in ["sources", "destinations"] {
+        let Some(rest) = path.strip_prefix(list).and_then(|r| r.strip_prefix('.')) else {
+            continue;
+        };
+        if let Some((index, key)) = rest.split_once('.') {
+            if !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit()) {
+                return vec![list, index, key];
+            }
+        }
+    }
+    vec![path]
+}
+
 fn nest(fields: &[(String, String)]) -> Value {
     let mut root = Value::Object(Map::new());
     for (path, rule) in fields {
         if path.is_empty() {
             nest_into(&mut root, &["@entity"], rule);
+        } else if rule == "unknown field" {
+            nest_into(&mut root, &unknown_field_segments(path), rule);
         } else {
             let segments: Vec<&str> = path.split('.').collect();
             nest_into(&mut root, &segments, rule);
