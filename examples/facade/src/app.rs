@@ -267,27 +267,58 @@ fn error_content_type(dialect: Dialect) -> HeaderValue {
 /// The content type of CDAP's plain-text answers (netty-http's).
 pub(crate) const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
 
+/// How long a refused body may take to arrive before the refusal is sent anyway.
+const DRAIN_TIME: Duration = Duration::from_secs(1);
+
+/// Reads and drops the body of a request refused for its announced size, when that
+/// size is at most four times the limit: a client that is still writing its body
+/// then reads the 413 instead of failing on a connection closed under it. A larger
+/// body is not waited for, nor the rest of one still arriving after [`DRAIN_TIME`]
+/// (a client that announced more than it sends): the refusal goes out and the
+/// connection closes.
+async fn drain(body: Body, announced: u64, limit: usize) {
+    use futures_util::StreamExt;
+
+    let most = (limit as u64).saturating_mul(4);
+    if announced > most {
+        return;
+    }
+    let mut data = body.into_data_stream();
+    let mut read = 0u64;
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        while let Some(Ok(chunk)) = data.next().await {
+            read += chunk.len() as u64;
+            if read > most {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
 /// Gives every error response that is not rendered yet (405 from the router, 413
 /// and 400 from extractors, 500 from a panic) a body in its path's dialect,
 /// keeping its status and headers (such as `Allow`). A request whose
-/// `Content-Length` announces more than the limit is refused with 413 at once,
-/// before any of its body is read.
+/// `Content-Length` announces more than the limit is refused with 413 without
+/// being handled (see [`drain`] for what is read of its body first).
 async fn render_errors(State(limit): State<usize>, request: Request, next: Next) -> Response {
     let dialect = Dialect::of(request.uri().path());
     let uri = request
         .uri()
         .path_and_query()
         .map_or_else(|| request.uri().path().to_string(), ToString::to_string);
-    let announced_too_large = request
+    let announced = request
         .headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
-        .is_some_and(|length| length > limit as u64);
-    let response = if announced_too_large {
-        StatusCode::PAYLOAD_TOO_LARGE.into_response()
-    } else {
-        next.run(request).await
+        .filter(|&length| length > limit as u64);
+    let response = match announced {
+        Some(length) => {
+            drain(request.into_body(), length, limit).await;
+            StatusCode::PAYLOAD_TOO_LARGE.into_response()
+        }
+        None => next.run(request).await,
     };
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error())
