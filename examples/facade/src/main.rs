@@ -147,71 +147,37 @@ async fn serve(options: Options) -> Result<(), Box<dyn Error>> {
 /// descriptor, and a soft limit of 1024, common by default, would stall accepting
 /// (the listener waits a second after each `EMFILE`) long before the hard limit,
 /// which an administrator sets on purpose. Failing to raise it is not fatal.
-#[cfg(all(
-    target_os = "linux",
-    any(
-        target_arch = "x86_64",
-        target_arch = "x86",
-        target_arch = "aarch64",
-        target_arch = "arm",
-        target_arch = "riscv64",
-        target_arch = "powerpc64",
-        target_arch = "s390x"
-    )
-))]
+#[cfg(unix)]
 fn raise_open_files_limit() {
-    use std::os::raw::{c_int, c_ulong};
-
-    /// `struct rlimit` of Linux: `rlim_t` is an `unsigned long`.
-    #[repr(C)]
-    struct Rlimit {
-        cur: c_ulong,
-        max: c_ulong,
-    }
-    /// `RLIMIT_NOFILE` on the architectures above.
-    const RLIMIT_NOFILE: c_int = 7;
-    /// A cap for an unlimited hard limit: the kernel's default `fs.nr_open`.
-    const CAP: c_ulong = 1 << 20;
-    extern "C" {
-        fn getrlimit(resource: c_int, rlim: *mut Rlimit) -> c_int;
-        fn setrlimit(resource: c_int, rlim: *const Rlimit) -> c_int;
-    }
-
-    let mut limit = Rlimit { cur: 0, max: 0 };
-    // SAFETY: both calls get a pointer to a live, properly laid out `struct rlimit`.
-    if unsafe { getrlimit(RLIMIT_NOFILE, &mut limit) } != 0 {
+    /// A cap for an unlimited hard limit: Linux's default `fs.nr_open`.
+    const CAP: libc::rlim_t = 1 << 20;
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: both calls get a pointer to a live `struct rlimit`.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
         return;
     }
-    let wanted = limit.max.min(CAP);
-    if limit.cur >= wanted {
+    let wanted = limit.rlim_max.min(CAP);
+    if limit.rlim_cur >= wanted {
         return;
     }
-    let raised = Rlimit {
-        cur: wanted,
-        max: limit.max,
+    let raised = libc::rlimit {
+        rlim_cur: wanted,
+        rlim_max: limit.rlim_max,
     };
     // SAFETY: as above.
-    if unsafe { setrlimit(RLIMIT_NOFILE, &raised) } != 0 {
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
         eprintln!(
             "routeyard-facade: cannot raise the open files limit from {} to {wanted}",
-            limit.cur
+            limit.rlim_cur
         );
     }
 }
 
 /// Elsewhere the limit stays as the system set it.
-#[cfg(not(all(
-    target_os = "linux",
-    any(
-        target_arch = "x86_64",
-        target_arch = "x86",
-        target_arch = "aarch64",
-        target_arch = "arm",
-        target_arch = "riscv64",
-        target_arch = "powerpc64",
-        target_arch = "s390x"
-    )
-)))]
+#[cfg(not(unix))]
 fn raise_open_files_limit() {}
 
 /// Resolves on the first SIGINT (Ctrl-C) or SIGTERM.
