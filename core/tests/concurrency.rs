@@ -11,7 +11,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{drive_clock, join, spawn, subscriber, Rng, DEADLINE, START};
+use common::{cf_upsert, drive_clock, join, spawn, subscriber, CfExpected, Rng, DEADLINE, START};
 use routeyard::{
     Action, Change, Clock, Config, ErrorKind, Event, Filter, HttpRoute, ManualClock, Registry,
     Request, RouterGroup, Snapshot, TcpRouteMapping,
@@ -28,19 +28,10 @@ const CLOCK_CAP: Duration = Duration::from_secs(600);
 const OPS_PER_WRITER: usize = 300;
 const KEYS_PER_WRITER: u64 = 6;
 
-/// What a lasting writer predicts for one of its keys: modification-tag index,
-/// TTL, and (HTTP) log guid.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Expected {
-    index: u32,
-    ttl: i64,
-    log_guid: String,
-}
-
 #[derive(Default, Debug)]
 struct WriterModel {
-    http: BTreeMap<String, Expected>,
-    tcp: BTreeMap<u16, Expected>,
+    http: BTreeMap<String, CfExpected>,
+    tcp: BTreeMap<u16, CfExpected>,
     /// Calls that were refused, as they must be.
     refused: usize,
 }
@@ -58,28 +49,6 @@ fn backend_port(writer: usize, key: u64) -> u16 {
 
 fn tcp_mapping(group: &str, writer: usize, key: u64, ttl: i64) -> TcpRouteMapping {
     TcpRouteMapping::new(group, 1024, "10.9.1.1", backend_port(writer, key)).with_ttl(ttl)
-}
-
-fn upsert<K: Ord>(model: &mut BTreeMap<K, Expected>, key: K, ttl: i64, log_guid: &str) {
-    match model.get_mut(&key) {
-        Some(e) => {
-            e.index += 1;
-            e.ttl = ttl;
-            if !log_guid.is_empty() {
-                e.log_guid = log_guid.to_string();
-            }
-        }
-        None => {
-            model.insert(
-                key,
-                Expected {
-                    index: 0,
-                    ttl,
-                    log_guid: log_guid.to_string(),
-                },
-            );
-        }
-    }
 }
 
 /// One lasting writer: a seeded sequence of single upserts and deletes, batches
@@ -103,7 +72,7 @@ fn lasting_writer(
                 registry
                     .upsert_http_routes(vec![http_route(writer, key, ttl, log_guid)])
                     .expect("upsert HTTP");
-                upsert(
+                cf_upsert(
                     &mut model.http,
                     http_route(writer, key, 1, "").route.to_string(),
                     ttl,
@@ -120,7 +89,7 @@ fn lasting_writer(
                 registry
                     .upsert_tcp_route_mappings(vec![tcp_mapping(group, writer, key, ttl)])
                     .expect("upsert TCP");
-                upsert(&mut model.tcp, backend_port(writer, key), ttl, "");
+                cf_upsert(&mut model.tcp, backend_port(writer, key), ttl, "");
             }
             6 => {
                 registry
@@ -136,13 +105,13 @@ fn lasting_writer(
                     Change::UpsertHttpRoute(http_route(writer, key, ttl, log_guid)),
                     Change::UpsertTcpRouteMapping(tcp_mapping(group, writer, other, ttl)),
                 ];
-                upsert(
+                cf_upsert(
                     &mut model.http,
                     http_route(writer, key, 1, "").route.to_string(),
                     ttl,
                     log_guid,
                 );
-                upsert(&mut model.tcp, backend_port(writer, other), ttl, "");
+                cf_upsert(&mut model.tcp, backend_port(writer, other), ttl, "");
                 if delete_tcp {
                     changes.push(Change::DeleteTcpRouteMapping(tcp_mapping(
                         group, writer, key, ttl,
@@ -398,14 +367,14 @@ fn writers_readers_reaper_subscribers(writers: usize) {
         .all(|r| !r.route.starts_with("lapse-")));
     for (w, model) in models.iter().enumerate() {
         let prefix = format!("w{w}-");
-        let http: BTreeMap<String, Expected> = last
+        let http: BTreeMap<String, CfExpected> = last
             .http_routes
             .iter()
             .filter(|r| r.route.starts_with(&prefix))
             .map(|r| {
                 (
                     r.route.to_string(),
-                    Expected {
+                    CfExpected {
                         index: r.modification_tag.index,
                         ttl: r.ttl.unwrap(),
                         log_guid: r.log_guid.to_string(),
@@ -415,14 +384,14 @@ fn writers_readers_reaper_subscribers(writers: usize) {
             .collect();
         assert_eq!(http, model.http, "writer {w}'s HTTP routes");
         let ports: HashSet<u16> = (0..KEYS_PER_WRITER).map(|k| backend_port(w, k)).collect();
-        let tcp: BTreeMap<u16, Expected> = last
+        let tcp: BTreeMap<u16, CfExpected> = last
             .tcp_route_mappings
             .iter()
             .filter(|m| m.port == 1024 && ports.contains(&m.backend_port))
             .map(|m| {
                 (
                     m.backend_port,
-                    Expected {
+                    CfExpected {
                         index: m.modification_tag.index,
                         ttl: m.ttl.unwrap(),
                         log_guid: String::new(),

@@ -39,7 +39,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{drive_clock, join, spawn, Rng, DEADLINE, START};
+use common::{cf_upsert, drive_clock, join, spawn, CfExpected, Rng, DEADLINE, START};
 use routeyard::balance::{Backend, BackendState, PoolConfig, Split, SplitConfig};
 use routeyard::dialect::gobetween::{BackendSpec, Server};
 use routeyard::{
@@ -155,14 +155,6 @@ fn pair_host(generation: u64) -> String {
 // A writer and its model
 // ---------------------------------------------------------------------------
 
-/// What a writer predicts for one of its CF entries.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Cf {
-    index: u32,
-    ttl: i64,
-    log_guid: String,
-}
-
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct KongService {
     host: String,
@@ -186,8 +178,8 @@ struct Pool {
 
 #[derive(Default, Debug)]
 struct Model {
-    http: BTreeMap<String, Cf>,
-    tcp: BTreeMap<u16, Cf>,
+    http: BTreeMap<String, CfExpected>,
+    tcp: BTreeMap<u16, CfExpected>,
     services: BTreeMap<String, KongService>,
     routes: BTreeMap<String, KongRoute>,
     /// By service name.
@@ -207,28 +199,6 @@ struct Model {
     refused: usize,
     /// Calls made.
     ops: usize,
-}
-
-fn cf_upsert<K: Ord>(model: &mut BTreeMap<K, Cf>, key: K, ttl: i64, log_guid: &str) {
-    match model.get_mut(&key) {
-        Some(e) => {
-            e.index += 1;
-            e.ttl = ttl;
-            if !log_guid.is_empty() {
-                e.log_guid = log_guid.to_string();
-            }
-        }
-        None => {
-            model.insert(
-                key,
-                Cf {
-                    index: 0,
-                    ttl,
-                    log_guid: log_guid.to_string(),
-                },
-            );
-        }
-    }
 }
 
 /// A service's backends: two live ones, and every other generation a third
@@ -1291,12 +1261,12 @@ fn check_state(last: &Snapshot, models: &[Model], writers: usize) {
     );
     for (w, model) in models.iter().enumerate() {
         let prefix = format!("w{w}-");
-        let http: BTreeMap<String, Cf> = last
+        let http: BTreeMap<String, CfExpected> = last
             .http_routes
             .iter()
             .filter(|r| r.route.starts_with(&prefix))
             .map(|r| {
-                let cf = Cf {
+                let cf = CfExpected {
                     index: r.modification_tag.index,
                     ttl: r.ttl.unwrap(),
                     log_guid: r.log_guid.to_string(),
@@ -1306,12 +1276,12 @@ fn check_state(last: &Snapshot, models: &[Model], writers: usize) {
             .collect();
         assert_eq!(http, model.http, "writer {w}'s HTTP routes");
         let ports: BTreeSet<u16> = (0..KEYS).map(|k| backend_port(w, k)).collect();
-        let tcp: BTreeMap<u16, Cf> = last
+        let tcp: BTreeMap<u16, CfExpected> = last
             .tcp_route_mappings
             .iter()
             .filter(|m| ports.contains(&m.backend_port))
             .map(|m| {
-                let cf = Cf {
+                let cf = CfExpected {
                     index: m.modification_tag.index,
                     ttl: m.ttl.unwrap(),
                     log_guid: String::new(),

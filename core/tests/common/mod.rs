@@ -8,6 +8,7 @@
 // Each test crate that includes this module uses a different part of it.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread;
@@ -19,6 +20,39 @@ use routeyard::{Event, ManualClock, RecvError, Subscription, Timestamp};
 pub const START: Timestamp = Timestamp::from_secs(1_000_000);
 /// How long any one wait may take before the test declares a deadlock.
 pub const DEADLINE: Duration = Duration::from_secs(60);
+
+/// What a writer predicts for one of its CF entries (an HTTP route or a TCP
+/// mapping): modification-tag index, TTL, and (HTTP) log guid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CfExpected {
+    pub index: u32,
+    pub ttl: i64,
+    pub log_guid: String,
+}
+
+/// Records an upsert of `key` in a writer's model: a new entry starts at index 0,
+/// an existing one counts up, and an empty log guid keeps the one it had.
+pub fn cf_upsert<K: Ord>(model: &mut BTreeMap<K, CfExpected>, key: K, ttl: i64, log_guid: &str) {
+    match model.get_mut(&key) {
+        Some(e) => {
+            e.index += 1;
+            e.ttl = ttl;
+            if !log_guid.is_empty() {
+                e.log_guid = log_guid.to_string();
+            }
+        }
+        None => {
+            model.insert(
+                key,
+                CfExpected {
+                    index: 0,
+                    ttl,
+                    log_guid: log_guid.to_string(),
+                },
+            );
+        }
+    }
+}
 
 /// SplitMix64: a small seeded generator, so each writer's sequence is reproducible.
 pub struct Rng(pub u64);
