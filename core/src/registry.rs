@@ -1,7 +1,7 @@
 //! The write path: validate, apply, advance the revision, publish.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -23,6 +23,7 @@ use crate::model::cf::{
 use crate::model::kong::{self, Route, Service};
 use crate::model::ports::{self, PortRange};
 use crate::model::upstream::{NamedServer, Upstream};
+use crate::sync::LeaseCell;
 
 /// Lapsed CF backends the index drops per lock hold in
 /// [`Registry::compact_index`]: each costs a few microseconds, mostly freeing.
@@ -272,11 +273,11 @@ type ReservationKey = (Arc<str>, u16);
 #[derive(Clone)]
 struct HttpEntry {
     route: Arc<HttpRoute>,
-    lease: Arc<AtomicU64>,
+    lease: Arc<LeaseCell>,
 }
 
 /// A lapsed CF backend waiting to leave the index.
-type Dead = (Arc<HttpRoute>, Arc<AtomicU64>);
+type Dead = (Arc<HttpRoute>, Arc<LeaseCell>);
 
 /// Lapsed CF backends waiting to leave the index, in chunks.
 ///
@@ -339,12 +340,12 @@ enum IndexOp {
     /// Apply the event's object.
     Apply,
     /// A CF route was created: add it as a backend with this expiry cell.
-    CreateCf(Arc<AtomicU64>),
+    CreateCf(Arc<LeaseCell>),
     /// A CF route was renewed: move its expiry cell to this time.
-    RenewCf(Arc<AtomicU64>, Timestamp),
+    RenewCf(Arc<LeaseCell>, Timestamp),
     /// A CF route lapsed: `find` already skips it by time, so its removal from
     /// the index is queued and done in bounded steps after later commits.
-    ExpireCf(Arc<AtomicU64>),
+    ExpireCf(Arc<LeaseCell>),
 }
 
 enum Undo {
@@ -770,9 +771,7 @@ impl Txn<'_> {
                 (IndexOp::CreateCf(cell), Object::HttpRoute(r)) => {
                     st.index.upsert_cf(r.clone(), cell)
                 }
-                (IndexOp::RenewCf(cell, at), _) => {
-                    cell.store(at.as_nanos(), AtomicOrdering::Release)
-                }
+                (IndexOp::RenewCf(cell, at), _) => cell.set(at.as_nanos()),
                 (IndexOp::ExpireCf(cell), Object::HttpRoute(r)) => {
                     st.index_dead.push((r.clone(), cell))
                 }
@@ -1111,7 +1110,7 @@ impl Txn<'_> {
             index: 0,
         };
         let route = Arc::new(route);
-        let lease = Arc::new(AtomicU64::new(route.expires_at.as_nanos()));
+        let lease = Arc::new(LeaseCell::new(route.expires_at.as_nanos()));
         self.http(
             route.key(),
             Some(HttpEntry {
@@ -1703,7 +1702,7 @@ impl Txn<'_> {
             let (lease, op) = match lease {
                 Some(lease) => (lease.clone(), IndexOp::RenewCf(lease, expires_at)),
                 None => {
-                    let lease = Arc::new(AtomicU64::new(expires_at.as_nanos()));
+                    let lease = Arc::new(LeaseCell::new(expires_at.as_nanos()));
                     (lease.clone(), IndexOp::CreateCf(lease))
                 }
             };

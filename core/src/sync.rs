@@ -6,9 +6,45 @@
 //! module of their own.
 
 #[cfg(loom)]
-use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 #[cfg(not(loom))]
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+/// The expiry of a CF route's registration, in nanoseconds, shared by the
+/// registry's entry and the matcher's index so that a renewal does not touch the
+/// index. Under the registry's write lock a commit stores a renewal into the cell,
+/// then publishes the index; lock-free matchers load the published index, then
+/// the cell. Storing before publishing is what orders a matcher that sees the new
+/// index after the store; a matcher still on the previous index may see the
+/// renewal one publication early, never late.
+pub(crate) struct LeaseCell {
+    nanos: AtomicU64,
+}
+
+impl LeaseCell {
+    /// A cell holding `nanos`.
+    pub(crate) fn new(nanos: u64) -> LeaseCell {
+        LeaseCell {
+            nanos: AtomicU64::new(nanos),
+        }
+    }
+
+    /// Writer side, under the registry's lock and before the index is published.
+    pub(crate) fn set(&self, nanos: u64) {
+        self.nanos.store(nanos, Ordering::Release);
+    }
+
+    /// Reader side: the expiry the cell holds.
+    pub(crate) fn get(&self) -> u64 {
+        self.nanos.load(Ordering::Acquire)
+    }
+}
+
+impl std::fmt::Debug for LeaseCell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("LeaseCell").field(&self.get()).finish()
+    }
+}
 
 /// The events a writer has sent to one subscriber and the subscriber has not yet
 /// taken: the writer counts them in before sending, the subscriber counts each

@@ -9,8 +9,10 @@
 //! cell is later than now. A route that lapsed and is registered again gets a
 //! new cell in the next index; the old cell is never written again.
 //!
-//! The model below performs exactly those steps with loom's atomics, so that
-//! every interleaving and every value the memory model allows is explored:
+//! The model below performs exactly those steps on the registry's own cell type
+//! (`LeaseCell`, compiled from `core/src/sync.rs` with loom's atomics) and a
+//! published index and revision counter as the registry keeps them, so that every
+//! interleaving and every value the memory model allows is explored:
 //!
 //! - a matcher that sees the index of revision `r` reads an expiry written at `r`
 //!   or later, never an older one (a renewal may show one publication early,
@@ -32,11 +34,17 @@
 
 #![cfg(loom)]
 
+// The subscriber backlog in the same file is checked by `loom_backlog`.
+#[allow(dead_code)]
+#[path = "../src/sync.rs"]
+mod sync;
+
 use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
 
 use loom::sync::atomic::{AtomicU64, Ordering};
 use loom::sync::{Arc, Mutex};
 use loom::thread;
+use sync::LeaseCell;
 
 /// The expiry a commit leaves in the cell, by revision: created at 1, renewed
 /// at 2 (later), renewed at 3 with a shorter TTL (earlier than 2's, later than
@@ -58,7 +66,7 @@ fn written_at(value: u64) -> u64 {
 /// A published index: its revision and the backend's expiry cell.
 struct Index {
     revision: u64,
-    cell: Arc<AtomicU64>,
+    cell: Arc<LeaseCell>,
 }
 
 /// What readers share with the writer: the published index (an atomic pointer
@@ -87,7 +95,7 @@ fn renewals_are_never_seen_late_nor_undone() {
     static RUNS: StdAtomicUsize = StdAtomicUsize::new(0);
     loom::model(|| {
         RUNS.fetch_add(1, StdOrdering::Relaxed);
-        let cell = Arc::new(AtomicU64::new(AT_1));
+        let cell = Arc::new(LeaseCell::new(AT_1));
         let published = Arc::new(Published {
             index: Mutex::new(Arc::new(Index {
                 revision: 1,
@@ -104,14 +112,14 @@ fn renewals_are_never_seen_late_nor_undone() {
                     index.revision >= seen_revision,
                     "an index older than the revision already seen"
                 );
-                let first = written_at(index.cell.load(Ordering::Acquire));
+                let first = written_at(index.cell.get());
                 assert!(
                     first >= index.revision,
                     "the index of revision {} showed the expiry of revision {first}",
                     index.revision
                 );
                 let again = published.load();
-                let second = written_at(again.cell.load(Ordering::Acquire));
+                let second = written_at(again.cell.get());
                 assert!(
                     second >= first,
                     "the expiry went back from {first} to {second}"
@@ -121,7 +129,7 @@ fn renewals_are_never_seen_late_nor_undone() {
         };
         // Two commits under the (single) writer: renew, then renew shorter.
         for (revision, at) in [(2, AT_2), (3, AT_3)] {
-            cell.store(at, Ordering::Release);
+            cell.set(at);
             published.publish(Index {
                 revision,
                 cell: cell.clone(),
@@ -141,7 +149,7 @@ fn a_route_registered_again_is_live_exactly_from_its_revision() {
     const NOW: u64 = 150;
     loom::model(|| {
         RUNS.fetch_add(1, StdOrdering::Relaxed);
-        let old = Arc::new(AtomicU64::new(100));
+        let old = Arc::new(LeaseCell::new(100));
         let published = Arc::new(Published {
             index: Mutex::new(Arc::new(Index {
                 revision: 1,
@@ -154,7 +162,7 @@ fn a_route_registered_again_is_live_exactly_from_its_revision() {
                 let published = published.clone();
                 thread::spawn(move || {
                     let index = published.load();
-                    let live = index.cell.load(Ordering::Acquire) > NOW;
+                    let live = index.cell.get() > NOW;
                     assert_eq!(
                         live,
                         index.revision >= 3,
@@ -170,7 +178,7 @@ fn a_route_registered_again_is_live_exactly_from_its_revision() {
             revision: 2,
             cell: old.clone(),
         });
-        let new = Arc::new(AtomicU64::new(250));
+        let new = Arc::new(LeaseCell::new(250));
         published.publish(Index {
             revision: 3,
             cell: new,
@@ -178,7 +186,7 @@ fn a_route_registered_again_is_live_exactly_from_its_revision() {
         for r in readers {
             r.join().unwrap();
         }
-        assert_eq!(old.load(Ordering::Relaxed), 100);
+        assert_eq!(old.get(), 100);
     });
     let runs = RUNS.load(StdOrdering::Relaxed);
     println!("{runs} interleavings");

@@ -3,7 +3,7 @@
 use std::cell::OnceCell;
 use std::cmp::Reverse;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use regex::Regex;
@@ -19,6 +19,7 @@ use crate::matcher::trie::Trie;
 use crate::model::cf::HttpRoute;
 use crate::model::kong::{PathMode, Protocol, Route, Service};
 use crate::model::upstream::Upstream;
+use crate::sync::LeaseCell;
 
 // Kong's field kinds, as bits of a route's category.
 const HOST: u8 = 0x40;
@@ -270,12 +271,12 @@ pub(crate) struct PoolBackend {
     /// The registration that created the backend; its key fields (route, ip,
     /// port, route service URL) never change.
     pub(crate) route: Arc<HttpRoute>,
-    expires_at: Arc<AtomicU64>,
+    expires_at: Arc<LeaseCell>,
 }
 
 impl PoolBackend {
     fn is_live(&self, now: Timestamp) -> bool {
-        self.expires_at.load(Ordering::Acquire) > now.as_nanos()
+        self.expires_at.get() > now.as_nanos()
     }
 
     fn same_key(&self, route: &HttpRoute) -> bool {
@@ -936,7 +937,7 @@ impl Index {
         use crate::events::{Action, Object};
         match (object, action) {
             (Object::HttpRoute(r), Action::Upsert) => {
-                let lease = Arc::new(AtomicU64::new(r.expires_at.as_nanos()));
+                let lease = Arc::new(LeaseCell::new(r.expires_at.as_nanos()));
                 self.upsert_cf(r.clone(), lease);
             }
             (Object::HttpRoute(r), Action::Delete | Action::Expire) => {
@@ -1134,7 +1135,7 @@ impl Index {
     /// Adds a CF backend whose expiry lives in `lease` (shared with the registry,
     /// which moves it on renewal). A backend with the same key that lapsed and is
     /// still here takes the new registration.
-    pub(crate) fn upsert_cf(&mut self, route: Arc<HttpRoute>, lease: Arc<AtomicU64>) {
+    pub(crate) fn upsert_cf(&mut self, route: Arc<HttpRoute>, lease: Arc<LeaseCell>) {
         let key = Index::cf_key(&route.route);
         let mut created = false;
         self.pools.update(
@@ -1169,7 +1170,7 @@ impl Index {
     pub(crate) fn remove_cf(
         &mut self,
         route: &HttpRoute,
-        lease: Option<&Arc<AtomicU64>>,
+        lease: Option<&Arc<LeaseCell>>,
         garbage: &mut Garbage,
     ) {
         let key = Index::cf_key(&route.route);
@@ -1274,12 +1275,12 @@ fn host_kind(host: &str) -> (HostKind, &str) {
 pub(crate) struct Garbage {
     pools: Vec<Arc<Pool>>,
     compiled: Vec<Arc<Compiled>>,
-    dead: Vec<(Arc<HttpRoute>, Arc<AtomicU64>)>,
+    dead: Vec<(Arc<HttpRoute>, Arc<LeaseCell>)>,
 }
 
 impl Garbage {
     /// Keeps a lapsed backend's registration, to free it later.
-    pub(crate) fn keep(&mut self, dead: (Arc<HttpRoute>, Arc<AtomicU64>)) {
+    pub(crate) fn keep(&mut self, dead: (Arc<HttpRoute>, Arc<LeaseCell>)) {
         self.dead.push(dead);
     }
 
