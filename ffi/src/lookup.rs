@@ -517,9 +517,9 @@ const BUFFER_NAMES: [&str; BUFFERS] = [
     "backend_name",
 ];
 
-/// Copies `src` to `dst`. The strings of an answer are short as a rule: up to 32 bytes
-/// are moved in two (possibly overlapping) loads and stores of one width, without a
-/// call.
+/// Copies `src` to `dst`. The strings of an answer are short as a rule: up to 64 bytes
+/// (a UUID among them) are moved in two (possibly overlapping) loads and stores of one
+/// width, without a call.
 ///
 /// # Safety
 ///
@@ -550,6 +550,7 @@ unsafe fn copy_bytes(src: &[u8], dst: *mut u8) {
             4..=7 => two!(u32),
             8..=15 => two!(u64),
             16..=32 => two!(u128),
+            33..=64 => two!([u8; 32]),
             _ => std::ptr::copy_nonoverlapping(s, dst, n),
         }
     }
@@ -763,21 +764,11 @@ enum Outcome {
 /// `dst` must be valid for writing `RY_ID_SIZE` bytes and must not overlap `id`.
 #[inline(always)]
 unsafe fn copy_id(dst: *mut c_char, id: &str) {
-    let dst = dst.cast::<u8>();
-    if let Ok(uuid) = <&[u8; RY_ID_SIZE - 1]>::try_from(id.as_bytes()) {
-        // SAFETY: `RY_ID_SIZE` bytes, as the caller guarantees writable; a copy of
-        // constant size, the usual case.
-        unsafe {
-            dst.cast::<[u8; RY_ID_SIZE - 1]>().write_unaligned(*uuid);
-            dst.add(RY_ID_SIZE - 1).write(0);
-        }
-        return;
-    }
-    let n = id.len().min(RY_ID_SIZE - 1);
-    // SAFETY: `n + 1 <= RY_ID_SIZE` bytes, as the caller guarantees writable.
+    let id = &id.as_bytes()[..id.len().min(RY_ID_SIZE - 1)];
+    // SAFETY: `id.len() + 1 <= RY_ID_SIZE` bytes, as the caller guarantees writable.
     unsafe {
-        std::ptr::copy_nonoverlapping(id.as_ptr(), dst, n);
-        dst.add(n).write(0);
+        copy_bytes(id, dst.cast::<u8>());
+        dst.add(id.len()).cast::<u8>().write(0);
     }
 }
 
@@ -890,15 +881,9 @@ unsafe fn answer(
         texts.matched_path = found.matched_path();
     }
     let lens = texts.lens();
-    let fit = targets.cf_route.fits(lens[CF_ROUTE])
-        & targets.upstream_path.fits(lens[UPSTREAM_PATH_BUF])
-        & targets.upstream_host.fits(lens[UPSTREAM_HOST])
-        & targets.matched_path.fits(lens[MATCHED_PATH]);
-    if !fit {
-        if let Some(i) = targets.too_small(&lens) {
-            // Found before the pick, so the round robin has not moved.
-            return Outcome::TooSmall(i, lens);
-        }
+    if let Some(i) = targets.too_small(&lens) {
+        // Found before the pick, so the round robin has not moved.
+        return Outcome::TooSmall(i, lens);
     }
     if pick {
         if let Some(chosen) = found.pick() {

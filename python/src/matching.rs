@@ -269,11 +269,9 @@ impl HeldRequest {
     fn from_dict(dict: &Bound<'_, PyDict>) -> PyResult<HeldRequest> {
         let py = dict.py();
         let mut req = HeldRequest::read(py, [])?;
-        let names = interned_params(py);
         for (key, value) in dict.iter() {
-            // Keys written in Python source are interned: found by identity.
-            match CONNECT.iter().find(|&&i| names[i].as_ptr() == key.as_ptr()) {
-                Some(&i) => req.set_param(py, i, &value)?,
+            match interned_param(py, CONNECT, &key) {
+                Some(i) => req.set_param(py, i, &value)?,
                 None => req.set(py, &text("a request key", &key)?, &value)?,
             }
         }
@@ -429,10 +427,19 @@ fn interned_params(py: Python<'_>) -> &'static [Py<PyString>] {
     })
 }
 
+/// The position in [`PARAMS`] of `key` if it is the interned name of one of
+/// `method`'s parameters (as keys written in Python source are).
+fn interned_param(py: Python<'_>, method: &[usize], key: &Bound<'_, PyAny>) -> Option<usize> {
+    let names = interned_params(py);
+    method
+        .iter()
+        .copied()
+        .find(|&i| names[i].as_ptr() == key.as_ptr())
+}
+
 /// The position in [`PARAMS`] of the keyword `key`, if `method` takes it.
 fn param_of(py: Python<'_>, method: &[usize], key: &Bound<'_, PyAny>) -> PyResult<Option<usize>> {
-    let names = interned_params(py);
-    if let Some(&i) = method.iter().find(|&&i| names[i].as_ptr() == key.as_ptr()) {
+    if let Some(i) = interned_param(py, method, key) {
         return Ok(Some(i));
     }
     // A name built at run time (`**{"ho" + "st": ...}`) is equal without being the

@@ -303,13 +303,14 @@ impl<'a> UpstreamPath<'a> {
             }
             return;
         }
-        for part in self.parts {
-            for c in part.chars() {
-                if c == '/' && out.ends_with('/') {
-                    continue;
-                }
+        // The rule of `bytes`, a character at a time.
+        let mut last_slash = false;
+        for c in self.parts.iter().flat_map(|p| p.chars()) {
+            let slash = c == '/';
+            if !(slash && last_slash) {
                 out.push(c);
             }
+            last_slash = slash;
         }
     }
 
