@@ -2147,9 +2147,7 @@ impl Registry {
     /// # Ok::<(), routeyard::Error>(())
     /// ```
     pub fn lookup<R>(&self, request: &Request<'_>, f: impl FnOnce(&Found<'_>) -> R) -> Option<R> {
-        let published = self.published.load();
-        let found = published.found(request, &*self.clock)?;
-        Some(f(&found))
+        self.published.load().with_found(request, &*self.clock, f)
     }
 
     /// Runs `f` as one transaction at the current time: commits if it succeeds,

@@ -113,9 +113,6 @@ struct Entry {
     mode: Option<PathMode>,
     /// Whether host and path decide alone: no method, header, SNI or port rule.
     simple: bool,
-    /// Where the entry's path key (its plain path, or its regex's literal
-    /// prefix) lies in its flat bucket's `keys`.
-    key: (u32, u32),
 }
 
 impl Entry {
@@ -155,12 +152,11 @@ struct Bucket {
 
 #[derive(Clone, Debug)]
 enum Paths {
-    /// Every path entry, best rank first, with their keys side by side in one
-    /// string: the first entry whose key and route fit wins, and a lookup reads a
-    /// few cache lines.
+    /// Every path entry, best rank first, with their keys beside them: the first
+    /// entry whose key and route fit wins, and a lookup reads a few cache lines.
     Flat {
         entries: Vec<Entry>,
-        keys: String,
+        keys: Keys,
     },
     Tree(Trie<Slot>),
 }
@@ -169,7 +165,7 @@ impl Default for Paths {
     fn default() -> Self {
         Paths::Flat {
             entries: Vec::new(),
-            keys: String::new(),
+            keys: Keys::default(),
         }
     }
 }
@@ -192,9 +188,8 @@ impl Bucket {
             }
             // Too many for a list: move them to a tree.
             let mut trie = Trie::default();
-            for e in entries.drain(..) {
-                let (from, to) = (e.key.0 as usize, e.key.1 as usize);
-                let slot = trie.entry(&keys.as_bytes()[from..to], Slot::default);
+            for (e, head) in entries.drain(..).zip(&keys.heads) {
+                let slot = trie.entry(keys.key(head), Slot::default);
                 let list = if e.mode.is_some() {
                     &mut slot.plain
                 } else {
@@ -243,13 +238,60 @@ impl Bucket {
     }
 }
 
-/// Rewrites a flat list's key string from its entries' routes.
-fn relay_keys(entries: &mut [Entry], keys: &mut String) {
-    keys.clear();
+/// A flat list's path keys, in the order of its entries: their text side by
+/// side, and for each its first eight bytes as a word, so that a key that does
+/// not fit is passed over with one comparison.
+#[derive(Clone, Debug, Default)]
+struct Keys {
+    text: String,
+    heads: Vec<Head>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Head {
+    /// The key's first eight bytes (fewer for a shorter key, zeros above).
+    word: u64,
+    /// The bytes of `word` that are the key's.
+    mask: u64,
+    from: u32,
+    len: u32,
+}
+
+impl Keys {
+    fn key(&self, head: &Head) -> &[u8] {
+        &self.text.as_bytes()[head.from as usize..(head.from + head.len) as usize]
+    }
+}
+
+/// The first eight bytes of `bytes` as a little-endian word, zeros above a
+/// shorter string.
+#[inline]
+fn head_word(bytes: &[u8]) -> u64 {
+    match bytes.first_chunk::<8>() {
+        Some(first) => u64::from_le_bytes(*first),
+        None => {
+            let mut word = [0u8; 8];
+            word[..bytes.len()].copy_from_slice(bytes);
+            u64::from_le_bytes(word)
+        }
+    }
+}
+
+/// Rewrites a flat list's keys from its entries' routes.
+fn relay_keys(entries: &[Entry], keys: &mut Keys) {
+    keys.text.clear();
+    keys.heads.clear();
+    keys.heads.reserve_exact(entries.len());
     for e in entries {
-        let from = keys.len() as u32;
-        keys.push_str(e.route.path_key(e.path));
-        e.key = (from, keys.len() as u32);
+        let key = e.route.path_key(e.path).as_bytes();
+        let n = key.len().min(8);
+        keys.heads.push(Head {
+            word: head_word(&key[..n]),
+            mask: if n == 8 { u64::MAX } else { (1 << (8 * n)) - 1 },
+            from: keys.text.len() as u32,
+            len: key.len() as u32,
+        });
+        keys.text.push_str(e.route.path_key(e.path));
     }
 }
 
@@ -702,7 +744,6 @@ impl Table {
                             _ => None,
                         },
                         simple: route.is_simple(host),
-                        key: (0, 0),
                     },
                 )
             })
@@ -747,7 +788,7 @@ impl Table {
         if self.routes == 0 {
             return None;
         }
-        let mut best: Option<(Rank, Hit<'i>)> = None;
+        let mut best: Best<'i> = None;
         let host = &*req.host;
         if !self.exact.is_empty() {
             if let Some(b) = self.exact.get(host) {
@@ -775,7 +816,9 @@ impl Table {
                 }
             }
         }
-        scan(&self.any, req, path, pools, &mut best);
+        if !self.any.is_empty() {
+            scan(&self.any, req, path, pools, &mut best);
+        }
         best.map(|(_, hit)| hit)
     }
 }
@@ -792,6 +835,9 @@ fn fits(mode: PathMode, bytes: &[u8], depth: usize) -> bool {
     }
 }
 
+/// The best hit so far, with its rank.
+type Best<'i> = Option<(&'i Rank, Hit<'i>)>;
+
 /// Considers every entry of `bucket` that can beat `best`, in rank order.
 #[inline]
 fn scan<'i>(
@@ -799,10 +845,9 @@ fn scan<'i>(
     req: &Prepared<'_>,
     path: &str,
     pools: Option<&'i ShardMap<Arc<Pool>>>,
-    best: &mut Option<(Rank, Hit<'i>)>,
+    best: &mut Best<'i>,
 ) {
-    let beats =
-        |best: &Option<(Rank, Hit<'i>)>, rank: &Rank| best.as_ref().is_none_or(|b| *rank < b.0);
+    let beats = |best: &Best<'i>, rank: &Rank| best.as_ref().is_none_or(|b| rank < b.0);
     for e in &bucket.no_path {
         if !beats(best, &e.rank) {
             break;
@@ -812,7 +857,7 @@ fn scan<'i>(
         }
         if let Some(pool) = live_pool(e, req, pools) {
             *best = Some((
-                e.rank,
+                &e.rank,
                 Hit {
                     route: &e.route,
                     path: None,
@@ -826,19 +871,21 @@ fn scan<'i>(
     let bytes = path.as_bytes();
     match &bucket.paths {
         Paths::Flat { entries, keys } => {
-            for e in entries {
+            let head = head_word(bytes);
+            for (e, h) in entries.iter().zip(&keys.heads) {
+                let len = h.len as usize;
+                if (head ^ h.word) & h.mask != 0 || len > bytes.len() {
+                    continue;
+                }
+                if len > 8 && bytes[8..len] != keys.key(h)[8..] {
+                    continue;
+                }
+                // Entries come in rank order: one that fits but cannot beat the
+                // best so far ends the scan.
                 if !beats(best, &e.rank) {
                     break;
                 }
-                let key = &keys.as_bytes()[e.key.0 as usize..e.key.1 as usize];
-                // The last byte first: most keys of a host differ there or
-                // before, and it spares a call to compare the rest.
-                let fits_len = key.len() <= bytes.len()
-                    && key.last().is_none_or(|&b| bytes[key.len() - 1] == b);
-                if !fits_len || !bytes.starts_with(key) {
-                    continue;
-                }
-                if let Some(hit) = path_hit(e, req, path, key.len(), pools) {
+                if let Some(hit) = path_hit(e, req, path, len, pools) {
                     *best = Some(hit);
                     break;
                 }
@@ -867,21 +914,21 @@ fn scan<'i>(
 
 /// The hit of an entry whose key matched `depth` bytes of `path`, if its path
 /// and every other field fit (and, for a CF entry, its pool has a live backend).
-#[inline]
+#[inline(always)]
 fn path_hit<'i>(
     e: &'i Entry,
     req: &Prepared<'_>,
     path: &str,
     depth: usize,
     pools: Option<&'i ShardMap<Arc<Pool>>>,
-) -> Option<(Rank, Hit<'i>)> {
+) -> Option<(&'i Rank, Hit<'i>)> {
     let matched = path_fits(e, path, depth)?;
     if !e.matches_rest(req) {
         return None;
     }
     let pool = live_pool(e, req, pools)?;
     Some((
-        e.rank,
+        &e.rank,
         Hit {
             route: &e.route,
             path: Some(e.path as usize),
@@ -893,7 +940,7 @@ fn path_hit<'i>(
 
 /// How many bytes of `path` an entry whose key matched `depth` bytes matches:
 /// a plain path by its mode, a regex by running it.
-#[inline]
+#[inline(always)]
 fn path_fits(e: &Entry, path: &str, depth: usize) -> Option<usize> {
     match e.mode {
         Some(mode) => fits(mode, path.as_bytes(), depth).then_some(depth),
@@ -908,7 +955,7 @@ fn path_fits(e: &Entry, path: &str, depth: usize) -> Option<usize> {
 
 /// For a CF entry, its pool if it still has a live backend (`None` when it has
 /// not); `Some(None)` for other entries, which need no pool.
-#[inline]
+#[inline(always)]
 fn live_pool<'i>(
     e: &Entry,
     req: &Prepared<'_>,

@@ -414,16 +414,18 @@ fn upstream_path_v1<'a>(
 impl Published {
     /// Matches a request; `choose` asks for a backend.
     pub(crate) fn find(&self, req: &Request<'_>, clock: &dyn Clock, choose: bool) -> Option<Match> {
-        Some(self.found(req, clock)?.to_match(choose))
+        self.with_found(req, clock, |found| found.to_match(choose))
     }
 
-    /// Matches a request, borrowing the answer from this index.
+    /// Matches a request and hands `f` the answer, borrowed from this index
+    /// and from the request's prepared form (which stays where it was built).
     #[inline]
-    pub(crate) fn found<'a>(
-        &'a self,
-        req: &Request<'a>,
-        clock: &'a dyn Clock,
-    ) -> Option<Found<'a>> {
+    pub(crate) fn with_found<R>(
+        &self,
+        req: &Request<'_>,
+        clock: &dyn Clock,
+        f: impl FnOnce(&Found<'_>) -> R,
+    ) -> Option<R> {
         let prepared = index::prepare(
             req.protocol,
             req.method,
@@ -452,14 +454,14 @@ impl Published {
             // moves into the answer beside it.
             Answer::Http(self.index.find(&prepared)?)
         };
-        Some(Found {
+        Some(f(&Found {
             published: self,
             answer,
-            prepared,
+            prepared: &prepared,
             source: req.source,
             host: req.host,
             protocol: req.protocol,
-        })
+        }))
     }
 }
 
@@ -489,7 +491,7 @@ pub struct BackendRef<'a> {
 pub struct Found<'a> {
     published: &'a Published,
     answer: Answer<'a>,
-    prepared: index::Prepared<'a>,
+    prepared: &'a index::Prepared<'a>,
     source: Option<SocketAddr>,
     host: &'a str,
     protocol: Protocol,

@@ -29,41 +29,61 @@ fn bytes_equal(w: u64, c: u8) -> u64 {
 
 /// Where the path ends (at `?` or the end) and whether anything before that
 /// needs normalising: a `%`, a `//` or `/.`, or a leading `.`. Eight bytes at a
-/// time.
+/// time; the last few bytes are read as one word too.
 #[inline]
 fn scan_path(b: &[u8]) -> (usize, bool) {
     let mut work = b.first() == Some(&b'.');
-    // Whether the byte before the current word is a `/`.
+    // Whether the byte before the current word is a `/` (as its high bit).
     let mut carry = 0u64;
     let mut chunks = b.chunks_exact(8);
     let mut at = 0;
-    for chunk in &mut chunks {
-        let w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+    // The flags of a word and where a `?` in it is, if any.
+    let word = |w: u64, carry: u64| {
         let slash = bytes_equal(w, b'/');
         let pair = ((slash << 8) | carry) & (slash | bytes_equal(w, b'.'));
-        let flags = pair | bytes_equal(w, b'%');
-        let query = bytes_equal(w, b'?');
+        (pair | bytes_equal(w, b'%'), bytes_equal(w, b'?'), slash)
+    };
+    for chunk in &mut chunks {
+        let w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        let (flags, query, slash) = word(w, carry);
         if query != 0 {
-            let q = query.trailing_zeros();
-            // Only flags before the `?` count.
-            let before = (1u64 << q) - 1;
-            return (at + q as usize / 8, work || flags & before != 0);
+            return end_at(at, query, flags, work);
         }
         work |= flags != 0;
         carry = (slash >> 56) & 0x80;
         at += 8;
     }
-    let mut prev = if carry != 0 { b'/' } else { 0 };
-    for (i, &c) in chunks.remainder().iter().enumerate() {
-        match c {
-            b'?' => return (at + i, work),
-            b'%' => work = true,
-            b'/' | b'.' if prev == b'/' => work = true,
-            _ => {}
-        }
-        prev = c;
+    let rest = chunks.remainder();
+    if rest.is_empty() {
+        return (b.len(), work);
     }
-    (b.len(), work)
+    // The rest in the low bytes of a word, zeros above: a zero byte is none
+    // of the bytes looked for.
+    let w = match b.len().checked_sub(8) {
+        Some(start) => {
+            let last = u64::from_le_bytes(b[start..].try_into().unwrap_or([0; 8]));
+            last >> (8 * (8 - rest.len()))
+        }
+        None => {
+            let mut last = [0u8; 8];
+            last[..rest.len()].copy_from_slice(rest);
+            u64::from_le_bytes(last)
+        }
+    };
+    let (flags, query, _) = word(w, carry);
+    if query != 0 {
+        return end_at(at, query, flags, work);
+    }
+    (b.len(), work || flags != 0)
+}
+
+/// The end of a path whose word at `at` holds a `?` (the lowest bit of `query`),
+/// counting only the flags before it.
+#[inline]
+fn end_at(at: usize, query: u64, flags: u64, work: bool) -> (usize, bool) {
+    let q = query.trailing_zeros();
+    let before = (1u64 << q) - 1;
+    (at + q as usize / 8, work || flags & before != 0)
 }
 
 fn decode_unreserved(s: &str) -> String {

@@ -9,11 +9,13 @@
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
-use hashbrown::HashMap;
+use hashbrown::HashTable;
 
 const FAN: usize = 64;
 
-type Shard<V> = HashMap<Arc<str>, V>;
+/// One shard: keys hashed once, by the map; the table is probed with the same
+/// hash, remixed (see [`ShardMap::inner`]).
+type Shard<V> = HashTable<(Arc<str>, V)>;
 type Lower<V> = [Arc<Shard<V>>; FAN];
 type Upper<V> = [Arc<Lower<V>>; FAN];
 
@@ -26,7 +28,7 @@ pub(crate) struct ShardMap<V: Clone> {
 
 impl<V: Clone> Default for ShardMap<V> {
     fn default() -> Self {
-        let shard: Arc<Shard<V>> = Arc::new(HashMap::new());
+        let shard: Arc<Shard<V>> = Arc::new(HashTable::new());
         let lower: Arc<Lower<V>> = Arc::new(std::array::from_fn(|_| shard.clone()));
         let upper: Arc<Upper<V>> = Arc::new(std::array::from_fn(|_| lower.clone()));
         ShardMap {
@@ -37,14 +39,34 @@ impl<V: Clone> Default for ShardMap<V> {
     }
 }
 
+/// Where a key lives: its shard's three indices and the hash its shard's table
+/// knows it by.
+#[derive(Clone, Copy)]
+struct Place {
+    a: usize,
+    b: usize,
+    c: usize,
+    hash: u64,
+}
+
 impl<V: Clone> ShardMap<V> {
-    fn slot(&self, key: &str) -> (usize, usize, usize) {
+    #[inline]
+    fn place(&self, key: &str) -> Place {
         let h = self.hasher.hash_one(key);
-        (
-            (h >> 58) as usize,
-            ((h >> 52) & 63) as usize,
-            ((h >> 46) & 63) as usize,
-        )
+        Place {
+            a: (h >> 58) as usize,
+            b: ((h >> 52) & 63) as usize,
+            c: ((h >> 46) & 63) as usize,
+            hash: ShardMap::<V>::inner(h),
+        }
+    }
+
+    /// The hash a shard's table sees. Every key of a shard shares the top 18
+    /// bits that chose it, and the table reads its tags from the top bits; an odd
+    /// multiplier spreads the varying low bits back over them.
+    #[inline]
+    fn inner(h: u64) -> u64 {
+        h.wrapping_mul(0x9e37_79b9_7f4a_7c15)
     }
 
     #[cfg(test)]
@@ -58,25 +80,29 @@ impl<V: Clone> ShardMap<V> {
 
     #[inline]
     pub(crate) fn get(&self, key: &str) -> Option<&V> {
-        let (a, b, c) = self.slot(key);
-        self.root[a][b][c].get(key)
+        let p = self.place(key);
+        self.root[p.a][p.b][p.c]
+            .find(p.hash, |(k, _)| **k == *key)
+            .map(|(_, v)| v)
     }
 
-    fn shard_mut(&mut self, key: &str) -> &mut Shard<V> {
-        let (a, b, c) = self.slot(key);
-        let upper = &mut Arc::make_mut(&mut self.root)[a];
-        let lower = &mut Arc::make_mut(upper)[b];
-        Arc::make_mut(&mut Arc::make_mut(lower)[c])
+    fn shard_mut(&mut self, p: Place) -> &mut Shard<V> {
+        let upper = &mut Arc::make_mut(&mut self.root)[p.a];
+        let lower = &mut Arc::make_mut(upper)[p.b];
+        Arc::make_mut(&mut Arc::make_mut(lower)[p.c])
     }
 
     /// Removes `key`; a miss copies nothing.
     pub(crate) fn remove(&mut self, key: &str) -> Option<V> {
         self.get(key)?;
-        let removed = self.shard_mut(key).remove(key);
-        if removed.is_some() {
-            self.len -= 1;
-        }
-        removed
+        let p = self.place(key);
+        let entry = self
+            .shard_mut(p)
+            .find_entry(p.hash, |(k, _)| **k == *key)
+            .ok()?;
+        let ((_, value), _) = entry.remove();
+        self.len -= 1;
+        Some(value)
     }
 
     /// Applies `f` to the value at `key` (created with `make` if absent) and
@@ -88,18 +114,18 @@ impl<V: Clone> ShardMap<V> {
         f: impl FnOnce(&mut V),
         is_empty: impl FnOnce(&V) -> bool,
     ) {
-        let shard = self.shard_mut(key);
-        let existed = shard.contains_key(key);
-        if !existed {
-            shard.insert(Arc::from(key), make());
-        }
-        let Some(value) = shard.get_mut(key) else {
-            unreachable!("the key was just found or inserted");
+        let p = self.place(key);
+        let hasher = self.hasher.clone();
+        let rehash = move |(k, _): &(Arc<str>, V)| ShardMap::<V>::inner(hasher.hash_one(&**k));
+        let shard = self.shard_mut(p);
+        let (mut entry, existed) = match shard.entry(p.hash, |(k, _)| **k == *key, rehash) {
+            hashbrown::hash_table::Entry::Occupied(o) => (o, true),
+            hashbrown::hash_table::Entry::Vacant(v) => (v.insert((Arc::from(key), make())), false),
         };
-        f(value);
-        let empty = is_empty(value);
+        f(&mut entry.get_mut().1);
+        let empty = is_empty(&entry.get().1);
         if empty {
-            shard.remove(key);
+            entry.remove();
         }
         match (existed, empty) {
             (false, false) => self.len += 1,
