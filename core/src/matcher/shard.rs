@@ -1,17 +1,20 @@
-//! A persistent hash map from strings, sharded in three levels of 64.
+//! A persistent hash map from strings, sharded in three levels of 32.
 //!
-//! Changing one key copies the root and two inner nodes (64 pointers each) and
-//! one shard (about n / 262,144 entries, so a handful even at a million keys) if
-//! they are shared with a published snapshot, and nothing if they are not: a write
+//! Changing one key copies the root and two inner nodes (32 pointers each) and
+//! one shard (about n / 32,768 entries, some thirty at a million keys) if they
+//! are shared with a published snapshot, and nothing if they are not: a write
 //! costs about the same at a thousand keys as at a million. Keys are `Arc<str>`,
-//! so copying a shard never copies a string.
+//! so copying a shard never copies a string. The fan-out weighs a write (every
+//! pointer of a copied node is counted once more, and once less when the old
+//! snapshot goes) against a lookup (the third level's nodes, 256 KiB in all,
+//! stay in cache).
 
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use hashbrown::HashTable;
 
-const FAN: usize = 64;
+const FAN: usize = 32;
 
 /// One shard: keys hashed once, by the map; the table is probed with the same
 /// hash, remixed (see [`ShardMap::inner`]).
@@ -54,14 +57,14 @@ impl<V: Clone> ShardMap<V> {
     fn place(&self, key: &str) -> Place {
         let h = self.hasher.hash_one(key);
         Place {
-            a: (h >> 58) as usize,
-            b: ((h >> 52) & 63) as usize,
-            c: ((h >> 46) & 63) as usize,
+            a: (h >> 59) as usize,
+            b: ((h >> 54) & 31) as usize,
+            c: ((h >> 49) & 31) as usize,
             hash: ShardMap::<V>::inner(h),
         }
     }
 
-    /// The hash a shard's table sees. Every key of a shard shares the top 18
+    /// The hash a shard's table sees. Every key of a shard shares the top 15
     /// bits that chose it, and the table reads its tags from the top bits; an odd
     /// multiplier spreads the varying low bits back over them.
     #[inline]
