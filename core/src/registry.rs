@@ -346,6 +346,9 @@ enum IndexOp {
     /// A CF route lapsed: `find` already skips it by time, so its removal from
     /// the index is queued and done in bounded steps after later commits.
     ExpireCf(Arc<LeaseCell>),
+    /// A Kong-style route was stored in place of this one (if any), whose
+    /// entries the index removes first.
+    ReplaceRoute(Option<Arc<Route>>),
 }
 
 enum Undo {
@@ -775,6 +778,9 @@ impl Txn<'_> {
                 (IndexOp::ExpireCf(cell), Object::HttpRoute(r)) => {
                     st.index_dead.push((r.clone(), cell))
                 }
+                (IndexOp::ReplaceRoute(old), Object::Route(r)) => {
+                    st.index.upsert_route(r.clone(), old.as_ref())
+                }
                 (_, _) => st.index.apply(action, &object, &mut st.garbage),
             }
             st.revision += 1;
@@ -1022,8 +1028,12 @@ impl Txn<'_> {
         route.created_at = self.st.routes.by_id.get(&id).map_or(now, |r| r.created_at);
         route.updated_at = now;
         let route = Arc::new(route);
-        self.route(id, Some(route.clone()));
-        self.emit(Action::Upsert, Object::Route(route.clone()));
+        let old = self.route(id, Some(route.clone()));
+        self.st.pending.push((
+            Action::Upsert,
+            Object::Route(route.clone()),
+            IndexOp::ReplaceRoute(old),
+        ));
         Ok(route)
     }
 

@@ -199,6 +199,93 @@ fn updates_and_deletes_reach_the_matcher() {
     assert!(r.delete_service("svc").is_ok());
 }
 
+/// A replaced route leaves every bucket its old hosts and paths put it in, even
+/// when the new one shares none of them, moves to or from layer 4, or names
+/// its hosts with other case; an update keeps its place among equal routes.
+#[test]
+fn replacing_a_route_leaves_no_trace_of_the_old_one() {
+    let r = registry();
+    // Enough neighbours that this host's paths sit in a tree, not a list.
+    for i in 0..20 {
+        route(&r, &format!("filler-{i}"), |x| {
+            x.hosts = strings(&["a.example.com"]);
+            x.paths = strings(&[&format!("/filler/{i}")]);
+        });
+    }
+    route(&r, "moving", |x| {
+        x.hosts = strings(&["A.example.com", "*.wild.org", "prefix.*"]);
+        x.paths = strings(&["/old", "~/re/(?<n>\\d+)$"]);
+    });
+    let old_requests = [
+        ("a.example.com", "/old/x"),
+        ("a.example.com", "/re/7"),
+        ("x.wild.org", "/re/7"),
+        ("prefix.net", "/old"),
+    ];
+    for (host, path) in old_requests {
+        assert_eq!(
+            winner(&r, &Request::new("GET", host, path)).as_deref(),
+            Some("moving"),
+            "{host}{path}"
+        );
+    }
+    // Replaced by a route on other hosts and paths.
+    let mut next = r.route("moving").unwrap();
+    next.hosts = strings(&["new.example.com"]);
+    next.paths = strings(&["/new"]);
+    r.update_route("moving", next.clone()).unwrap();
+    for (host, path) in old_requests {
+        assert_eq!(
+            winner(&r, &Request::new("GET", host, path)),
+            None,
+            "{host}{path}"
+        );
+    }
+    assert_eq!(
+        winner(&r, &Request::new("GET", "new.example.com", "/new")).as_deref(),
+        Some("moving")
+    );
+    // To a stream route and back: HTTP no longer sees it, then sees it again.
+    let mut stream = next.clone();
+    stream.protocols = vec![Protocol::Tcp];
+    stream.hosts = None;
+    stream.paths = None;
+    stream.destinations = Some(vec![routeyard::Peer {
+        ip: None,
+        port: Some(9000),
+    }]);
+    r.update_route("moving", stream).unwrap();
+    assert_eq!(
+        winner(&r, &Request::new("GET", "new.example.com", "/new")),
+        None
+    );
+    r.update_route("moving", next).unwrap();
+    assert_eq!(
+        winner(&r, &Request::new("GET", "new.example.com", "/new")).as_deref(),
+        Some("moving")
+    );
+
+    // Two routes equal in every rank field: the older wins, and still does
+    // after it is updated (an update is not a new insertion).
+    let r = registry();
+    route(&r, "first", |x| x.paths = strings(&["/tie"]));
+    route(&r, "second", |x| x.paths = strings(&["/tie"]));
+    let created_at = r.route("first").unwrap().created_at;
+    assert_eq!(
+        r.route("second").unwrap().created_at,
+        created_at,
+        "same second"
+    );
+    let request = Request::new("GET", "h", "/tie");
+    assert_eq!(winner(&r, &request).as_deref(), Some("first"));
+    let mut first = r.route("first").unwrap();
+    first.strip_path = !first.strip_path;
+    r.update_route("first", first).unwrap();
+    assert_eq!(winner(&r, &request).as_deref(), Some("first"));
+    r.delete_route("first").unwrap();
+    assert_eq!(winner(&r, &request).as_deref(), Some("second"));
+}
+
 #[test]
 fn borrowed_lookup_agrees_with_the_owned_answer() {
     let r = registry();

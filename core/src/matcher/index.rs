@@ -1,5 +1,6 @@
 //! The compiled, persistent route index and its lookup.
 
+use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::cmp::Reverse;
 use std::fmt::Write as _;
@@ -369,7 +370,6 @@ impl Pool {
 pub(crate) struct Index {
     kong: Table,
     cf: Table,
-    routes: ShardMap<Arc<Compiled>>,
     stream: StreamTable,
     stream_routes: ShardMap<Arc<StreamRoute>>,
     tcp: TcpPools,
@@ -691,10 +691,6 @@ fn insert_sorted(list: &mut Vec<Entry>, entry: Entry) {
     list.insert(at, entry);
 }
 
-fn remove_route(list: &mut Vec<Entry>, route: &Arc<Compiled>) {
-    list.retain(|e| !Arc::ptr_eq(&e.route, route));
-}
-
 impl Table {
     /// The bucket for a host rule (created if absent), edited by `f`; dropped
     /// when `f` leaves it empty.
@@ -764,17 +760,57 @@ impl Table {
         self.routes += 1;
     }
 
-    fn remove(&mut self, route: &Arc<Compiled>) {
-        let any = route.hosts.is_empty().then_some(None);
-        for host in any.into_iter().chain(route.hosts.iter().map(Some)) {
-            self.with_bucket(host, |bucket| {
-                remove_route(&mut bucket.no_path, route);
-                for p in 0..route.paths.len() {
-                    bucket.remove_path(route.path_key(p as u16), |e| Arc::ptr_eq(&e.route, route));
+    /// Removes a Kong-style route's entries: under each of its hosts (or the
+    /// any-host bucket), those without a path and those under each of its path
+    /// keys, recognised by the route's id. Returns the route's place among its
+    /// ties if it was here.
+    fn remove_route(&mut self, route: &Route) -> Option<u64> {
+        let keys: Vec<Cow<'_, str>> = route
+            .paths
+            .iter()
+            .flatten()
+            .map(|p| match p.strip_prefix('~') {
+                Some(pattern) => Cow::Owned(literal_prefix(pattern)),
+                None => Cow::Borrowed(p.as_str()),
+            })
+            .collect();
+        let hosts: Vec<Option<HostRule>> = match route.hosts.as_deref() {
+            None | Some([]) => vec![None],
+            Some(hosts) => hosts.iter().map(|h| Some(host_rule(h))).collect(),
+        };
+        let mut seq = None;
+        let mut gone = |e: &Entry| {
+            let same = matches!(&e.route.target, Target::Route(r) if r.id == route.id);
+            if same {
+                seq = Some(e.route.seq);
+            }
+            same
+        };
+        for host in &hosts {
+            if !self.has_bucket(host.as_ref()) {
+                continue;
+            }
+            self.with_bucket(host.as_ref(), |bucket| {
+                bucket.no_path.retain(|e| !gone(e));
+                for key in &keys {
+                    bucket.remove_path(key, &mut gone);
                 }
             });
         }
-        self.routes -= 1;
+        if seq.is_some() {
+            self.routes -= 1;
+        }
+        seq
+    }
+
+    /// Whether the bucket for a host rule exists.
+    fn has_bucket(&self, host: Option<&HostRule>) -> bool {
+        match host {
+            None => true,
+            Some(HostRule::Exact(k)) => self.exact.get(k).is_some(),
+            Some(HostRule::Suffix(k, _)) => self.suffix.get(k).is_some(),
+            Some(HostRule::Prefix(k, _)) => self.prefix.get(k).is_some(),
+        }
     }
 
     // -- Lookup -------------------------------------------------------------
@@ -990,14 +1026,12 @@ impl Index {
             (Object::HttpRoute(r), Action::Delete | Action::Expire) => {
                 self.remove_cf(r, None, garbage)
             }
-            // Routes are validated before they are committed, and a pattern that
-            // compiles alone compiles inside the anchoring group; a route that
-            // still failed would be left out rather than break matching.
-            (Object::Route(r), Action::Upsert) if self.upsert_route(r.clone()).is_err() => {
-                self.remove_route(&r.id);
+            // A route's upsert comes with the route it replaces, through
+            // `upsert_route`; here it can only be a route the index has not seen.
+            (Object::Route(r), Action::Upsert) => self.upsert_route(r.clone(), None),
+            (Object::Route(r), _) => {
+                self.remove_route(r);
             }
-            (Object::Route(_), Action::Upsert) => {}
-            (Object::Route(r), _) => self.remove_route(&r.id),
             (Object::Service(s), Action::Upsert) => self.upsert_service(s.clone()),
             (Object::Service(s), _) => self.remove_service(&s.id),
             (Object::Upstream(u), Action::Upsert) => self.upsert_upstream(u),
@@ -1013,25 +1047,25 @@ impl Index {
         self.seq
     }
 
-    /// Adds or replaces a Kong-style route.
-    pub(crate) fn upsert_route(&mut self, route: Arc<Route>) -> Result<(), regex::Error> {
+    /// Adds a Kong-style route, replacing `old` (the route as the registry held
+    /// it before, if it did). The index keeps no map of routes by id: the old
+    /// route's entries are found in the buckets its own hosts and paths name.
+    ///
+    /// Routes are validated before they are committed, and a pattern that
+    /// compiles alone compiles inside the anchoring group; a route that still
+    /// failed would be left out rather than break matching.
+    pub(crate) fn upsert_route(&mut self, route: Arc<Route>, old: Option<&Arc<Route>>) {
         // An update keeps the route's place among its ties: only a new route is a
         // new insertion.
-        let seq = match (
-            self.routes.get(&route.id),
-            self.stream_routes.get(&route.id),
-        ) {
-            (Some(old), _) => old.seq,
-            (None, Some(old)) => old.seq(),
-            (None, None) => self.next_seq(),
+        let seq = match old.and_then(|old| self.remove_route(old)) {
+            Some(seq) => seq,
+            None => self.next_seq(),
         };
         let service = route.service.as_ref().map(|s| s.id.clone());
         let service = service.map(|id| self.service_slot(&id));
-        let stream = !route.protocols.is_empty() && route.protocols.iter().all(|p| p.is_stream());
-        if stream {
+        if is_stream(&route) {
             let id = route.id.clone();
             let compiled = Arc::new(StreamRoute::new(route, seq, service));
-            self.remove_route(&id);
             self.stream.insert(compiled.clone());
             self.stream_routes.update(
                 &id,
@@ -1039,32 +1073,20 @@ impl Index {
                 |v| *v = compiled.clone(),
                 |_| false,
             );
-            return Ok(());
+        } else if let Ok(compiled) = Compiled::kong(route, seq, service) {
+            self.kong.insert(&Arc::new(compiled));
         }
-        let compiled = Arc::new(Compiled::kong(route, seq, service)?);
-        let Target::Route(r) = &compiled.target else {
-            unreachable!("Compiled::kong builds a route target")
-        };
-        let id = r.id.clone();
-        self.remove_route(&id);
-        self.kong.insert(&compiled);
-        self.routes.update(
-            &id,
-            || compiled.clone(),
-            |v| *v = compiled.clone(),
-            |_| false,
-        );
-        Ok(())
     }
 
-    /// Removes a Kong-style route by id.
-    pub(crate) fn remove_route(&mut self, id: &str) {
-        if let Some(old) = self.routes.remove(id) {
-            self.kong.remove(&old);
-        }
-        if let Some(old) = self.stream_routes.remove(id) {
+    /// Removes a Kong-style route, as the registry held it; returns its place
+    /// among its ties if the index had it.
+    pub(crate) fn remove_route(&mut self, route: &Route) -> Option<u64> {
+        if is_stream(route) {
+            let old = self.stream_routes.remove(&route.id)?;
             self.stream.remove(&old);
+            return Some(old.seq());
         }
+        self.kong.remove_route(route)
     }
 
     /// The best stream route for a layer 4 request.
@@ -1314,6 +1336,11 @@ fn host_kind(host: &str) -> (HostKind, &str) {
     } else {
         (HostKind::Exact, host)
     }
+}
+
+/// Whether a Kong-style route is a stream route: every protocol it names is.
+fn is_stream(route: &Route) -> bool {
+    !route.protocols.is_empty() && route.protocols.iter().all(|p| p.is_stream())
 }
 
 /// What index changes let go of, kept to be freed after the registry's lock
