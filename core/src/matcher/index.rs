@@ -183,8 +183,8 @@ impl Bucket {
     fn insert_path(&mut self, key: &str, regex: bool, entry: Entry) {
         if let Paths::Flat { entries, keys } = &mut self.paths {
             if entries.len() < FLAT_MAX {
-                insert_sorted(entries, entry);
-                relay_keys(entries, keys);
+                let at = insert_sorted(entries, entry);
+                keys.insert(at, key);
                 return;
             }
             // Too many for a list: move them to a tree.
@@ -262,6 +262,20 @@ impl Keys {
     fn key(&self, head: &Head) -> &[u8] {
         &self.text.as_bytes()[head.from as usize..(head.from + head.len) as usize]
     }
+
+    /// Adds `key` as the key of the entry now at `at`. Its text goes at the end:
+    /// a head records where its text lies.
+    fn insert(&mut self, at: usize, key: &str) {
+        let n = key.len().min(8);
+        let head = Head {
+            word: head_word(&key.as_bytes()[..n]),
+            mask: if n == 8 { u64::MAX } else { (1 << (8 * n)) - 1 },
+            from: self.text.len() as u32,
+            len: key.len() as u32,
+        };
+        self.heads.insert(at, head);
+        self.text.push_str(key);
+    }
 }
 
 /// The first eight bytes of `bytes` as a little-endian word, zeros above a
@@ -278,21 +292,13 @@ fn head_word(bytes: &[u8]) -> u64 {
     }
 }
 
-/// Rewrites a flat list's keys from its entries' routes.
+/// Rewrites a flat list's keys from its entries' routes (after a removal,
+/// which leaves no text behind this way).
 fn relay_keys(entries: &[Entry], keys: &mut Keys) {
     keys.text.clear();
     keys.heads.clear();
-    keys.heads.reserve_exact(entries.len());
-    for e in entries {
-        let key = e.route.path_key(e.path).as_bytes();
-        let n = key.len().min(8);
-        keys.heads.push(Head {
-            word: head_word(&key[..n]),
-            mask: if n == 8 { u64::MAX } else { (1 << (8 * n)) - 1 },
-            from: keys.text.len() as u32,
-            len: key.len() as u32,
-        });
-        keys.text.push_str(e.route.path_key(e.path));
+    for (at, e) in entries.iter().enumerate() {
+        keys.insert(at, e.route.path_key(e.path));
     }
 }
 
@@ -424,19 +430,19 @@ pub(crate) struct Hit<'i> {
 // -- Compiling --------------------------------------------------------------
 
 fn host_rule(host: &str) -> HostRule {
-    let host = host.to_ascii_lowercase();
     let (name, port) = match host.rsplit_once(':') {
         Some((n, p)) if !n.contains(':') && p.bytes().all(|b| b.is_ascii_digit()) => {
-            (n.to_string(), p.parse().ok())
+            (n, p.parse().ok())
         }
-        _ => (host.clone(), None),
+        _ => (host, None),
     };
+    let lower = |s: &str| s.to_ascii_lowercase().into_boxed_str();
     if let Some(rest) = name.strip_prefix('*') {
-        HostRule::Suffix(rest.into(), port)
+        HostRule::Suffix(lower(rest), port)
     } else if let Some(rest) = name.strip_suffix('*') {
-        HostRule::Prefix(rest.into(), port)
+        HostRule::Prefix(lower(rest), port)
     } else {
-        HostRule::Exact(host.into())
+        HostRule::Exact(lower(host))
     }
 }
 
@@ -472,15 +478,18 @@ impl Compiled {
         seq: u64,
         service: Option<u32>,
     ) -> Result<Compiled, regex::Error> {
-        let mut paths = Vec::new();
-        for p in route.paths.iter().flatten() {
-            if let Some(pattern) = p.strip_prefix('~') {
-                let regex = Regex::new(&format!("^(?:{pattern})"))?;
-                paths.push(PathRule::Regex(regex, literal_prefix(pattern).into()));
-            } else {
-                paths.push(PathRule::Plain(p.as_str().into(), route.path_mode));
-            }
-        }
+        let paths = route
+            .paths
+            .iter()
+            .flatten()
+            .map(|p| match p.strip_prefix('~') {
+                Some(pattern) => Ok(PathRule::Regex(
+                    Regex::new(&format!("^(?:{pattern})"))?,
+                    literal_prefix(pattern).into(),
+                )),
+                None => Ok(PathRule::Plain(p.as_str().into(), route.path_mode)),
+            })
+            .collect::<Result<Box<[_]>, regex::Error>>()?;
         let mut headers = Vec::new();
         for (name, values) in route.headers.iter().flatten() {
             let regex = match values.as_slice() {
@@ -512,7 +521,7 @@ impl Compiled {
                 .map(|s| s.trim_end_matches('.').to_ascii_lowercase().into())
                 .collect(),
             hosts: route.hosts.iter().flatten().map(|h| host_rule(h)).collect(),
-            paths: paths.into(),
+            paths,
             created_at: route.created_at,
             seq,
             priority: route.priority,
@@ -686,9 +695,11 @@ impl Compiled {
 
 // -- Building -----------------------------------------------------------------
 
-fn insert_sorted(list: &mut Vec<Entry>, entry: Entry) {
+/// Inserts `entry` in rank order; returns where.
+fn insert_sorted(list: &mut Vec<Entry>, entry: Entry) -> usize {
     let at = list.partition_point(|e| e.rank < entry.rank);
     list.insert(at, entry);
+    at
 }
 
 impl Table {
@@ -750,7 +761,9 @@ impl Table {
         for (h, entry) in Table::entries(route) {
             let host = h.map(|h| &route.hosts[h]);
             self.with_bucket(host, |bucket| match entry.path {
-                NO_PATH => insert_sorted(&mut bucket.no_path, entry),
+                NO_PATH => {
+                    insert_sorted(&mut bucket.no_path, entry);
+                }
                 p => {
                     let regex = matches!(route.paths[p as usize], PathRule::Regex(..));
                     bucket.insert_path(route.path_key(p), regex, entry)
@@ -1410,5 +1423,20 @@ mod tests {
         ] {
             assert_eq!(literal_prefix(pattern), prefix, "{pattern}");
         }
+    }
+}
+#[cfg(test)]
+mod size_probe {
+    #[test]
+    fn sizes() {
+        use super::*;
+        eprintln!("Route {} Compiled {} Entry {} Rank {} Head {} Bucket {} HostRule {} PathRule {} HeaderRule {} Service {}",
+            std::mem::size_of::<Route>(), std::mem::size_of::<Compiled>(), std::mem::size_of::<Entry>(), std::mem::size_of::<Rank>(),
+            std::mem::size_of::<Head>(), std::mem::size_of::<Bucket>(), std::mem::size_of::<HostRule>(), std::mem::size_of::<PathRule>(), std::mem::size_of::<HeaderRule>(), std::mem::size_of::<Service>());
+        eprintln!(
+            "Event {} Object {}",
+            std::mem::size_of::<crate::events::Event>(),
+            std::mem::size_of::<crate::events::Object>()
+        );
     }
 }

@@ -692,8 +692,36 @@ fn check_hostname(address: &str) -> Result<Option<u16>, String> {
     Ok(port)
 }
 
+/// The common case of [`normalize_ip`] in one pass: a name of lowercase
+/// letters, digits, `-`, `.` and `_` with at least one letter, `-` or `_` (so
+/// neither an IP address nor anything with a port). `Some(valid)` for such a
+/// name, as [`check_hostname`] would judge it; `None` for anything else.
+fn plain_hostname(address: &str) -> Option<bool> {
+    let mut name_like = false;
+    let mut valid = true;
+    let mut prev = b'.';
+    for &b in address.as_bytes() {
+        match b {
+            b'a'..=b'z' | b'-' | b'_' => name_like = true,
+            b'0'..=b'9' => {}
+            // A label that ends in `-`, or an empty label before another one.
+            b'.' => valid &= prev != b'-' && prev != b'.',
+            _ => return None,
+        }
+        prev = b;
+    }
+    // The last label may be empty (a trailing dot) but may not end in `-`.
+    Some(valid && prev != b'-' && !address.is_empty()).filter(|_| name_like)
+}
+
 /// `normalize_ip`: the kind of host and its port, or Kong's complaint.
 fn normalize_ip(address: &str) -> Result<(HostType, Option<u16>), String> {
+    if let Some(plain) = plain_hostname(address) {
+        return match plain {
+            true => Ok((HostType::Name, None)),
+            false => Err(format!("invalid hostname: {address}")),
+        };
+    }
     let kind = hostname_type(address);
     let port = match kind {
         HostType::Ipv4 => check_ipv4(address)?,
@@ -769,6 +797,9 @@ fn check_path_chars(path: &str) -> Result<(), PathError> {
         return Err(PathError::Rfc3986(format!(
             "invalid path: '{path}' (characters outside of the reserved list of RFC 3986 found)"
         )));
+    }
+    if !path.contains('%') {
+        return Ok(());
     }
     // Every well-formed escape stands in for three plain bytes; a `%` left over
     // starts a broken one.
@@ -904,6 +935,9 @@ pub(crate) fn check_router_path(path: &str) -> Result<(), String> {
         return Err(e);
     }
     match path.strip_prefix('~') {
+        // Without escapes, dot segments or empty segments (refused above)
+        // there is nothing to normalise.
+        None if !path.contains('%') && !path.contains("/.") => Ok(()),
         None => {
             let normalized = normalize_uri(path);
             if normalized != path.as_bytes() {
@@ -1988,5 +2022,46 @@ mod tests {
         v.entity("e");
         let got: Vec<String> = v.into_fields().into_iter().map(|(p, _)| p).collect();
         assert_eq!(got, ["", "hosts", "paths.9", "paths.10"]);
+    }
+
+    /// Strings of every length up to 24 over `alphabet`, from a fixed seed.
+    fn random_strings(alphabet: &[u8]) -> impl Iterator<Item = String> + '_ {
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        (0..25).flat_map(move |len| {
+            (0..600)
+                .map(|_| {
+                    (0..len)
+                        .map(|_| {
+                            seed ^= seed << 13;
+                            seed ^= seed >> 7;
+                            seed ^= seed << 17;
+                            char::from(alphabet[(seed % alphabet.len() as u64) as usize])
+                        })
+                        .collect::<String>()
+                })
+                .collect::<Vec<_>>()
+        })
+    }
+
+    #[test]
+    fn the_one_pass_hostname_check_agrees_with_kongs_steps() {
+        for host in random_strings(b"ab9-._.:A*") {
+            let Some(valid) = plain_hostname(&host) else {
+                continue;
+            };
+            assert_eq!(hostname_type(&host), HostType::Name, "{host}");
+            assert_eq!(check_hostname(&host).is_ok(), valid, "{host}");
+        }
+    }
+
+    #[test]
+    fn paths_without_escapes_or_dot_segments_are_normal() {
+        for raw in random_strings(b"/a.%2f~") {
+            let path = format!("/{raw}");
+            if path.contains('%') || path.contains("/.") || path.contains("//") {
+                continue;
+            }
+            assert_eq!(normalize_uri(&path), path.as_bytes(), "{path}");
+        }
     }
 }
