@@ -1004,7 +1004,7 @@ impl Txn<'_> {
             None if route.id.is_empty() => self.st.guids.guid(),
             None => route.id.as_str().into(),
         };
-        route.id = id.to_string();
+        route.id = String::from(&*id);
         if let Some(name) = &route.name {
             if self
                 .st

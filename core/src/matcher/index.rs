@@ -29,6 +29,11 @@ const URI: u8 = 0x10;
 const METHOD: u8 = 0x08;
 const SNI: u8 = 0x04;
 
+/// A route's optional list as a slice (empty when unset).
+fn listed(list: &Option<Vec<String>>) -> &[String] {
+    list.as_deref().unwrap_or_default()
+}
+
 /// Where a route ranks: smaller is better. Fields compare in order, which is
 /// Kong's traditional order with routeyard's explicit `priority` in front and a
 /// wildcard-specificity slot that only CF routes use (nearest suffix first).
@@ -478,18 +483,17 @@ impl Compiled {
         seq: u64,
         service: Option<u32>,
     ) -> Result<Compiled, regex::Error> {
-        let paths = route
-            .paths
-            .iter()
-            .flatten()
-            .map(|p| match p.strip_prefix('~') {
-                Some(pattern) => Ok(PathRule::Regex(
+        // Every list is built at its final size, so that boxing it moves nothing.
+        let mut paths = Vec::with_capacity(listed(&route.paths).len());
+        for p in listed(&route.paths) {
+            paths.push(match p.strip_prefix('~') {
+                Some(pattern) => PathRule::Regex(
                     Regex::new(&format!("^(?:{pattern})"))?,
                     literal_prefix(pattern).into(),
-                )),
-                None => Ok(PathRule::Plain(p.as_str().into(), route.path_mode)),
-            })
-            .collect::<Result<Box<[_]>, regex::Error>>()?;
+                ),
+                None => PathRule::Plain(p.as_str().into(), route.path_mode),
+            });
+        }
         let mut headers = Vec::new();
         for (name, values) in route.headers.iter().flatten() {
             let regex = match values.as_slice() {
@@ -507,21 +511,17 @@ impl Compiled {
         }
         Ok(Compiled {
             service,
-            methods: route
-                .methods
+            methods: listed(&route.methods)
                 .iter()
-                .flatten()
                 .map(|m| m.to_ascii_uppercase().into())
                 .collect(),
             headers: headers.into(),
-            snis: route
-                .snis
+            snis: listed(&route.snis)
                 .iter()
-                .flatten()
                 .map(|s| s.trim_end_matches('.').to_ascii_lowercase().into())
                 .collect(),
-            hosts: route.hosts.iter().flatten().map(|h| host_rule(h)).collect(),
-            paths,
+            hosts: listed(&route.hosts).iter().map(|h| host_rule(h)).collect(),
+            paths: paths.into_boxed_slice(),
             created_at: route.created_at,
             seq,
             priority: route.priority,
