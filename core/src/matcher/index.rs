@@ -29,6 +29,42 @@ const URI: u8 = 0x10;
 const METHOD: u8 = 0x08;
 const SNI: u8 = 0x04;
 
+/// A list that holds one item as a rule: that one inline, more (or none) boxed,
+/// so that the usual route costs no allocation for it.
+#[derive(Debug)]
+pub(crate) enum Few<T> {
+    One(T),
+    Many(Box<[T]>),
+}
+
+impl<T> std::ops::Deref for Few<T> {
+    type Target = [T];
+
+    fn deref(&self) -> &[T] {
+        match self {
+            Few::One(item) => std::slice::from_ref(item),
+            Few::Many(items) => items,
+        }
+    }
+}
+
+impl<T> FromIterator<T> for Few<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(items: I) -> Few<T> {
+        let mut items = items.into_iter();
+        let Some(first) = items.next() else {
+            return Few::Many(Box::new([]));
+        };
+        let Some(second) = items.next() else {
+            return Few::One(first);
+        };
+        let mut all = Vec::with_capacity(2 + items.size_hint().0);
+        all.push(first);
+        all.push(second);
+        all.extend(items);
+        Few::Many(all.into_boxed_slice())
+    }
+}
+
 /// A route's optional list as a slice (empty when unset).
 fn listed(list: &Option<Vec<String>>) -> &[String] {
     list.as_deref().unwrap_or_default()
@@ -97,8 +133,8 @@ pub(crate) struct Compiled {
     methods: Box<[Box<str>]>,
     headers: Box<[HeaderRule]>,
     snis: Box<[Box<str>]>,
-    pub(crate) hosts: Box<[HostRule]>,
-    pub(crate) paths: Box<[PathRule]>,
+    pub(crate) hosts: Few<HostRule>,
+    pub(crate) paths: Few<PathRule>,
     created_at: i64,
     seq: u64,
     priority: i64,
@@ -483,17 +519,16 @@ impl Compiled {
         seq: u64,
         service: Option<u32>,
     ) -> Result<Compiled, regex::Error> {
-        // Every list is built at its final size, so that boxing it moves nothing.
-        let mut paths = Vec::with_capacity(listed(&route.paths).len());
-        for p in listed(&route.paths) {
-            paths.push(match p.strip_prefix('~') {
-                Some(pattern) => PathRule::Regex(
+        let paths = listed(&route.paths)
+            .iter()
+            .map(|p| match p.strip_prefix('~') {
+                Some(pattern) => Ok(PathRule::Regex(
                     Regex::new(&format!("^(?:{pattern})"))?,
                     literal_prefix(pattern).into(),
-                ),
-                None => PathRule::Plain(p.as_str().into(), route.path_mode),
-            });
-        }
+                )),
+                None => Ok(PathRule::Plain(p.as_str().into(), route.path_mode)),
+            })
+            .collect::<Result<Few<_>, regex::Error>>()?;
         let mut headers = Vec::new();
         for (name, values) in route.headers.iter().flatten() {
             let regex = match values.as_slice() {
@@ -521,7 +556,7 @@ impl Compiled {
                 .map(|s| s.trim_end_matches('.').to_ascii_lowercase().into())
                 .collect(),
             hosts: listed(&route.hosts).iter().map(|h| host_rule(h)).collect(),
-            paths: paths.into_boxed_slice(),
+            paths,
             created_at: route.created_at,
             seq,
             priority: route.priority,
@@ -541,11 +576,11 @@ impl Compiled {
             methods: Box::new([]),
             headers: Box::new([]),
             snis: Box::new([]),
-            hosts: Box::new([host_rule(host)]),
+            hosts: Few::One(host_rule(host)),
             paths: if path.is_empty() {
-                Box::new([])
+                Few::Many(Box::new([]))
             } else {
-                Box::new([PathRule::Plain(path.into(), PathMode::Segment)])
+                Few::One(PathRule::Plain(path.into(), PathMode::Segment))
             },
             created_at: 0,
             seq,
@@ -1074,8 +1109,7 @@ impl Index {
             Some(seq) => seq,
             None => self.next_seq(),
         };
-        let service = route.service.as_ref().map(|s| s.id.clone());
-        let service = service.map(|id| self.service_slot(&id));
+        let service = route.service.as_ref().map(|s| self.service_slot(&s.id));
         if is_stream(&route) {
             let id = route.id.clone();
             let compiled = Arc::new(StreamRoute::new(route, seq, service));

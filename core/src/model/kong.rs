@@ -1385,16 +1385,16 @@ pub(crate) fn validate_service(service: &Service) -> Result<(), Error> {
     v.into_result()
 }
 
-fn dedup(list: &mut Vec<impl PartialEq + Clone>) {
-    let mut seen = Vec::with_capacity(list.len());
-    list.retain(|x| {
-        if seen.contains(x) {
-            false
+fn dedup(list: &mut Vec<impl PartialEq>) {
+    // Lists are short: comparing with the kept ones beats hashing.
+    let mut i = 0;
+    while i < list.len() {
+        if list[..i].contains(&list[i]) {
+            list.remove(i);
         } else {
-            seen.push(x.clone());
-            true
+            i += 1;
         }
-    });
+    }
 }
 
 /// Kong's normalisation on write: its `set` fields (`protocols`, `methods`,
