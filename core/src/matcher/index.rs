@@ -813,18 +813,16 @@ impl Table {
     /// keys, recognised by the route's id. Returns the route's place among its
     /// ties if it was here.
     fn remove_route(&mut self, route: &Route) -> Option<u64> {
-        let keys: Vec<Cow<'_, str>> = route
-            .paths
+        let keys: Vec<Cow<'_, str>> = listed(&route.paths)
             .iter()
-            .flatten()
             .map(|p| match p.strip_prefix('~') {
                 Some(pattern) => Cow::Owned(literal_prefix(pattern)),
                 None => Cow::Borrowed(p.as_str()),
             })
             .collect();
-        let hosts: Vec<Option<HostRule>> = match route.hosts.as_deref() {
-            None | Some([]) => vec![None],
-            Some(hosts) => hosts.iter().map(|h| Some(host_rule(h))).collect(),
+        let hosts: Vec<Option<HostRule>> = match listed(&route.hosts) {
+            [] => vec![None],
+            hosts => hosts.iter().map(|h| Some(host_rule(h))).collect(),
         };
         let mut seq = None;
         let mut gone = |e: &Entry| {
@@ -1457,20 +1455,5 @@ mod tests {
         ] {
             assert_eq!(literal_prefix(pattern), prefix, "{pattern}");
         }
-    }
-}
-#[cfg(test)]
-mod size_probe {
-    #[test]
-    fn sizes() {
-        use super::*;
-        eprintln!("Route {} Compiled {} Entry {} Rank {} Head {} Bucket {} HostRule {} PathRule {} HeaderRule {} Service {}",
-            std::mem::size_of::<Route>(), std::mem::size_of::<Compiled>(), std::mem::size_of::<Entry>(), std::mem::size_of::<Rank>(),
-            std::mem::size_of::<Head>(), std::mem::size_of::<Bucket>(), std::mem::size_of::<HostRule>(), std::mem::size_of::<PathRule>(), std::mem::size_of::<HeaderRule>(), std::mem::size_of::<Service>());
-        eprintln!(
-            "Event {} Object {}",
-            std::mem::size_of::<crate::events::Event>(),
-            std::mem::size_of::<crate::events::Object>()
-        );
     }
 }
