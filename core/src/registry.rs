@@ -714,6 +714,17 @@ impl Txn<'_> {
         old
     }
 
+    /// Stores a Kong-style route under `id` and emits its upsert, with the
+    /// route it replaces for the index to take out.
+    fn store_route(&mut self, id: Arc<str>, route: Arc<Route>) {
+        let old = self.route(id, Some(route.clone()));
+        self.st.pending.push((
+            Action::Upsert,
+            Object::Route(route),
+            IndexOp::ReplaceRoute(old),
+        ));
+    }
+
     fn emit(&mut self, action: Action, object: Object) {
         self.st.pending.push((action, object, IndexOp::Apply));
     }
@@ -1028,12 +1039,7 @@ impl Txn<'_> {
         route.created_at = self.st.routes.by_id.get(&id).map_or(now, |r| r.created_at);
         route.updated_at = now;
         let route = Arc::new(route);
-        let old = self.route(id, Some(route.clone()));
-        self.st.pending.push((
-            Action::Upsert,
-            Object::Route(route.clone()),
-            IndexOp::ReplaceRoute(old),
-        ));
+        self.store_route(id, route.clone());
         Ok(route)
     }
 
@@ -1687,9 +1693,7 @@ impl Txn<'_> {
             {
                 continue;
             }
-            let route = Arc::new(route);
-            self.route(route.id.as_str().into(), Some(route.clone()));
-            self.emit(Action::Upsert, Object::Route(route));
+            self.store_route(route.id.as_str().into(), Arc::new(route));
         }
         for upstream in snap.upstreams {
             let id: Arc<str> = upstream.service_id.as_str().into();

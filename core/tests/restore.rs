@@ -118,6 +118,38 @@ fn restoring_over_other_contents_publishes_only_the_differences() {
     assert!(events.try_recv().unwrap().is_none());
 }
 
+/// A route the snapshot holds in another shape than the registry does answers
+/// by the snapshot's shape alone once restored: its current paths stop matching.
+#[test]
+fn a_restored_route_replaces_its_current_shape_in_matching() {
+    let (registry, _) = registry();
+    populate(&registry);
+    let target = registry.snapshot();
+    registry
+        .modify_route("invoices", |r| {
+            Ok(Route {
+                hosts: Some(vec!["moved.example.com".into()]),
+                paths: Some(vec!["/moved".into()]),
+                ..r.clone()
+            })
+        })
+        .unwrap();
+    let moved = Request::new("GET", "moved.example.com", "/moved");
+    let restored = Request::new("GET", "x", "/invoices/7");
+    assert!(registry.find(&moved).is_some());
+    assert!(registry.find(&restored).is_none());
+
+    registry.restore(target).unwrap();
+    assert!(
+        registry.find(&moved).is_none(),
+        "the moved shape still matches"
+    );
+    match registry.find(&restored).map(|m| m.matched) {
+        Some(Matched::Route(r)) => assert_eq!(r.name.as_deref(), Some("invoices")),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
 #[test]
 fn restored_leases_run_from_their_own_expiry() {
     let (source, _) = registry();
