@@ -450,8 +450,8 @@ impl Published {
                 }
             }
         } else {
-            // The hit borrows only the index; the request's normalised form
-            // moves into the answer beside it.
+            // The hit borrows only the index; the answer borrows the request's
+            // normalised form beside it.
             Answer::Http(self.index.find(&prepared)?)
         };
         Some(f(&Found {
