@@ -97,8 +97,8 @@ impl<V: Clone> ShardMap<V> {
 
     /// Removes `key`; a miss copies nothing.
     pub(crate) fn remove(&mut self, key: &str) -> Option<V> {
-        self.get(key)?;
         let p = self.place(key);
+        self.root[p.a][p.b][p.c].find(p.hash, |(k, _)| **k == *key)?;
         let entry = self
             .shard_mut(p)
             .find_entry(p.hash, |(k, _)| **k == *key)

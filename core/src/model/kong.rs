@@ -1394,7 +1394,7 @@ pub(crate) fn validate_service(service: &Service) -> Result<(), Error> {
 }
 
 fn dedup(list: &mut Vec<impl PartialEq>) {
-    // Lists are short: comparing with the kept ones beats hashing.
+    // Lists are short: each item is compared with those kept before it, in place.
     let mut i = 0;
     while i < list.len() {
         if list[..i].contains(&list[i]) {
