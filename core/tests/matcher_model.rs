@@ -160,3 +160,56 @@ fn exhaustive_requests_against_a_dense_set() {
     }
     run(&ops, &requests).unwrap();
 }
+
+/// Every request of the alphabet against more routes than one bucket keeps in
+/// a list, so that its paths sit in a tree (exact-mode ones by their whole
+/// path, the others in the radix tree), then again after updates that move
+/// routes between modes and deletes.
+#[test]
+fn exhaustive_requests_against_a_tree_bucket() {
+    let modes = [PathMode::Prefix, PathMode::Segment, PathMode::Exact];
+    let spec = |i: usize, mode: PathMode| Spec {
+        hosts: if i % 5 == 0 { vec![0] } else { vec![] },
+        plain: vec![i % PLAIN_PATHS.len(), (i / 3) % PLAIN_PATHS.len()],
+        regex: if i % 4 == 0 {
+            vec![i % REGEX_PATHS.len()]
+        } else {
+            vec![]
+        },
+        methods: if i % 6 == 0 {
+            vec![i % METHODS.len()]
+        } else {
+            vec![]
+        },
+        headers: vec![],
+        snis: vec![],
+        priority: [0, 0, 1, -1][i % 4],
+        regex_priority: (i % 3) as i64,
+        mode,
+    };
+    let mut ops: Vec<Op> = (0..30).map(|i| Op::Create(spec(i, modes[i % 3]))).collect();
+    let requests: Vec<Req> = (0..METHODS.len())
+        .flat_map(|method| {
+            (0..REQUEST_HOSTS.len()).flat_map(move |host| {
+                (0..REQUEST_PATHS.len()).map(move |path| Req {
+                    method,
+                    host,
+                    path,
+                    headers: vec![],
+                    https: false,
+                    sni: None,
+                })
+            })
+        })
+        .collect();
+    run(&ops, &requests).unwrap();
+    // Routes of every mode are moved to another mode or deleted.
+    for i in 0..30 {
+        ops.push(match i % 4 {
+            0 => Op::Update(i, spec(i + 1, modes[(i + 2) % 3])),
+            2 => Op::Delete(i),
+            _ => Op::Tick(1),
+        });
+    }
+    run(&ops, &requests).unwrap();
+}

@@ -185,7 +185,7 @@ const FLAT_MAX: usize = 16;
 
 /// The routes of one host (or of no host): those without a path in rank order,
 /// and those with one either in a flat list (most hosts have a few) or, past
-/// [`FLAT_MAX`], in a radix tree by path.
+/// [`FLAT_MAX`], in a [`Tree`].
 #[derive(Clone, Debug, Default)]
 struct Bucket {
     no_path: Vec<Entry>,
@@ -200,7 +200,64 @@ enum Paths {
         entries: Vec<Entry>,
         keys: Keys,
     },
-    Tree(Trie<Slot>),
+    Tree(Tree),
+}
+
+/// A bucket's paths past [`FLAT_MAX`]: `exact`-mode paths by their whole text,
+/// which a request finds with one probe, and every other path in a radix tree,
+/// under which a request visits each of its prefixes.
+#[derive(Clone, Debug, Default)]
+struct Tree {
+    exact: ShardMap<Vec<Entry>>,
+    trie: Trie<Slot>,
+}
+
+impl Tree {
+    fn is_empty(&self) -> bool {
+        self.exact.is_empty() && self.trie.len() == 0
+    }
+
+    fn insert(&mut self, key: &str, regex: bool, entry: Entry) {
+        if entry.mode == Some(PathMode::Exact) {
+            self.exact.update(
+                key,
+                Vec::new,
+                |list| {
+                    insert_sorted(list, entry);
+                },
+                |_| false,
+            );
+            return;
+        }
+        let slot = self.trie.entry(key.as_bytes(), Slot::default);
+        let list = if regex {
+            &mut slot.regex
+        } else {
+            &mut slot.plain
+        };
+        insert_sorted(list, entry);
+    }
+
+    /// Removes the entries for which `gone` holds that sit under path `key`.
+    fn remove(&mut self, key: &str, mut gone: impl FnMut(&Entry) -> bool) {
+        if self.exact.get(key).is_some() {
+            self.exact.update(
+                key,
+                Vec::new,
+                |list| list.retain(|e| !gone(e)),
+                Vec::is_empty,
+            );
+        }
+        if self.trie.get(key.as_bytes()).is_none() {
+            return;
+        }
+        let slot = self.trie.entry(key.as_bytes(), Slot::default);
+        slot.plain.retain(|e| !gone(e));
+        slot.regex.retain(|e| !gone(e));
+        if slot.is_empty() {
+            self.trie.remove(key.as_bytes());
+        }
+    }
 }
 
 impl Default for Paths {
@@ -217,7 +274,7 @@ impl Bucket {
         self.no_path.is_empty()
             && match &self.paths {
                 Paths::Flat { entries, .. } => entries.is_empty(),
-                Paths::Tree(trie) => trie.len() == 0,
+                Paths::Tree(tree) => tree.is_empty(),
             }
     }
 
@@ -229,30 +286,17 @@ impl Bucket {
                 return;
             }
             // Too many for a list: move them to a tree.
-            let mut trie = Trie::default();
+            let mut tree = Tree::default();
             for (e, head) in entries.drain(..).zip(&keys.heads) {
-                let slot = trie.entry(keys.key(head), Slot::default);
-                let list = if e.mode.is_some() {
-                    &mut slot.plain
-                } else {
-                    &mut slot.regex
-                };
-                insert_sorted(list, e);
+                let regex = e.mode.is_none();
+                tree.insert(keys.key_str(head), regex, e);
             }
-            self.paths = Paths::Tree(trie);
+            self.paths = Paths::Tree(tree);
         }
-        let Paths::Tree(trie) = &mut self.paths else {
+        let Paths::Tree(tree) = &mut self.paths else {
             unreachable!("a full flat list became a tree")
         };
-        let slot = trie.entry(key.as_bytes(), Slot::default);
-        insert_sorted(
-            if regex {
-                &mut slot.regex
-            } else {
-                &mut slot.plain
-            },
-            entry,
-        );
+        tree.insert(key, regex, entry);
     }
 
     /// Removes the entries for which `gone` holds that sit under path `key`.
@@ -265,17 +309,7 @@ impl Bucket {
                     relay_keys(entries, keys);
                 }
             }
-            Paths::Tree(trie) => {
-                if trie.get(key.as_bytes()).is_none() {
-                    return;
-                }
-                let slot = trie.entry(key.as_bytes(), Slot::default);
-                slot.plain.retain(|e| !gone(e));
-                slot.regex.retain(|e| !gone(e));
-                if slot.is_empty() {
-                    trie.remove(key.as_bytes());
-                }
-            }
+            Paths::Tree(tree) => tree.remove(key, gone),
         }
     }
 }
@@ -301,7 +335,11 @@ struct Head {
 
 impl Keys {
     fn key(&self, head: &Head) -> &[u8] {
-        &self.text.as_bytes()[head.from as usize..(head.from + head.len) as usize]
+        self.key_str(head).as_bytes()
+    }
+
+    fn key_str(&self, head: &Head) -> &str {
+        &self.text[head.from as usize..(head.from + head.len) as usize]
     }
 
     /// Adds `key` as the key of the entry now at `at`. Its text goes at the end:
@@ -973,24 +1011,37 @@ fn scan<'i>(
                 }
             }
         }
-        Paths::Tree(trie) => trie.for_each_prefix(bytes, |depth, slot| {
-            for e in slot.plain.iter().chain(&slot.regex) {
-                if !beats(best, &e.rank) {
-                    // Both lists are in rank order; the regex one may still
-                    // hold a better entry than where the plain one stopped.
-                    if e.mode.is_some() {
-                        continue;
+        Paths::Tree(tree) => {
+            if let Some(list) = tree.exact.get(path) {
+                for e in list {
+                    if !beats(best, &e.rank) {
+                        break;
                     }
-                    break;
-                }
-                if let Some(hit) = path_hit(e, req, path, depth, pools) {
-                    *best = Some(hit);
-                    if e.mode.is_none() {
+                    if let Some(hit) = path_hit(e, req, path, path.len(), pools) {
+                        *best = Some(hit);
                         break;
                     }
                 }
             }
-        }),
+            tree.trie.for_each_prefix(bytes, |depth, slot| {
+                for e in slot.plain.iter().chain(&slot.regex) {
+                    if !beats(best, &e.rank) {
+                        // Both lists are in rank order; the regex one may still
+                        // hold a better entry than where the plain one stopped.
+                        if e.mode.is_some() {
+                            continue;
+                        }
+                        break;
+                    }
+                    if let Some(hit) = path_hit(e, req, path, depth, pools) {
+                        *best = Some(hit);
+                        if e.mode.is_none() {
+                            break;
+                        }
+                    }
+                }
+            });
+        }
     }
 }
 
