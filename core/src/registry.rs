@@ -3331,7 +3331,13 @@ mod tests {
         let a = g.guid();
         let b = g.guid();
         assert_ne!(a, b);
-        let parsed = uuid::Uuid::parse_str(&a).unwrap();
-        assert_eq!(parsed.get_version_num(), 4);
+        for _ in 0..1000 {
+            let text = g.guid();
+            let parsed = uuid::Uuid::parse_str(&text).unwrap();
+            assert_eq!(parsed.get_version_num(), 4);
+            assert_eq!(parsed.get_variant(), uuid::Variant::RFC4122);
+            // The canonical form: hyphenated, lowercase.
+            assert_eq!(parsed.hyphenated().to_string(), *text);
+        }
     }
 }

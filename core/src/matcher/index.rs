@@ -801,47 +801,42 @@ impl Table {
         );
     }
 
-    /// One entry per (host, path) pair of a route: `None` stands for "any host"
-    /// or "no path" when the route sets none.
-    fn entries(route: &Arc<Compiled>) -> impl Iterator<Item = (Option<usize>, Entry)> + '_ {
-        let some_if = |any: bool, i: usize| any.then_some(i);
-        let hosts = route.hosts.len().max(1);
-        let paths = route.paths.len().max(1);
-        (0..hosts).flat_map(move |h| {
-            let h = some_if(!route.hosts.is_empty(), h);
-            (0..paths).map(move |p| {
-                let p = some_if(!route.paths.is_empty(), p);
-                let host = h.map_or(NO_HOST, |h| h as u16);
-                (
-                    h,
-                    Entry {
-                        rank: route.rank(p),
-                        route: route.clone(),
-                        path: p.map_or(NO_PATH, |p| p as u16),
-                        host,
-                        mode: match p.map(|p| &route.paths[p]) {
-                            Some(PathRule::Plain(_, mode)) => Some(*mode),
-                            _ => None,
-                        },
-                        simple: route.is_simple(host),
-                    },
-                )
-            })
-        })
+    /// The entry of one (host, path) pair of a route: `None` stands for "any
+    /// host" or "no path" when the route sets none.
+    fn entry(route: &Arc<Compiled>, h: Option<usize>, p: Option<usize>) -> Entry {
+        let host = h.map_or(NO_HOST, |h| h as u16);
+        Entry {
+            rank: route.rank(p),
+            route: route.clone(),
+            path: p.map_or(NO_PATH, |p| p as u16),
+            host,
+            mode: match p.map(|p| &route.paths[p]) {
+                Some(PathRule::Plain(_, mode)) => Some(*mode),
+                _ => None,
+            },
+            simple: route.is_simple(host),
+        }
     }
 
+    /// Files one entry per (host, path) pair of a route.
     fn insert(&mut self, route: &Arc<Compiled>) {
-        for (h, entry) in Table::entries(route) {
-            let host = h.map(|h| &route.hosts[h]);
-            self.with_bucket(host, |bucket| match entry.path {
-                NO_PATH => {
-                    insert_sorted(&mut bucket.no_path, entry);
-                }
-                p => {
-                    let regex = matches!(route.paths[p as usize], PathRule::Regex(..));
-                    bucket.insert_path(route.path_key(p), regex, entry)
-                }
-            });
+        let some_if = |any: bool, i: usize| any.then_some(i);
+        for h in 0..route.hosts.len().max(1) {
+            let h = some_if(!route.hosts.is_empty(), h);
+            for p in 0..route.paths.len().max(1) {
+                let p = some_if(!route.paths.is_empty(), p);
+                let entry = Table::entry(route, h, p);
+                let host = h.map(|h| &route.hosts[h]);
+                self.with_bucket(host, |bucket| match p {
+                    None => {
+                        insert_sorted(&mut bucket.no_path, entry);
+                    }
+                    Some(p) => {
+                        let regex = matches!(route.paths[p], PathRule::Regex(..));
+                        bucket.insert_path(route.path_key(p as u16), regex, entry)
+                    }
+                });
+            }
         }
         self.routes += 1;
     }
