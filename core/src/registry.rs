@@ -3174,28 +3174,9 @@ impl Snapshot {
     /// Sorts every list by its key, so that equal states compare equal.
     pub fn sort(&mut self) {
         self.router_groups.sort_by(|a, b| a.guid.cmp(&b.guid));
-        self.http_routes.sort_by(|a, b| {
-            (&a.route, &a.ip, a.port, &a.route_service_url).cmp(&(
-                &b.route,
-                &b.ip,
-                b.port,
-                &b.route_service_url,
-            ))
-        });
-        self.tcp_route_mappings.sort_by(|a, b| {
-            let key = |m: &TcpRouteMapping| {
-                (
-                    m.router_group_guid.clone(),
-                    m.port,
-                    m.backend_ip.clone(),
-                    m.backend_port,
-                    m.backend_tls_port,
-                    m.backend_sni_hostname.clone(),
-                    m.enable_backend_mtls,
-                )
-            };
-            key(a).cmp(&key(b))
-        });
+        self.http_routes
+            .sort_by(|a, b| a.key_ref().cmp(&b.key_ref()));
+        self.tcp_route_mappings.sort_by_key(TcpRouteMapping::key);
         self.port_reservations
             .sort_by(|a, b| (&a.router_group_guid, a.port).cmp(&(&b.router_group_guid, b.port)));
         self.routes.sort_by(|a, b| a.id.cmp(&b.id));

@@ -11,7 +11,9 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{cf_upsert, drive_clock, join, spawn, subscriber, CfExpected, Rng, DEADLINE, START};
+use common::{
+    cf_upsert, drive_clock, join, join_all, spawn, subscriber, CfExpected, Rng, DEADLINE, START,
+};
 use routeyard::{
     Action, Change, Clock, Config, ErrorKind, Event, Filter, HttpRoute, ManualClock, Registry,
     Request, RouterGroup, Snapshot, TcpRouteMapping,
@@ -322,19 +324,11 @@ fn writers_readers_reaper_subscribers(writers: usize) {
         })
     };
 
-    let models: Vec<WriterModel> = lasting
-        .iter()
-        .enumerate()
-        .map(|(w, rx)| join(rx, deadline, &format!("writer {w}")))
-        .collect();
+    let models: Vec<WriterModel> = join_all(&lasting, deadline, "writer");
     join(&lapsing, deadline, "the lapsing writer");
     stop.store(true, Ordering::Release);
     let moved = join(&driver, deadline, "the clock driver");
-    let reader_logs: Vec<ReaderLog> = readers
-        .iter()
-        .enumerate()
-        .map(|(i, rx)| join(rx, deadline, &format!("reader {i}")))
-        .collect();
+    let reader_logs: Vec<ReaderLog> = join_all(&readers, deadline, "reader");
     reaper.stop();
     assert!(moved < Duration::from_secs(LONG_TTL as u64));
 
@@ -344,11 +338,7 @@ fn writers_readers_reaper_subscribers(writers: usize) {
     registry.expire(clock.now());
     let last = registry.snapshot();
     target.store(last.revision.max(1), Ordering::Release);
-    let streams: Vec<Vec<Event>> = subscribers
-        .iter()
-        .enumerate()
-        .map(|(i, rx)| join(rx, deadline, &format!("subscriber {i}")))
-        .collect();
+    let streams: Vec<Vec<Event>> = join_all(&subscribers, deadline, "subscriber");
 
     // The final state is what each writer's own sequence predicts.
     assert!(

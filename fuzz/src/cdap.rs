@@ -141,11 +141,7 @@ fn check(body: &[u8]) {
                 ),
                 _ => assert_eq!(refused.message(), err.message()),
             }
-            assert_eq!(
-                registry.snapshot(),
-                before,
-                "a refused split changed the registry"
-            );
+            crate::assert_unchanged(&registry, &before, "split");
         }
     }
 }

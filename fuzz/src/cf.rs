@@ -189,11 +189,7 @@ fn check_http(body: &[u8]) {
                 "{err:?}"
             );
             assert!(!err.message().is_empty());
-            assert_eq!(
-                registry.snapshot(),
-                before,
-                "a refused batch changed the registry"
-            );
+            crate::assert_unchanged(&registry, &before, "batch");
         }
     }
 }
@@ -251,11 +247,7 @@ fn check_tcp(body: &[u8]) {
         }
         Err(err) => {
             assert!(!err.message().is_empty());
-            assert_eq!(
-                registry.snapshot(),
-                before,
-                "a refused batch changed the registry"
-            );
+            crate::assert_unchanged(&registry, &before, "batch");
         }
     }
 }
@@ -291,11 +283,7 @@ fn check_group(body: &[u8]) {
                 ),
                 "{err:?}"
             );
-            assert_eq!(
-                registry.snapshot(),
-                before,
-                "a refused group changed the registry"
-            );
+            crate::assert_unchanged(&registry, &before, "group");
         }
     }
 }

@@ -286,11 +286,7 @@ fn check_route(body: &[u8]) {
             }
             Err(err) => {
                 check_error(&err);
-                assert_eq!(
-                    registry.snapshot(),
-                    before,
-                    "a refused route changed the registry"
-                );
+                crate::assert_unchanged(&registry, &before, "route");
             }
         },
     }
@@ -306,11 +302,7 @@ fn check_route(body: &[u8]) {
         }
         Err(err) => {
             check_error(&err);
-            assert_eq!(
-                registry.snapshot(),
-                before,
-                "a refused patch changed the registry"
-            );
+            crate::assert_unchanged(&registry, &before, "patch");
         }
     }
 }
@@ -329,11 +321,7 @@ fn check_service(body: &[u8]) {
             }
             Err(err) => {
                 check_error(&err);
-                assert_eq!(
-                    registry.snapshot(),
-                    before,
-                    "a refused service changed the registry"
-                );
+                crate::assert_unchanged(&registry, &before, "service");
             }
         },
     }
@@ -346,11 +334,7 @@ fn check_service(body: &[u8]) {
         }
         Err(err) => {
             check_error(&err);
-            assert_eq!(
-                registry.snapshot(),
-                before,
-                "a refused patch changed the registry"
-            );
+            crate::assert_unchanged(&registry, &before, "patch");
         }
     }
 }

@@ -44,6 +44,15 @@ mod cf_ports;
 #[path = "../../core/tests/support/reference_matcher.rs"]
 mod reference_matcher;
 
+/// Asserts that the registry is as `before` shows it after a refused `what`.
+fn assert_unchanged(registry: &routeyard::Registry, before: &routeyard::Snapshot, what: &str) {
+    assert_eq!(
+        registry.snapshot(),
+        *before,
+        "a refused {what} changed the registry"
+    );
+}
+
 /// Router-group reserved ports: the bytes (lossily as UTF-8) as a
 /// `reservable_ports` value.
 pub fn port_range(data: &[u8]) {

@@ -183,8 +183,8 @@ pub(crate) struct HttpKey {
     pub(crate) route_service_url: Arc<str>,
 }
 
-/// [`HttpKey`] borrowed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// [`HttpKey`] borrowed; ordered field by field, as snapshots sort routes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct HttpKeyRef<'a> {
     pub(crate) route: &'a str,
     pub(crate) ip: &'a str,
@@ -311,8 +311,9 @@ impl fmt::Display for TcpRouteMapping {
 }
 
 /// The upsert key of a TCP mapping, as CF's `FindExistingTcpRouteMapping` builds it.
-/// `instance_id` is deliberately not part of it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// `instance_id` is deliberately not part of it. Ordered field by field, as
+/// snapshots sort mappings.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct TcpKey {
     pub(crate) router_group_guid: Arc<str>,
     pub(crate) port: u16,

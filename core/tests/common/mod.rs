@@ -109,9 +109,47 @@ pub fn join<T>(rx: &mpsc::Receiver<thread::Result<T>>, deadline: Instant, what: 
     }
 }
 
-/// Receives until the event of `target` (published once the writers are done)
-/// arrives; every revision must follow the one before it, starting right after
-/// `from`.
+/// Joins every thread of `threads` with [`join`], in order; they are named
+/// `{what} {index}` in failures.
+pub fn join_all<T>(
+    threads: &[mpsc::Receiver<thread::Result<T>>],
+    deadline: Instant,
+    what: &str,
+) -> Vec<T> {
+    threads
+        .iter()
+        .enumerate()
+        .map(|(i, rx)| join(rx, deadline, &format!("{what} {i}")))
+        .collect()
+}
+
+/// One read of a subscription followed until revision `target` (published once
+/// the writers are done): `None` once `last`, the revision read so far, reached
+/// it; otherwise what the subscription gave within 20 ms, an event checked to
+/// follow `last`. Fails past `deadline`.
+pub fn next_event(
+    sub: &mut Subscription,
+    last: u64,
+    target: &AtomicU64,
+    deadline: Instant,
+) -> Option<Result<Event, RecvError>> {
+    let goal = target.load(Ordering::Acquire);
+    if goal != 0 && last == goal {
+        return None;
+    }
+    assert!(
+        Instant::now() < deadline,
+        "subscriber stuck at revision {last} (goal {goal})"
+    );
+    let read = sub.recv_timeout(Duration::from_millis(20));
+    if let Ok(e) = &read {
+        assert_eq!(e.revision, last + 1, "gap or repeat in the event stream");
+    }
+    Some(read)
+}
+
+/// Receives until the event of `target` arrives (see [`next_event`]), starting
+/// right after `from`.
 pub fn subscriber(
     mut sub: Subscription,
     from: u64,
@@ -121,21 +159,11 @@ pub fn subscriber(
     let mut events: Vec<Event> = Vec::new();
     loop {
         let last = events.last().map_or(from, |e| e.revision);
-        let goal = target.load(Ordering::Acquire);
-        if goal != 0 && last == goal {
-            return events;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "subscriber stuck at revision {last} (goal {goal})"
-        );
-        match sub.recv_timeout(Duration::from_millis(20)) {
-            Ok(e) => {
-                assert_eq!(e.revision, last + 1, "gap or repeat in the event stream");
-                events.push(e);
-            }
-            Err(RecvError::Timeout) => {}
-            Err(e) => panic!("subscription failed after revision {last}: {e}"),
+        match next_event(&mut sub, last, target, deadline) {
+            None => return events,
+            Some(Ok(e)) => events.push(e),
+            Some(Err(RecvError::Timeout)) => {}
+            Some(Err(e)) => panic!("subscription failed after revision {last}: {e}"),
         }
     }
 }
