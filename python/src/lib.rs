@@ -16,6 +16,7 @@ mod registry;
 mod snapshot;
 mod text;
 mod upstream;
+mod vectorcall;
 
 /// The module `routeyard._routeyard`.
 ///
@@ -27,6 +28,7 @@ mod upstream;
 fn _routeyard(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", routeyard::VERSION)?;
     m.add_class::<registry::PyRegistry>()?;
+    vectorcall::install(m.py())?;
     m.add_class::<registry::PyReaper>()?;
     m.add_class::<clock::PyManualClock>()?;
     m.add_class::<events::PyEvent>()?;

@@ -17,12 +17,15 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyList, PyString, PyTuple};
 use routeyard::balance::PickInput;
 use routeyard::dialect::kong;
-use routeyard::{Backend, Capture, Found, Matched, Protocol, Registry, Request, Service};
+use routeyard::{
+    Backend, Capture, Found, Matched, Protocol, Registry, Request, Service, UpstreamPath,
+};
 
 use crate::errors;
 use crate::json;
-use crate::text::HeldStr;
+use crate::text::{HeldStr, Lent, Text};
 use crate::upstream::PyConnection;
+use crate::vectorcall::Arguments;
 
 /// The protocol names a request may give, as Kong writes them.
 const PROTOCOLS: &str = "grpc, grpcs, http, https, tcp, tls, tls_passthrough, udp";
@@ -145,11 +148,11 @@ fn header_refs(headers: &[(HeldStr, HeldStr)]) -> Vec<(&str, &str)> {
     headers.iter().map(|(n, v)| (&**n, &**v)).collect()
 }
 
-/// A str argument, held without a copy, or a `TypeError` naming it
+/// A str argument's text, without a copy, or a `TypeError` naming it
 /// (`UnicodeEncodeError` for a str with lone surrogates, which has no UTF-8 form).
-fn text(what: &str, obj: &Bound<'_, PyAny>) -> PyResult<HeldStr> {
+fn text<'a, S: Text<'a>>(what: &str, obj: Borrowed<'a, '_, PyAny>) -> PyResult<S> {
     match obj.cast::<PyString>() {
-        Ok(s) => HeldStr::new(s),
+        Ok(s) => S::take(s),
         Err(_) => Err(PyTypeError::new_err(format!(
             "{what} must be a str, not {}",
             obj.get_type().name()?
@@ -158,7 +161,7 @@ fn text(what: &str, obj: &Bound<'_, PyAny>) -> PyResult<HeldStr> {
 }
 
 /// An optional str argument: `None` or a str.
-fn optional_text(what: &str, obj: &Bound<'_, PyAny>) -> PyResult<Option<HeldStr>> {
+fn optional_text<'a, S: Text<'a>>(what: &str, obj: Borrowed<'a, '_, PyAny>) -> PyResult<Option<S>> {
     if obj.is_none() {
         Ok(None)
     } else {
@@ -185,31 +188,27 @@ fn caller_key(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
 }
 
 /// A request's fields, converted from Python. The strings are the Python objects'
-/// own UTF-8 text, held by a reference (a Python str never changes), so a batch is
-/// matched with the interpreter released and without copying a string.
+/// own UTF-8 text, without a copy: held by a reference ([`HeldStr`], a Python str never
+/// changes) for a batch matched with the interpreter released, or lent for the length
+/// of a single call ([`Lent`]). Headers are always held.
 #[derive(Debug)]
-pub(crate) struct HeldRequest {
+pub(crate) struct HeldRequest<S = HeldStr> {
     protocol: Protocol,
-    method: Option<HeldStr>,
-    host: Option<HeldStr>,
-    path: Option<HeldStr>,
+    method: Option<S>,
+    host: Option<S>,
+    path: Option<S>,
     headers: Vec<(HeldStr, HeldStr)>,
-    sni: Option<HeldStr>,
+    sni: Option<S>,
     source: Option<SocketAddr>,
     destination: Option<SocketAddr>,
-    router_group: Option<HeldStr>,
+    router_group: Option<S>,
     key: Option<Vec<u8>>,
 }
 
-impl HeldRequest {
-    /// Reads one request: the keyword arguments of `match`, or the entries of a
-    /// request dict, as `(key, value)` pairs. `None` stands for an absent optional
-    /// value.
-    fn read<'py>(
-        py: Python<'py>,
-        fields: impl IntoIterator<Item = (&'static str, Bound<'py, PyAny>)>,
-    ) -> PyResult<HeldRequest> {
-        let mut req = HeldRequest {
+impl<S> HeldRequest<S> {
+    /// A request with every field absent: an HTTP `GET /` without a host.
+    fn new() -> HeldRequest<S> {
+        HeldRequest {
             protocol: Protocol::Http,
             method: None,
             host: None,
@@ -220,15 +219,13 @@ impl HeldRequest {
             destination: None,
             router_group: None,
             key: None,
-        };
-        for (key, value) in fields {
-            req.set(py, key, &value)?;
         }
-        Ok(req)
     }
+}
 
+impl<'a, S: Text<'a>> HeldRequest<S> {
     /// Sets the field `key` from `value`.
-    fn set(&mut self, py: Python<'_>, key: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn set(&mut self, py: Python<'_>, key: &str, value: Borrowed<'a, '_, PyAny>) -> PyResult<()> {
         match PARAMS[..PICK].iter().position(|&p| p == key) {
             Some(i) => self.set_param(py, i, value),
             None => Err(PyTypeError::new_err(format!(
@@ -239,45 +236,57 @@ impl HeldRequest {
 
     /// Sets the field of the request parameter `PARAMS[i]` (`pick` excepted) from
     /// `value`; `None` leaves an optional field absent.
-    fn set_param(&mut self, py: Python<'_>, i: usize, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn set_param(
+        &mut self,
+        py: Python<'_>,
+        i: usize,
+        value: Borrowed<'a, '_, PyAny>,
+    ) -> PyResult<()> {
         let what = PARAMS[i];
         match i {
-            0 => self.protocol = protocol(py, &text(what, value)?)?,
+            0 => self.protocol = protocol(py, &text::<S>(what, value)?)?,
             1 => self.method = Some(text(what, value)?),
             2 => self.host = Some(text(what, value)?),
             3 => self.path = Some(text(what, value)?),
-            4 if !value.is_none() => self.headers = headers(value)?,
+            4 if !value.is_none() => self.headers = headers(&value)?,
             4 => self.headers.clear(),
             5 => self.sni = optional_text(what, value)?,
             6 => {
                 self.source = (!value.is_none())
-                    .then(|| address(what, value))
+                    .then(|| address(what, &value))
                     .transpose()?
             }
             7 => {
                 self.destination = (!value.is_none())
-                    .then(|| address(what, value))
+                    .then(|| address(what, &value))
                     .transpose()?
             }
             8 => self.router_group = optional_text(what, value)?,
-            _ => self.key = (!value.is_none()).then(|| caller_key(value)).transpose()?,
+            _ => self.key = (!value.is_none()).then(|| caller_key(&value)).transpose()?,
         }
         Ok(())
     }
+}
 
+impl HeldRequest {
     /// Reads a request dict, whose keys are those of `match`'s keyword arguments.
     fn from_dict(dict: &Bound<'_, PyDict>) -> PyResult<HeldRequest> {
         let py = dict.py();
-        let mut req = HeldRequest::read(py, [])?;
+        let mut req = HeldRequest::new();
         for (key, value) in dict.iter() {
             match interned_param(py, CONNECT, &key) {
-                Some(i) => req.set_param(py, i, &value)?,
-                None => req.set(py, &text("a request key", &key)?, &value)?,
+                Some(i) => req.set_param(py, i, value.as_borrowed())?,
+                None => {
+                    let key: HeldStr = text("a request key", key.as_borrowed())?;
+                    req.set(py, &key, value.as_borrowed())?
+                }
             }
         }
         Ok(req)
     }
+}
 
+impl<S: std::ops::Deref<Target = str>> HeldRequest<S> {
     /// Matches this request and gives the borrowed answer to `f`.
     fn lookup<R>(&self, registry: &Registry, f: impl FnOnce(&Found<'_>) -> R) -> Option<R> {
         let headers = header_refs(&self.headers);
@@ -457,24 +466,23 @@ fn param_of(py: Python<'_>, method: &[usize], key: &Bound<'_, PyAny>) -> PyResul
 /// `TypeError` as Python words it for too many positional arguments, an unknown
 /// keyword or one given twice, and a `pick` that is not a bool; then whatever reading
 /// a field raises.
-pub(crate) fn read_call(
+pub(crate) fn read_call<'a>(
     what: &str,
     method: &[usize],
-    args: &Bound<'_, PyTuple>,
-    kwargs: Option<&Bound<'_, PyDict>>,
-) -> PyResult<(HeldRequest, bool)> {
-    let py = args.py();
-    if args.len() > method.len() {
+    arguments: &Arguments<'a, '_>,
+    req: &mut HeldRequest<Lent<'a>>,
+) -> PyResult<bool> {
+    let py = arguments.py();
+    if arguments.positional_len() > method.len() {
         return Err(PyTypeError::new_err(format!(
             "{what}() takes from 0 to {} positional arguments but {} were given",
             method.len(),
-            args.len()
+            arguments.positional_len()
         )));
     }
-    let mut req = HeldRequest::read(py, [])?;
     let mut pick = false;
     let mut given = 0u32;
-    let mut bind = |i: usize, value: &Bound<'_, PyAny>| -> PyResult<()> {
+    let mut bind = |i: usize, value: Borrowed<'a, '_, PyAny>| -> PyResult<()> {
         if given & (1 << i) != 0 {
             return Err(PyTypeError::new_err(format!(
                 "{what}() got multiple values for argument '{}'",
@@ -503,33 +511,31 @@ pub(crate) fn read_call(
         }
         req.set_param(py, i, value)
     };
-    for (&i, value) in method.iter().zip(args.iter()) {
-        bind(i, &value)?;
+    for (&i, value) in method.iter().zip(arguments.positional()) {
+        bind(i, value)?;
     }
-    if let Some(kwargs) = kwargs {
-        for (key, value) in kwargs.iter() {
-            match param_of(py, method, &key)? {
-                Some(i) => bind(i, &value)?,
-                None => {
-                    return Err(PyTypeError::new_err(format!(
-                        "{what}() got an unexpected keyword argument '{}'",
-                        key.str()?.to_cow()?
-                    )))
-                }
+    for (key, value) in arguments.keywords() {
+        match param_of(py, method, &key)? {
+            Some(i) => bind(i, value)?,
+            None => {
+                return Err(PyTypeError::new_err(format!(
+                    "{what}() got an unexpected keyword argument '{}'",
+                    key.to_cow()?
+                )))
             }
         }
     }
-    Ok((req, pick))
+    Ok(pick)
 }
 
 /// `Registry.match`: converts the arguments, matches with the interpreter held (a
 /// single lookup is shorter than releasing and taking it back), and wraps the answer.
 pub(crate) fn match_one(
     registry: &Registry,
-    args: &Bound<'_, PyTuple>,
-    kwargs: Option<&Bound<'_, PyDict>>,
+    arguments: &Arguments<'_, '_>,
 ) -> PyResult<Option<PyMatch>> {
-    let (req, pick) = read_call("Registry.match", MATCH, args, kwargs)?;
+    let mut req = HeldRequest::new();
+    let pick = read_call("Registry.match", MATCH, arguments, &mut req)?;
     Ok(req.find(registry, pick).map(PyMatch::new))
 }
 
@@ -537,10 +543,10 @@ pub(crate) fn match_one(
 /// slot with the interpreter held, as `match` does.
 pub(crate) fn connect_one(
     registry: &Registry,
-    args: &Bound<'_, PyTuple>,
-    kwargs: Option<&Bound<'_, PyDict>>,
+    arguments: &Arguments<'_, '_>,
 ) -> PyResult<Option<PyConnection>> {
-    let (req, _) = read_call("Registry.connect", CONNECT, args, kwargs)?;
+    let mut req = HeldRequest::new();
+    read_call("Registry.connect", CONNECT, arguments, &mut req)?;
     Ok(req.connect(registry).map(PyConnection::new))
 }
 
@@ -604,15 +610,69 @@ fn py_str(s: &str) -> String {
     out
 }
 
+/// How many bytes of text an answer keeps inline.
+const INLINE: usize = 62;
+
+/// The upstream path, the upstream host and the matched path of an answer, back to
+/// back: inline when they fit, as they usually do, so that an answer allocates nothing
+/// of its own.
+enum Joined {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Heap(Box<str>),
+}
+
+impl Joined {
+    /// The three texts back to back, and where the first two end.
+    fn new(path: UpstreamPath<'_>, host: &str, matched: &str) -> (Joined, [usize; 2]) {
+        let path_len = path.len();
+        let ends = [path_len, path_len + host.len()];
+        let len = ends[1] + matched.len();
+        if let (Some(parts), Ok(short)) = (path.as_parts(), u8::try_from(len)) {
+            if len <= INLINE {
+                let mut bytes = [0; INLINE];
+                let mut at = 0;
+                for piece in parts.into_iter().chain([host, matched]) {
+                    bytes[at..at + piece.len()].copy_from_slice(piece.as_bytes());
+                    at += piece.len();
+                }
+                return (Joined::Inline { len: short, bytes }, ends);
+            }
+        }
+        let mut text = String::with_capacity(len);
+        path.push_to(&mut text);
+        text.push_str(host);
+        text.push_str(matched);
+        (Joined::Heap(text.into_boxed_str()), ends)
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            Joined::Inline { len, bytes } => {
+                let bytes = &bytes[..usize::from(*len)];
+                // SAFETY: `new` copies whole strs end to end into `bytes[..len]`, so
+                // they are UTF-8.
+                unsafe { std::str::from_utf8_unchecked(bytes) }
+            }
+            Joined::Heap(text) => text,
+        }
+    }
+}
+
+impl PartialEq for Joined {
+    fn eq(&self, other: &Joined) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
 /// What a `Match` keeps of an answer: the route and service shared with the index
-/// (`Arc`s), the upstream path, the upstream host and the matched path back to back in
-/// one string, the captures, the backend chosen.
+/// (`Arc`s), the upstream path, the upstream host and the matched path back to back,
+/// the captures, the backend chosen.
 #[derive(PartialEq)]
 pub(crate) struct Answer {
     matched: Matched,
     service: Option<Arc<Service>>,
     /// The upstream path, the upstream host and the matched path, in that order.
-    text: String,
+    text: Joined,
     /// Where the upstream path and the upstream host end in `text`.
     ends: [usize; 2],
     captures: Vec<Capture>,
@@ -624,20 +684,16 @@ pub(crate) struct Answer {
 impl Answer {
     /// Keeps what `found` answered, with `backend` if one was chosen.
     fn new(found: &Found<'_>, backend: Option<Backend>) -> Answer {
-        let path = found.upstream_path_parts();
-        let host = found.upstream_host();
-        let matched = found.matched_path();
-        let mut text = String::with_capacity(path.len() + host.len() + matched.len());
-        path.push_to(&mut text);
-        let path_end = text.len();
-        text.push_str(host);
-        let host_end = text.len();
-        text.push_str(matched);
+        let (text, ends) = Joined::new(
+            found.upstream_path_parts(),
+            found.upstream_host(),
+            found.matched_path(),
+        );
         Answer {
             matched: found.matched(),
             service: found.service_arc().cloned(),
             text,
-            ends: [path_end, host_end],
+            ends,
             captures: found.captures(),
             backend,
             redirect: found.redirect(),
@@ -646,15 +702,15 @@ impl Answer {
     }
 
     fn upstream_path(&self) -> &str {
-        &self.text[..self.ends[0]]
+        &self.text.as_str()[..self.ends[0]]
     }
 
     fn upstream_host(&self) -> &str {
-        &self.text[self.ends[0]..self.ends[1]]
+        &self.text.as_str()[self.ends[0]..self.ends[1]]
     }
 
     fn matched_path(&self) -> &str {
-        &self.text[self.ends[1]..]
+        &self.text.as_str()[self.ends[1]..]
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::types::{PyDict, PyList};
 use routeyard::dialect::{cf, gobetween, kong};
 use routeyard::{Change, Config, Error as CoreError, Reaper, Registry, Route, Service};
 use serde_json::Value;
@@ -17,7 +17,7 @@ use crate::events::{self, PyEvent, PySubscription};
 use crate::json;
 use crate::matching::{self, PyMatch};
 use crate::snapshot;
-use crate::upstream::{self, PyConnection};
+use crate::upstream;
 
 /// An in-memory route registry.
 ///
@@ -70,6 +70,11 @@ fn list<'py>(py: Python<'py>, values: &[Value]) -> PyResult<Bound<'py, PyList>> 
 }
 
 impl PyRegistry {
+    /// The core registry.
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.inner
+    }
+
     fn core<T>(py: Python<'_>, result: Result<T, CoreError>) -> PyResult<T> {
         result.map_err(|err| errors::core_error(py, err))
     }
@@ -752,51 +757,8 @@ impl PyRegistry {
 
     // -- Matching ------------------------------------------------------------
 
-    /// Matches a request; returns a `Match`, or `None` when no route answers.
-    ///
-    /// `protocol`: a Kong protocol name (default `"http"`); `tcp`, `tls`,
-    /// `tls_passthrough` and `udp` match stream routes, then (given `router_group`) the
-    /// CF TCP mappings of that group on the destination's port. `headers`: a dict, or
-    /// a list of `(name, value)` pairs. `source` and `destination`: `"ip:port"` (IPv6
-    /// in brackets) or `(ip, port)`. `pick`: also choose a backend: for a Kong route,
-    /// from its service's upstream by the upstream's strategy, tiers and split; for a
-    /// CF route or CF TCP mappings, a live registration round robin. `key` (bytes or
-    /// str): the caller key a Kong route's pick hashes (consistent hashing, sticky
-    /// splits). A single lookup runs with the interpreter held: it is shorter than releasing
-    /// and taking it back.
-    #[pyo3(
-        name = "match",
-        signature = (*args, **kwargs),
-        text_signature = "(self, protocol='http', method='GET', host='', path='/', \
-                          headers=None, sni=None, source=None, destination=None, \
-                          router_group=None, pick=False, key=None)"
-    )]
-    fn match_request(
-        &self,
-        args: &Bound<'_, PyTuple>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<Option<PyMatch>> {
-        matching::match_one(&self.inner, args, kwargs)
-    }
-
-    /// Matches a request as `match` does and takes a connection slot on a backend of
-    /// the matched route's service (by the pool's strategy, tiers, split and
-    /// connection caps, with `key` and the source address); returns the `Connection`,
-    /// or `None` when no route answers, its service has no backends, or none has
-    /// room. CF routes have no service pool and answer `None`.
-    #[pyo3(
-        signature = (*args, **kwargs),
-        text_signature = "(self, protocol='http', method='GET', host='', path='/', \
-                          headers=None, sni=None, source=None, destination=None, \
-                          router_group=None, key=None)"
-    )]
-    fn connect(
-        &self,
-        args: &Bound<'_, PyTuple>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<Option<PyConnection>> {
-        matching::connect_one(&self.inner, args, kwargs)
-    }
+    // `match` and `connect` are added to the class by `vectorcall::install`, in
+    // the vectorcall convention.
 
     /// Matches a list of requests, each a dict with the keys of `match`'s keyword
     /// arguments (`pick` excepted, `key` included); returns one `Match` or `None` per request, in

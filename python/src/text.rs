@@ -7,6 +7,7 @@
 //! characters). The interpreter's version is read once, and a str is lent in place on
 //! 3.10 and later, encoded on 3.9.
 
+use std::borrow::Cow;
 use std::ffi::c_char;
 use std::fmt;
 use std::ops::Deref;
@@ -53,6 +54,31 @@ unsafe impl Send for HeldStr {}
 // SAFETY: as above; nothing is ever written through `text`.
 unsafe impl Sync for HeldStr {}
 
+/// The UTF-8 text a str lends in place (CPython 3.10 and later), or `None` on 3.9.
+///
+/// # Errors
+///
+/// `UnicodeEncodeError` for a str with lone surrogates, which has no UTF-8 form.
+fn lent_utf8<'a>(s: Borrowed<'a, '_, PyString>) -> PyResult<Option<&'a str>> {
+    let py = s.py();
+    if !lends_utf8(py) {
+        return Ok(None);
+    }
+    let mut len: ffi::Py_ssize_t = 0;
+    // SAFETY: `s` is a live str and the interpreter is 3.10 or later, where the
+    // function is part of the stable ABI; `len` is writable.
+    let data = unsafe { PyUnicode_AsUTF8AndSize(s.as_ptr(), &mut len) };
+    if data.is_null() {
+        return Err(PyErr::fetch(py));
+    }
+    let len = usize::try_from(len).unwrap_or(0);
+    // SAFETY: on success CPython returns `len` bytes of UTF-8 that live as long as the
+    // str, which outlives `'a` and never changes.
+    Ok(Some(unsafe {
+        std::str::from_utf8_unchecked(std::slice::from_raw_parts(data.cast::<u8>(), len))
+    }))
+}
+
 impl HeldStr {
     /// Holds the text of `s`.
     ///
@@ -60,27 +86,44 @@ impl HeldStr {
     ///
     /// `UnicodeEncodeError` for a str with lone surrogates, which has no UTF-8 form.
     pub(crate) fn new(s: &Bound<'_, PyString>) -> PyResult<HeldStr> {
-        let py = s.py();
-        if !lends_utf8(py) {
-            return PyBackedStr::try_from(s.clone()).map(HeldStr::Encoded);
+        match lent_utf8(s.as_borrowed())? {
+            Some(text) => Ok(HeldStr::InPlace {
+                text: NonNull::from(text),
+                _owner: s.clone().unbind(),
+            }),
+            None => PyBackedStr::try_from(s.clone()).map(HeldStr::Encoded),
         }
-        let mut len: ffi::Py_ssize_t = 0;
-        // SAFETY: `s` is a live str and the interpreter is 3.10 or later, where the
-        // function is part of the stable ABI; `len` is writable.
-        let data = unsafe { PyUnicode_AsUTF8AndSize(s.as_ptr(), &mut len) };
-        if data.is_null() {
-            return Err(PyErr::fetch(py));
+    }
+}
+
+/// The text of a str for as long as the str is borrowed: lent in place by the str
+/// (CPython 3.10 and later) or encoded into a `String` (3.9). Nothing is counted or
+/// copied on 3.10 and later, so a single call reads its arguments this way.
+pub(crate) type Lent<'a> = Cow<'a, str>;
+
+/// How a request keeps the text of a str argument: [`HeldStr`] outlives the call and
+/// the interpreter lock, [`Lent`] only borrows it.
+pub(crate) trait Text<'a>: Deref<Target = str> + Sized {
+    /// The text of `s`.
+    ///
+    /// # Errors
+    ///
+    /// `UnicodeEncodeError` for a str with lone surrogates, which has no UTF-8 form.
+    fn take(s: Borrowed<'a, '_, PyString>) -> PyResult<Self>;
+}
+
+impl<'a> Text<'a> for HeldStr {
+    fn take(s: Borrowed<'a, '_, PyString>) -> PyResult<HeldStr> {
+        HeldStr::new(&s)
+    }
+}
+
+impl<'a> Text<'a> for Lent<'a> {
+    fn take(s: Borrowed<'a, '_, PyString>) -> PyResult<Lent<'a>> {
+        match lent_utf8(s)? {
+            Some(text) => Ok(Cow::Borrowed(text)),
+            None => Ok(Cow::Owned(s.to_cow()?.into_owned())),
         }
-        let len = usize::try_from(len).unwrap_or(0);
-        // SAFETY: on success CPython returns `len` bytes of UTF-8 that live as long as
-        // the str, which `_owner` keeps alive and which never changes.
-        let text = unsafe {
-            std::str::from_utf8_unchecked(std::slice::from_raw_parts(data.cast::<u8>(), len))
-        };
-        Ok(HeldStr::InPlace {
-            text: NonNull::from(text),
-            _owner: s.clone().unbind(),
-        })
     }
 }
 

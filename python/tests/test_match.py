@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import threading
 from typing import Any, Callable
 
@@ -103,6 +104,27 @@ class TestKongHttp:
         m = matched(registry.match(path="/orders/7"))
         assert m.upstream_path == "/v1/orders/7"
         assert m.matched_path == "/orders"
+
+    @pytest.mark.parametrize("length", [1, 20, 60, 61, 62, 63, 200, 5000])
+    def test_answers_keep_their_texts_whole_at_any_length(self, registry: Registry, length: int) -> None:
+        # The upstream path, upstream host and matched path are kept together, inline
+        # when short: lengths around the inline size and far past it.
+        prefix = "/" + "p" * length
+        route(registry, service(registry, host="h" * length + ".internal", path="/base"), paths=[prefix], strip_path=False)
+        request_path = prefix + "/rest/" + "r" * length
+        first = matched(registry.match(path=request_path))
+        assert first.upstream_path == "/base" + request_path
+        assert first.upstream_host == "h" * length + ".internal"
+        assert first.matched_path == prefix
+        assert first == matched(registry.match(path=request_path))
+        assert first != matched(registry.match(path=request_path + "x"))
+
+    def test_v1_path_handling_collapses_slashes_in_long_paths(self, registry: Registry) -> None:
+        route(registry, service(registry, path="/base/"), paths=["/api"], path_handling="v1")
+        tail = "/" + "x" * 100
+        m = matched(registry.match(path="/api" + tail))
+        assert m.upstream_path == "/base" + tail
+        assert m.matched_path == "/api"
 
     def test_preserve_host_sends_the_requests_host(self, registry: Registry) -> None:
         route(registry, service(registry), hosts=["*.example.com"], preserve_host=True)
@@ -423,6 +445,24 @@ class TestArguments:
         assert matched(registry.match(*args, True)).backend == ("10.0.0.1", 8080)
         assert matched(registry.match(*args, False)).backend is None
         assert matched(registry.match(*args, pick=True)).backend == ("10.0.0.1", 8080)
+
+    def test_match_and_connect_are_methods_with_signatures(self, registry: Registry) -> None:
+        request = ["protocol", "method", "host", "path", "headers", "sni", "source", "destination", "router_group"]
+        assert list(inspect.signature(Registry.match).parameters) == ["self", *request, "pick", "key"]
+        assert list(inspect.signature(Registry.connect).parameters) == ["self", *request, "key"]
+        assert list(inspect.signature(registry.match).parameters) == [*request, "pick", "key"]
+        assert (Registry.match.__doc__ or "").startswith("Matches a request")
+        assert (Registry.connect.__doc__ or "").startswith("Matches a request as `match` does")
+
+    def test_the_methods_may_be_called_through_the_class(self, registry: Registry) -> None:
+        r = route(registry, service(registry), paths=["/x"])
+        assert matched(Registry.match(registry, path="/x")).route_id == r["id"]
+        assert Registry.connect(registry, path="/y") is None
+        unbound: Any = Registry.match
+        with pytest.raises(TypeError):
+            unbound(object(), path="/x")
+        with pytest.raises(TypeError):
+            unbound()
 
     def test_binding_errors_are_worded_as_python_words_them(self, registry: Registry) -> None:
         untyped: Any = registry  # calls the stubs rightly refuse

@@ -1,0 +1,298 @@
+//! `Registry.match` and `Registry.connect`, called in CPython's vectorcall convention.
+//!
+//! PyO3 builds the methods of a module for the 3.9 stable ABI in the older convention:
+//! positional arguments in a tuple and keyword arguments in a dict, which the interpreter
+//! builds for every call that passes a keyword. A `match` call is nearly always made
+//! with keywords (`registry.match(host=..., path=...)`), and building that dict cost
+//! more than the lookup itself. These two methods are therefore defined here, with a
+//! `PyMethodDef` of `METH_FASTCALL | METH_KEYWORDS`: the arguments arrive as a C array
+//! followed by a tuple of the keywords' names, and nothing is allocated to pass them.
+//!
+//! The flag is part of the stable ABI from CPython 3.10. CPython 3.7 to 3.9 implement
+//! it with the same value and the same calling convention, so the module uses it on
+//! every interpreter its wheel supports.
+
+use std::ffi::{c_int, CStr};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr;
+
+use pyo3::exceptions::PyTypeError;
+use pyo3::ffi;
+use pyo3::panic::PanicException;
+use pyo3::prelude::*;
+use pyo3::types::{PyString, PyTuple};
+
+use routeyard::Registry;
+
+use crate::matching;
+use crate::registry::PyRegistry;
+use crate::upstream::PyConnection;
+
+/// `METH_FASTCALL`: the value CPython 3.7 and later give it; PyO3 defines the constant
+/// only for the 3.10 stable ABI.
+const METH_FASTCALL: c_int = 0x0080;
+
+/// The arguments of one vectorcall: the positional ones, then the values of the
+/// keyword ones, whose names are in `names`.
+pub(crate) struct Arguments<'a, 'py> {
+    positional: &'a [*mut ffi::PyObject],
+    keywords: &'a [*mut ffi::PyObject],
+    names: Option<Borrowed<'a, 'py, PyTuple>>,
+    py: Python<'py>,
+}
+
+impl<'a, 'py> Arguments<'a, 'py> {
+    /// The arguments as the interpreter passes them to a `METH_FASTCALL |
+    /// METH_KEYWORDS` function.
+    ///
+    /// # Safety
+    ///
+    /// `args` points to `nargs` objects followed by one object for each name in
+    /// `kwnames`, which is null or a tuple of strs; all of them stay alive for `'a`.
+    unsafe fn new(
+        py: Python<'py>,
+        args: *const *mut ffi::PyObject,
+        nargs: ffi::Py_ssize_t,
+        kwnames: *mut ffi::PyObject,
+    ) -> Arguments<'a, 'py> {
+        let names = if kwnames.is_null() {
+            None
+        } else {
+            // SAFETY: a non-null `kwnames` is a live tuple (the caller's promise).
+            Some(unsafe { Borrowed::from_ptr(py, kwnames).cast_unchecked::<PyTuple>() })
+        };
+        let given = usize::try_from(nargs).unwrap_or(0);
+        let named = names.map_or(0, |n| n.len());
+        let all: &[*mut ffi::PyObject] = if given + named == 0 {
+            &[]
+        } else {
+            // SAFETY: `args` holds `nargs` positional values and one per keyword name.
+            unsafe { std::slice::from_raw_parts(args, given + named) }
+        };
+        let (positional, keywords) = all.split_at(given);
+        Arguments {
+            positional,
+            keywords,
+            names,
+            py,
+        }
+    }
+
+    /// The interpreter the call runs in.
+    pub(crate) fn py(&self) -> Python<'py> {
+        self.py
+    }
+
+    /// How many positional arguments were given.
+    pub(crate) fn positional_len(&self) -> usize {
+        self.positional.len()
+    }
+
+    /// The positional arguments, in order.
+    pub(crate) fn positional(&self) -> impl Iterator<Item = Borrowed<'a, 'py, PyAny>> + '_ {
+        // SAFETY: every pointer is a live object for `'a` (see `new`).
+        self.positional
+            .iter()
+            .map(|&p| unsafe { Borrowed::from_ptr(self.py, p) })
+    }
+
+    /// The keyword arguments, as `(name, value)` in the order given.
+    pub(crate) fn keywords(
+        &self,
+    ) -> impl Iterator<Item = (Bound<'py, PyString>, Borrowed<'a, 'py, PyAny>)> + '_ {
+        let names = self.names.iter().flat_map(|names| names.iter());
+        names.zip(self.keywords).map(|(name, &value)| {
+            // SAFETY: the interpreter passes keyword names as strs, and the value is a
+            // live object for `'a` (see `new`).
+            unsafe {
+                (
+                    name.cast_into_unchecked::<PyString>(),
+                    Borrowed::from_ptr(self.py, value),
+                )
+            }
+        })
+    }
+}
+
+/// A method of `Registry` called in the vectorcall convention.
+trait Method {
+    /// The class of what it answers (or `None`).
+    type Output: pyo3::PyClass + Into<pyo3::PyClassInitializer<Self::Output>>;
+
+    /// The method's body.
+    fn call(registry: &Registry, arguments: &Arguments<'_, '_>) -> PyResult<Option<Self::Output>>;
+}
+
+/// `Registry.match`.
+struct Match;
+
+impl Method for Match {
+    type Output = matching::PyMatch;
+
+    fn call(registry: &Registry, arguments: &Arguments<'_, '_>) -> PyResult<Option<Self::Output>> {
+        matching::match_one(registry, arguments)
+    }
+}
+
+/// `Registry.connect`.
+struct Connect;
+
+impl Method for Connect {
+    type Output = PyConnection;
+
+    fn call(registry: &Registry, arguments: &Arguments<'_, '_>) -> PyResult<Option<Self::Output>> {
+        matching::connect_one(registry, arguments)
+    }
+}
+
+/// Runs the method `M` on the `Registry` `slf` with the interpreter attached, and
+/// answers as CPython expects: a new reference, or null with an exception set. A
+/// panic becomes a `PanicException`; none crosses into the interpreter.
+///
+/// # Safety
+///
+/// CPython calls this as a `METH_FASTCALL | METH_KEYWORDS` method: the thread holds
+/// the interpreter, and the arguments are as [`Arguments::new`] requires.
+unsafe extern "C" fn vectorcall<M: Method>(
+    slf: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargs: ffi::Py_ssize_t,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    Python::attach(|py| {
+        let outcome = catch_unwind(AssertUnwindSafe(|| -> PyResult<*mut ffi::PyObject> {
+            // SAFETY: `slf` is the live object the method was looked up on.
+            let slf = unsafe { Borrowed::from_ptr(py, slf) };
+            let registry = slf
+                .cast::<PyRegistry>()
+                .map_err(|_| PyTypeError::new_err("the method must be called on a Registry"))?;
+            // SAFETY: the arguments are CPython's (this function's promise).
+            let arguments = unsafe { Arguments::new(py, args, nargs, kwnames) };
+            Ok(match M::call(registry.get().registry(), &arguments)? {
+                Some(value) => Bound::new(py, value)?.into_any().into_ptr(),
+                None => py.None().into_ptr(),
+            })
+        }));
+        let err = match outcome {
+            Ok(Ok(object)) => return object,
+            Ok(Err(err)) => err,
+            Err(payload) => {
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "panic in routeyard".to_string());
+                PanicException::new_err(message)
+            }
+        };
+        err.restore(py);
+        ptr::null_mut()
+    })
+}
+
+/// The signature of a `METH_FASTCALL | METH_KEYWORDS` function.
+type FastCall = unsafe extern "C" fn(
+    *mut ffi::PyObject,
+    *const *mut ffi::PyObject,
+    ffi::Py_ssize_t,
+    *mut ffi::PyObject,
+) -> *mut ffi::PyObject;
+
+/// A method's definition, which CPython reads for as long as the method exists.
+struct Definition(ffi::PyMethodDef);
+
+// SAFETY: the definition is never written after it is built; CPython only reads it.
+unsafe impl Sync for Definition {}
+
+impl Definition {
+    const fn new(name: &'static CStr, doc: &'static CStr, f: FastCall) -> Definition {
+        Definition(ffi::PyMethodDef {
+            ml_name: name.as_ptr(),
+            ml_meth: ffi::PyMethodDefPointer {
+                // SAFETY: CPython calls a `METH_FASTCALL | METH_KEYWORDS` method through
+                // this slot with the four arguments of `FastCall`; the union's variant
+                // for that signature exists only in PyO3's 3.10 stable-ABI build.
+                PyCFunction: unsafe { std::mem::transmute::<FastCall, ffi::PyCFunction>(f) },
+            },
+            ml_flags: METH_FASTCALL | ffi::METH_KEYWORDS,
+            ml_doc: doc.as_ptr(),
+        })
+    }
+}
+
+/// A nul-terminated doc string as a `CStr`, checked when compiled.
+const fn doc(text: &'static str) -> &'static CStr {
+    match CStr::from_bytes_with_nul(text.as_bytes()) {
+        Ok(doc) => doc,
+        Err(_) => panic!("a doc must end with its only nul"),
+    }
+}
+
+/// The request parameters of `match` and `connect`, as their signatures show them.
+macro_rules! request_params {
+    () => {
+        "protocol='http', method='GET', host='', path='/', headers=None, sni=None, \
+         source=None, destination=None, router_group=None"
+    };
+}
+
+static MATCH: Definition = Definition::new(
+    c"match",
+    doc(concat!(
+        "match($self, /, ",
+        request_params!(),
+        ", pick=False, key=None)\n--\n\n",
+        "Matches a request; returns a `Match`, or `None` when no route answers.\n\n",
+        "`protocol`: a Kong protocol name (default `\"http\"`); `tcp`, `tls`, \
+             `tls_passthrough` and `udp` match stream routes, then (given `router_group`) \
+             the CF TCP mappings of that group on the destination's port. `headers`: a \
+             dict, or a list of `(name, value)` pairs. `source` and `destination`: \
+             `\"ip:port\"` (IPv6 in brackets) or `(ip, port)`. `pick`: also choose a \
+             backend: for a Kong route, from its service's upstream by the upstream's \
+             strategy, tiers and split; for a CF route or CF TCP mappings, a live \
+             registration round robin. `key` (bytes or str): the caller key a Kong \
+             route's pick hashes (consistent hashing, sticky splits). A single lookup \
+             runs with the interpreter held: it is shorter than releasing and taking it \
+             back.\0"
+    )),
+    vectorcall::<Match>,
+);
+
+static CONNECT: Definition = Definition::new(
+    c"connect",
+    doc(concat!(
+        "connect($self, /, ",
+        request_params!(),
+        ", key=None)\n--\n\n",
+        "Matches a request as `match` does and takes a connection slot on a backend \
+             of the matched route's service (by the pool's strategy, tiers, split and \
+             connection caps, with `key` and the source address); returns the \
+             `Connection`, or `None` when no route answers, its service has no backends, \
+             or none has room. CF routes have no service pool and answer `None`.\0"
+    )),
+    vectorcall::<Connect>,
+);
+
+/// Adds `match` and `connect` to the `Registry` class.
+pub(crate) fn install(py: Python<'_>) -> PyResult<()> {
+    let class = py.get_type::<PyRegistry>();
+    for def in [&MATCH, &CONNECT] {
+        // SAFETY: `class` is a live type object and `def` a static definition that
+        // CPython only reads; the descriptor is a new reference, owned by `Bound`.
+        let descriptor = unsafe {
+            Bound::from_owned_ptr_or_err(
+                py,
+                ffi::PyDescr_NewMethod(class.as_type_ptr(), ptr::from_ref(&def.0).cast_mut()),
+            )?
+        };
+        // SAFETY: `class` and `descriptor` are live objects and `ml_name` is one of
+        // the nul-terminated names above.
+        let set = unsafe {
+            ffi::PyObject_SetAttrString(class.as_ptr(), def.0.ml_name, descriptor.as_ptr())
+        };
+        if set < 0 {
+            return Err(PyErr::fetch(py));
+        }
+    }
+    Ok(())
+}
