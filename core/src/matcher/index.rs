@@ -208,7 +208,7 @@ enum Paths {
 /// under which a request visits each of its prefixes.
 #[derive(Clone, Debug, Default)]
 struct Tree {
-    exact: ShardMap<Vec<Entry>>,
+    exact: ShardMap<Ranked>,
     trie: Trie<Slot>,
 }
 
@@ -219,14 +219,8 @@ impl Tree {
 
     fn insert(&mut self, key: &str, regex: bool, entry: Entry) {
         if entry.mode == Some(PathMode::Exact) {
-            self.exact.update(
-                key,
-                Vec::new,
-                |list| {
-                    insert_sorted(list, entry);
-                },
-                |_| false,
-            );
+            self.exact
+                .update(key, Ranked::default, |list| list.insert(entry), |_| false);
             return;
         }
         let slot = self.trie.entry(key.as_bytes(), Slot::default);
@@ -243,9 +237,9 @@ impl Tree {
         if self.exact.get(key).is_some() {
             self.exact.update(
                 key,
-                Vec::new,
+                Ranked::default,
                 |list| list.retain(|e| !gone(e)),
-                Vec::is_empty,
+                Ranked::is_empty,
             );
         }
         if self.trie.get(key.as_bytes()).is_none() {
@@ -769,6 +763,59 @@ impl Compiled {
 // -- Building -----------------------------------------------------------------
 
 /// Inserts `entry` in rank order; returns where.
+/// Entries in rank order, a lone one (the usual case for an exact path) kept
+/// inline, so a lookup finds it in the map's slot.
+#[derive(Clone, Debug, Default)]
+enum Ranked {
+    #[default]
+    Empty,
+    One(Entry),
+    Many(Vec<Entry>),
+}
+
+impl Ranked {
+    fn as_slice(&self) -> &[Entry] {
+        match self {
+            Ranked::Empty => &[],
+            Ranked::One(entry) => std::slice::from_ref(entry),
+            Ranked::Many(list) => list,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.as_slice().is_empty()
+    }
+
+    fn insert(&mut self, entry: Entry) {
+        match std::mem::take(self) {
+            Ranked::Empty => *self = Ranked::One(entry),
+            Ranked::One(first) => {
+                let mut list = vec![first];
+                insert_sorted(&mut list, entry);
+                *self = Ranked::Many(list);
+            }
+            Ranked::Many(mut list) => {
+                insert_sorted(&mut list, entry);
+                *self = Ranked::Many(list);
+            }
+        }
+    }
+
+    fn retain(&mut self, keep: impl FnMut(&Entry) -> bool) {
+        let mut list = match std::mem::take(self) {
+            Ranked::Empty => return,
+            Ranked::One(entry) => vec![entry],
+            Ranked::Many(list) => list,
+        };
+        list.retain(keep);
+        *self = match list.len() {
+            0 => Ranked::Empty,
+            1 => Ranked::One(list.remove(0)),
+            _ => Ranked::Many(list),
+        };
+    }
+}
+
 fn insert_sorted(list: &mut Vec<Entry>, entry: Entry) -> usize {
     let at = list.partition_point(|e| e.rank < entry.rank);
     list.insert(at, entry);
@@ -1008,7 +1055,7 @@ fn scan<'i>(
         }
         Paths::Tree(tree) => {
             if let Some(list) = tree.exact.get(path) {
-                for e in list {
+                for e in list.as_slice() {
                     if !beats(best, &e.rank) {
                         break;
                     }

@@ -3,8 +3,10 @@
 //! Changing one key copies the root and two inner nodes (32 pointers each) and
 //! one shard (about n / 32,768 entries, some thirty at a million keys) if they
 //! are shared with a published snapshot, and nothing if they are not: a write
-//! costs about the same at a thousand keys as at a million. Keys are `Arc<str>`,
-//! so copying a shard never copies a string. The fan-out weighs a write (every
+//! costs about the same at a thousand keys as at a million. A key of up to 30
+//! bytes (most host names and many paths) is kept in its slot, so a lookup
+//! compares it without another read; a longer one is an `Arc<str>`, so copying a
+//! shard never copies a string. The fan-out weighs a write (every
 //! pointer of a copied node is counted once more, and once less when the old
 //! snapshot goes) against a lookup (the third level's nodes, 256 KiB in all,
 //! stay in cache).
@@ -16,9 +18,45 @@ use hashbrown::HashTable;
 
 const FAN: usize = 32;
 
+/// The longest key kept inline.
+const INLINE: usize = 30;
+
+/// A key: inline when short, shared when not.
+#[derive(Clone, Debug)]
+enum Key {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Shared(Arc<str>),
+}
+
+impl Key {
+    fn new(key: &str) -> Key {
+        match u8::try_from(key.len()) {
+            Ok(len) if key.len() <= INLINE => {
+                let mut bytes = [0; INLINE];
+                bytes[..key.len()].copy_from_slice(key.as_bytes());
+                Key::Inline { len, bytes }
+            }
+            _ => Key::Shared(Arc::from(key)),
+        }
+    }
+
+    #[inline]
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Key::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Key::Shared(key) => key.as_bytes(),
+        }
+    }
+
+    #[inline]
+    fn is(&self, key: &str) -> bool {
+        self.as_bytes() == key.as_bytes()
+    }
+}
+
 /// One shard: keys hashed once, by the map; the table is probed with the same
 /// hash, remixed (see [`ShardMap::inner`]).
-type Shard<V> = HashTable<(Arc<str>, V)>;
+type Shard<V> = HashTable<(Key, V)>;
 type Lower<V> = [Arc<Shard<V>>; FAN];
 type Upper<V> = [Arc<Lower<V>>; FAN];
 
@@ -55,7 +93,7 @@ struct Place {
 impl<V: Clone> ShardMap<V> {
     #[inline]
     fn place(&self, key: &str) -> Place {
-        let h = self.hasher.hash_one(key);
+        let h = self.hasher.hash_one(key.as_bytes());
         Place {
             a: (h >> 59) as usize,
             b: ((h >> 54) & 31) as usize,
@@ -85,7 +123,7 @@ impl<V: Clone> ShardMap<V> {
     pub(crate) fn get(&self, key: &str) -> Option<&V> {
         let p = self.place(key);
         self.root[p.a][p.b][p.c]
-            .find(p.hash, |(k, _)| **k == *key)
+            .find(p.hash, |(k, _)| k.is(key))
             .map(|(_, v)| v)
     }
 
@@ -98,10 +136,10 @@ impl<V: Clone> ShardMap<V> {
     /// Removes `key`; a miss copies nothing.
     pub(crate) fn remove(&mut self, key: &str) -> Option<V> {
         let p = self.place(key);
-        self.root[p.a][p.b][p.c].find(p.hash, |(k, _)| **k == *key)?;
+        self.root[p.a][p.b][p.c].find(p.hash, |(k, _)| k.is(key))?;
         let entry = self
             .shard_mut(p)
-            .find_entry(p.hash, |(k, _)| **k == *key)
+            .find_entry(p.hash, |(k, _)| k.is(key))
             .ok()?;
         let ((_, value), _) = entry.remove();
         self.len -= 1;
@@ -119,11 +157,11 @@ impl<V: Clone> ShardMap<V> {
     ) {
         let p = self.place(key);
         let hasher = self.hasher.clone();
-        let rehash = move |(k, _): &(Arc<str>, V)| ShardMap::<V>::inner(hasher.hash_one(&**k));
+        let rehash = move |(k, _): &(Key, V)| ShardMap::<V>::inner(hasher.hash_one(k.as_bytes()));
         let shard = self.shard_mut(p);
-        let (mut entry, existed) = match shard.entry(p.hash, |(k, _)| **k == *key, rehash) {
+        let (mut entry, existed) = match shard.entry(p.hash, |(k, _)| k.is(key), rehash) {
             hashbrown::hash_table::Entry::Occupied(o) => (o, true),
-            hashbrown::hash_table::Entry::Vacant(v) => (v.insert((Arc::from(key), make())), false),
+            hashbrown::hash_table::Entry::Vacant(v) => (v.insert((Key::new(key), make())), false),
         };
         f(&mut entry.get_mut().1);
         let empty = is_empty(&entry.get().1);
@@ -160,5 +198,27 @@ mod tests {
         assert_eq!(m.remove("host-8.example.com"), None);
         assert_eq!(m.len(), 4998);
         assert!(!m.is_empty());
+    }
+
+    #[test]
+    fn keys_inline_and_shared_alike() {
+        let mut m: ShardMap<usize> = ShardMap::default();
+        let keys: Vec<String> = (0..100).map(|n| "k".repeat(n)).collect();
+        for (i, key) in keys.iter().enumerate() {
+            m.update(key, || i, |_| {}, |_| false);
+            assert_eq!(
+                matches!(Key::new(key), Key::Inline { .. }),
+                key.len() <= INLINE
+            );
+        }
+        let snapshot = m.clone();
+        for key in keys.iter().step_by(2) {
+            assert!(m.remove(key).is_some());
+        }
+        for (i, key) in keys.iter().enumerate() {
+            assert_eq!(m.get(key), (i % 2 == 1).then_some(&i), "{key}");
+            assert_eq!(snapshot.get(key), Some(&i), "{key}");
+        }
+        assert_eq!(m.get(&"k".repeat(100)), None);
     }
 }
