@@ -10,6 +10,7 @@ mod batch;
 mod clock;
 mod errors;
 mod events;
+mod gc;
 mod json;
 mod matching;
 mod registry;

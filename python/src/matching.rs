@@ -361,35 +361,38 @@ pub(crate) fn requests(requests: &Bound<'_, PyAny>) -> PyResult<Vec<HeldRequest>
             requests.get_type().name()?
         )));
     }
-    requests
-        .try_iter()?
-        .enumerate()
-        .map(|(i, item)| {
-            let item = item?;
-            let dict = item.cast::<PyDict>().map_err(|_| {
-                PyTypeError::new_err(format!(
-                    "request {i}: a request must be a dict, not {}",
-                    item.get_type()
-                        .name()
-                        .map(|n| n.to_string())
-                        .unwrap_or_default()
-                ))
-            })?;
-            HeldRequest::from_dict(dict).map_err(|err| {
-                // The same class, its message prefixed with the position; any other
-                // error (a str that cannot be UTF-8) as it is.
-                let message = || format!("request {i}: {}", err.value(py));
-                if err.is_instance_of::<PyTypeError>(py) {
-                    PyTypeError::new_err(message())
-                } else if err.is_instance_of::<errors::InvalidArgumentError>(py) {
-                    errors::invalid_argument(py, message())
-                } else {
-                    err
-                }
-            })
-        })
-        .collect()
+    // A list or tuple tells its length; other iterables grow the vector as they go.
+    let mut out = Vec::with_capacity(requests.len().unwrap_or(0));
+    for (i, item) in requests.try_iter()?.enumerate() {
+        let item = item?;
+        let dict = item.cast::<PyDict>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "request {i}: a request must be a dict, not {}",
+                item.get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
+            ))
+        })?;
+        let request = HeldRequest::from_dict(dict).map_err(|err| {
+            // The same class, its message prefixed with the position; any other
+            // error (a str that cannot be UTF-8) as it is.
+            let message = || format!("request {i}: {}", err.value(py));
+            if err.is_instance_of::<PyTypeError>(py) {
+                PyTypeError::new_err(message())
+            } else if err.is_instance_of::<errors::InvalidArgumentError>(py) {
+                errors::invalid_argument(py, message())
+            } else {
+                err
+            }
+        })?;
+        out.push(request);
+    }
+    Ok(out)
 }
+
+/// How many requests of a batch are matched between two takings of the interpreter.
+pub(crate) const CHUNK: usize = 64;
 
 /// Matches a batch of converted requests; run with the interpreter released.
 pub(crate) fn find_all(

@@ -14,6 +14,7 @@ use crate::batch::{self, BatchError};
 use crate::clock::{self, PyManualClock};
 use crate::errors;
 use crate::events::{self, PyEvent, PySubscription};
+use crate::gc;
 use crate::json;
 use crate::matching::{self, PyMatch};
 use crate::snapshot;
@@ -762,19 +763,29 @@ impl PyRegistry {
 
     /// Matches a list of requests, each a dict with the keys of `match`'s keyword
     /// arguments (`pick` excepted, `key` included); returns one `Match` or `None` per request, in
-    /// order. The requests are converted first, then matched with the interpreter
-    /// released, then wrapped.
+    /// order. The requests are all converted first (a bad one raises before any is
+    /// matched), then matched with the interpreter released and wrapped, a few dozen
+    /// at a time, so that the answers waiting to be wrapped stay in cache.
     #[pyo3(signature = (requests, pick = false))]
-    fn match_many(
+    fn match_many<'py>(
         &self,
-        py: Python<'_>,
-        requests: &Bound<'_, PyAny>,
+        py: Python<'py>,
+        requests: &Bound<'py, PyAny>,
         pick: bool,
-    ) -> PyResult<Vec<Option<PyMatch>>> {
+    ) -> PyResult<Bound<'py, PyList>> {
         let requests = matching::requests(requests)?;
         let reg = &self.inner;
-        let found = py.detach(|| matching::find_all(reg, &requests, pick));
-        Ok(found.into_iter().map(|m| m.map(PyMatch::new)).collect())
+        let out = PyList::empty(py);
+        for chunk in requests.chunks(matching::CHUNK) {
+            let found = py.detach(|| matching::find_all(reg, chunk, pick));
+            for answer in found {
+                match answer {
+                    Some(answer) => out.append(gc::untracked(py, PyMatch::new(answer))?)?,
+                    None => out.append(py.None())?,
+                }
+            }
+        }
+        Ok(out)
     }
 
     // -- Batches -------------------------------------------------------------

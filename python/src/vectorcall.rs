@@ -24,6 +24,7 @@ use pyo3::types::{PyString, PyTuple};
 
 use routeyard::Registry;
 
+use crate::gc::{self, Atomic};
 use crate::matching;
 use crate::registry::PyRegistry;
 use crate::upstream::PyConnection;
@@ -117,7 +118,7 @@ impl<'a, 'py> Arguments<'a, 'py> {
 /// A method of `Registry` called in the vectorcall convention.
 trait Method {
     /// The class of what it answers (or `None`).
-    type Output: pyo3::PyClass + Into<pyo3::PyClassInitializer<Self::Output>>;
+    type Output: Atomic;
 
     /// The method's body.
     fn call(registry: &Registry, arguments: &Arguments<'_, '_>) -> PyResult<Option<Self::Output>>;
@@ -169,7 +170,7 @@ unsafe extern "C" fn vectorcall<M: Method>(
             // SAFETY: the arguments are CPython's (this function's promise).
             let arguments = unsafe { Arguments::new(py, args, nargs, kwnames) };
             Ok(match M::call(registry.get().registry(), &arguments)? {
-                Some(value) => Bound::new(py, value)?.into_any().into_ptr(),
+                Some(value) => gc::untracked(py, value)?.into_any().into_ptr(),
                 None => py.None().into_ptr(),
             })
         }));

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import inspect
 import threading
 from typing import Any, Callable
@@ -510,6 +511,26 @@ class TestMatchMany:
         many = registry.match_many([{"host": "app.example.com", "path": "/api"}] * 2, pick=True)
         assert [matched(m).backend for m in many] == [("10.0.0.1", 8080)] * 2
         assert matched(registry.match_many([{"host": "app.example.com", "path": "/api"}])[0]).backend is None
+
+    def test_a_batch_longer_than_a_chunk_keeps_its_order(self, registry: Registry) -> None:
+        # Batches are matched a few dozen requests at a time; the answers come back
+        # in request order whatever the length.
+        self.setup(registry)
+        requests = [self.requests()[i % 8] for i in range(301)]
+        many = registry.match_many(requests)
+        assert len(many) == 301
+        assert many == [registry.match(**r) for r in requests]
+
+    def test_answers_are_not_tracked_by_the_cycle_collector(self, registry: Registry) -> None:
+        # An answer refers to no Python object, so it can be in no cycle.
+        self.setup(registry)
+        one = matched(registry.match(host="app.example.com", path="/api"))
+        many = registry.match_many(self.requests())
+        assert not gc.is_tracked(one)
+        assert not any(gc.is_tracked(m) for m in many if m is not None)
+        gc.collect()
+        assert one.upstream_path == "/api"
+        assert many == registry.match_many(self.requests())
 
     def test_any_iterable_and_the_empty_batch(self, registry: Registry) -> None:
         self.setup(registry)

@@ -3,6 +3,7 @@ draining, statistics, batches, snapshots and events."""
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
 from typing import Any
 
@@ -431,6 +432,15 @@ class TestConnections:
         assert stats is not None
         assert stats["active_connections"] == 1
         conn.close()
+        stats = registry.pool_stats("web")
+        assert stats is not None
+        assert stats["active_connections"] == 0
+
+    def test_an_unreferenced_connection_closes_its_slot(self, registry: Registry, service: dict[str, Any]) -> None:
+        registry.put_upstream("web", [backend(1)])
+        conn = connect(registry)
+        assert not gc.is_tracked(conn)  # it refers to no Python object
+        del conn
         stats = registry.pool_stats("web")
         assert stats is not None
         assert stats["active_connections"] == 0
