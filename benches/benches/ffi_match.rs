@@ -8,7 +8,9 @@
 //! path and the redirect status, and both touch the same bytes (the ids' first
 //! bytes, the strings' lengths). The Rust side borrows the answer; `ry_match`
 //! reads the request struct, checks its strings for UTF-8 and copies the answer
-//! into caller memory, which is what the difference measures.
+//! into caller memory, which is what the difference measures. After the criterion
+//! group, the two sides are also timed in alternation (see `paired`), which keeps the
+//! machine's drift out of their difference.
 //!
 //! The table size is divided by 100 in debug builds (see `scaled`), so that
 //! `cargo test --benches` stays a quick smoke test.
@@ -16,6 +18,7 @@
 use std::hint::black_box;
 use std::ptr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use routeyard::{Config, Registry, Request, Service};
@@ -244,6 +247,51 @@ fn ffi_match_bench(c: &mut Criterion) {
         b.iter(|| c_match_all(&creg, black_box(&requests), &mut answer, false))
     });
     group.finish();
+    paired(&rust, &creg, &requests, &mut answer, &mut path);
+}
+
+/// The two sides timed in alternation, a batch of each in turn, so that the machine's
+/// changes of speed (this one's vary by a third over minutes) fall on both alike. Prints
+/// the median time per lookup of each side and the median of the per-pair differences.
+fn paired(
+    rust: &Registry,
+    creg: &CRegistry,
+    requests: &[(String, String)],
+    answer: &mut CAnswer,
+    path: &mut String,
+) {
+    let pairs = if cfg!(debug_assertions) { 10 } else { 2_000 };
+    let per_lookup = |t: Instant| t.elapsed().as_secs_f64() * 1e9 / requests.len() as f64;
+    let (mut rust_ns, mut c_ns, mut gaps) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..pairs {
+        // Each side goes first in every other pair.
+        let mut sides = [0.0; 2];
+        for side in [i % 2, 1 - i % 2] {
+            let start = Instant::now();
+            if side == 0 {
+                black_box(rust_lookup_all(rust, black_box(requests), path));
+            } else {
+                black_box(c_match_all(creg, black_box(requests), answer, false));
+            }
+            sides[side] = per_lookup(start);
+        }
+        rust_ns.push(sides[0]);
+        c_ns.push(sides[1]);
+        gaps.push(sides[1] - sides[0]);
+    }
+    eprintln!(
+        "ffi_match/paired: {pairs} alternating batches of {}: rust_lookup {:.1} ns, \
+         c_ry_match {:.1} ns, c minus rust {:.1} ns (medians)",
+        requests.len(),
+        median(&mut rust_ns),
+        median(&mut c_ns),
+        median(&mut gaps)
+    );
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
 criterion_group!(benches, ffi_match_bench);
