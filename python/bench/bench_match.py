@@ -9,9 +9,11 @@ The table: ``--routes`` Kong routes on one service, each with one host,
 ``svc-{i // 10}.example.com``, and one of ten path prefixes, so every (host, prefix)
 pair is one route. It is built with ``Registry.apply`` batches of ``upsert_route``
 changes. The requests: 1000 hits spread over the whole table (and as many misses),
-each timed in a plain ``time.perf_counter_ns`` loop after a second of warm-up. Every
-figure is the median over the rounds of the time per request, loop overhead included,
-with the best round beside it (the machine's other work only ever adds time).
+each timed in a plain ``time.perf_counter_ns`` loop after a second of warm-up. The
+workloads take turns within each round, so that a change in the machine's speed falls
+on all of them alike. Every figure is the median over the rounds of the time per
+request, loop overhead included, with the best round beside it (the machine's other
+work only ever adds time).
 """
 
 from __future__ import annotations
@@ -72,22 +74,27 @@ def spread(routes: int) -> list[tuple[str, str]]:
     return out
 
 
-def warm_up(run: Callable[[], None], seconds: float = 1.0) -> None:
-    """Runs `run` for a while first, so that the rounds measure the steady state
-    (caches, branch predictors and the CPU's clock after the table was built)."""
+def warm_up(runs: list[Callable[[], None]], seconds: float = 1.0) -> None:
+    """Runs every workload in turn for a while first, so that the rounds measure the
+    steady state (caches, branch predictors and the CPU's clock after the build)."""
     end = time.perf_counter() + seconds
     while time.perf_counter() < end:
-        run()
+        for run in runs:
+            run()
 
 
-def timed(rounds: int, run: Callable[[], None], per_round: int) -> tuple[float, float]:
-    """The median and the best round's time per request, in nanoseconds."""
-    samples = []
-    for _ in range(rounds):
-        start = time.perf_counter_ns()
-        run()
-        samples.append((time.perf_counter_ns() - start) / per_round)
-    return statistics.median(samples), min(samples)
+def timed(rounds: int, runs: list[Callable[[], None]], per_round: int) -> list[tuple[float, float]]:
+    """The median and the best round's time per request of each workload, in
+    nanoseconds. Each round runs every workload once, starting from a different one
+    each time, so that a change in the machine's speed falls on all of them alike."""
+    samples: list[list[float]] = [[] for _ in runs]
+    for r in range(rounds):
+        for k in range(len(runs)):
+            i = (r + k) % len(runs)
+            start = time.perf_counter_ns()
+            runs[i]()
+            samples[i].append((time.perf_counter_ns() - start) / per_round)
+    return [(statistics.median(s), min(s)) for s in samples]
 
 
 def main() -> None:
@@ -139,16 +146,17 @@ def main() -> None:
     def many() -> None:
         registry.match_many(batch)
 
-    for name, run in [
+    workloads = [
         ("loop + trivial native call (baseline)", loop_baseline),
         ("match, hit", loop_hits),
         ("match, miss", loop_misses),
         ("match, hit, reading upstream_host and upstream_path", loop_hits_read),
         ("match, hit, keeping the 1000 answers in a list", loop_hits_kept),
         ("match_many, 1000 hits per call", many),
-    ]:
-        warm_up(run)
-        median, best = timed(args.rounds, run, REQUESTS)
+    ]
+    runs = [run for _, run in workloads]
+    warm_up(runs)
+    for (name, _), (median, best) in zip(workloads, timed(args.rounds, runs, REQUESTS)):
         print(f"{name:52} {median:6.0f} ns per request (best round {best:.0f})")
 
 
