@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import inspect
+import sys
 import threading
 from typing import Any, Callable
 
@@ -446,6 +447,22 @@ class TestArguments:
         assert matched(registry.match(*args, True)).backend == ("10.0.0.1", 8080)
         assert matched(registry.match(*args, False)).backend is None
         assert matched(registry.match(*args, pick=True)).backend == ("10.0.0.1", 8080)
+
+    def test_calls_keep_no_reference_to_their_arguments(self, registry: Registry) -> None:
+        # The arguments are borrowed for the call; the answer is the caller's alone.
+        route(registry, service(registry), hosts=["a.example.com"], paths=["/x"])
+        host, path = "".join(["a.", "example.com"]), "".join(["/x", "/1"])
+        headers = {"x-a": "1"}
+        before = [sys.getrefcount(o) for o in (host, path, headers)]
+        for _ in range(1000):
+            registry.match(host=host, path=path, headers=headers)
+            registry.match("http", "GET", host, path, headers)
+            registry.connect(host=host, path=path)
+            with pytest.raises(TypeError):
+                registry.match(host=host, path=path, headers=headers, hots=host)  # type: ignore[call-arg]
+        assert [sys.getrefcount(o) for o in (host, path, headers)] == before
+        answer = registry.match(host=host, path=path)
+        assert sys.getrefcount(answer) == 2  # the name, and getrefcount's argument
 
     def test_match_and_connect_are_methods_with_signatures(self, registry: Registry) -> None:
         request = ["protocol", "method", "host", "path", "headers", "sni", "source", "destination", "router_group"]
