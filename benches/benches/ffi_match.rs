@@ -10,7 +10,9 @@
 //! reads the request struct, checks its strings for UTF-8 and copies the answer
 //! into caller memory, which is what the difference measures. After the criterion
 //! group, the two sides are also timed in alternation (see `paired`), which keeps the
-//! machine's drift out of their difference.
+//! machine's drift out of their difference, beside a third: the Rust lookup copying the
+//! same outputs into its caller's memory, to tell the cost of the copies from the cost
+//! of the C boundary.
 //!
 //! The table size is divided by 100 in debug builds (see `scaled`), so that
 //! `cargo test --benches` stays a quick smoke test.
@@ -98,6 +100,74 @@ fn rust_lookup_all(registry: &Registry, requests: &[(String, String)], path: &mu
                 + usize::from(found.redirect().unwrap_or(0))
         });
         total += black_box(read).unwrap_or(0);
+    }
+    total
+}
+
+/// A Rust caller's own copy of an answer: what `ry_match` writes into its result.
+struct Copied {
+    route_id: [u8; 36],
+    service_id: [u8; 36],
+    upstream_path: String,
+    upstream_host: [u8; 256],
+    upstream_host_len: usize,
+    matched_path: [u8; 256],
+    matched_path_len: usize,
+    redirect: u16,
+    revision: u64,
+}
+
+impl Copied {
+    fn new() -> Copied {
+        Copied {
+            route_id: [0; 36],
+            service_id: [0; 36],
+            upstream_path: String::new(),
+            upstream_host: [0; 256],
+            upstream_host_len: 0,
+            matched_path: [0; 256],
+            matched_path_len: 0,
+            redirect: 0,
+            revision: 0,
+        }
+    }
+}
+
+/// Copies as much of `src` as fits into the start of `dst`; the length copied.
+fn copy_into(dst: &mut [u8], src: &str) -> usize {
+    let n = src.len().min(dst.len());
+    dst[..n].copy_from_slice(&src.as_bytes()[..n]);
+    n
+}
+
+/// The same lookups, each answer copied into the caller's memory as `ry_match` copies
+/// it (ids, upstream path, upstream host, matched path, redirect, revision): what a
+/// Rust caller that keeps the answer past the lookup does.
+fn rust_copy_all(registry: &Registry, requests: &[(String, String)], out: &mut Copied) -> usize {
+    let mut total = 0;
+    for (host, p) in requests {
+        let read = registry.lookup(&Request::new("GET", host, p), |found| {
+            copy_into(
+                &mut out.route_id,
+                found.route().map_or("", |r| r.id.as_str()),
+            );
+            let service = found.service().map_or("", |s| s.id.as_str());
+            copy_into(&mut out.service_id, service);
+            found.write_upstream_path(&mut out.upstream_path);
+            out.upstream_host_len = copy_into(&mut out.upstream_host, found.upstream_host());
+            out.matched_path_len = copy_into(&mut out.matched_path, found.matched_path());
+            out.redirect = found.redirect().unwrap_or(0);
+            out.revision = found.revision();
+            36 + usize::from(out.route_id[0])
+                + 36
+                + usize::from(out.service_id[0])
+                + out.upstream_path.len()
+                + out.upstream_host_len
+                + out.matched_path_len
+                + usize::from(out.redirect)
+        });
+        total += black_box(read).unwrap_or(0);
+        black_box(&*out);
     }
     total
 }
@@ -250,9 +320,12 @@ fn ffi_match_bench(c: &mut Criterion) {
     paired(&rust, &creg, &requests, &mut answer, &mut path);
 }
 
-/// The two sides timed in alternation, a batch of each in turn, so that the machine's
-/// changes of speed (this one's vary by a third over minutes) fall on both alike. Prints
-/// the median time per lookup of each side and the median of the per-pair differences.
+/// The sides timed in alternation, a batch of each in turn (each side first in its
+/// share of rounds), so that the machine's changes of speed (this one's vary by a
+/// third over minutes) fall on all alike. Prints the median time per lookup of each
+/// side and the medians of the per-round differences: `ry_match` against the Rust
+/// lookup that reads the same outputs in place, and against one that copies them into
+/// its caller's memory as `ry_match` does.
 fn paired(
     rust: &Registry,
     creg: &CRegistry,
@@ -260,32 +333,36 @@ fn paired(
     answer: &mut CAnswer,
     path: &mut String,
 ) {
-    let pairs = if cfg!(debug_assertions) { 10 } else { 2_000 };
-    let per_lookup = |t: Instant| t.elapsed().as_secs_f64() * 1e9 / requests.len() as f64;
-    let (mut rust_ns, mut c_ns, mut gaps) = (Vec::new(), Vec::new(), Vec::new());
-    for i in 0..pairs {
-        // Each side goes first in every other pair.
-        let mut sides = [0.0; 2];
-        for side in [i % 2, 1 - i % 2] {
+    let rounds = if cfg!(debug_assertions) { 10 } else { 2_000 };
+    let mut copied = Copied::new();
+    // Per side: its times, per lookup.
+    let mut times: [Vec<f64>; 3] = Default::default();
+    let (mut gap_read, mut gap_copied) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let mut this = [0.0; 3];
+        for k in 0..3 {
+            let side = (round + k) % 3;
             let start = Instant::now();
-            if side == 0 {
-                black_box(rust_lookup_all(rust, black_box(requests), path));
-            } else {
-                black_box(c_match_all(creg, black_box(requests), answer, false));
-            }
-            sides[side] = per_lookup(start);
+            black_box(match side {
+                0 => rust_lookup_all(rust, black_box(requests), path),
+                1 => rust_copy_all(rust, black_box(requests), &mut copied),
+                _ => c_match_all(creg, black_box(requests), answer, false),
+            });
+            this[side] = start.elapsed().as_secs_f64() * 1e9 / requests.len() as f64;
         }
-        rust_ns.push(sides[0]);
-        c_ns.push(sides[1]);
-        gaps.push(sides[1] - sides[0]);
+        for (side, t) in this.iter().enumerate() {
+            times[side].push(*t);
+        }
+        gap_read.push(this[2] - this[0]);
+        gap_copied.push(this[2] - this[1]);
     }
+    let [read, copying, c] = times.each_mut().map(|t| median(t));
     eprintln!(
-        "ffi_match/paired: {pairs} alternating batches of {}: rust_lookup {:.1} ns, \
-         c_ry_match {:.1} ns, c minus rust {:.1} ns (medians)",
-        requests.len(),
-        median(&mut rust_ns),
-        median(&mut c_ns),
-        median(&mut gaps)
+        "ffi_match/paired: {rounds} rounds of 1,000-lookup batches: rust_lookup {read:.1} ns, \
+         rust_lookup copying the outputs {copying:.1} ns, c_ry_match {c:.1} ns; \
+         c minus rust_lookup {:.1} ns, c minus copying {:.1} ns (medians)",
+        median(&mut gap_read),
+        median(&mut gap_copied)
     );
 }
 
