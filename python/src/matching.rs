@@ -9,6 +9,7 @@
 //! they become dicts only when the `route` and `service` attributes are read.
 
 use std::net::{IpAddr, SocketAddr};
+use std::ops::Deref;
 use std::sync::Arc;
 
 use pyo3::exceptions::PyTypeError;
@@ -277,7 +278,7 @@ impl HeldRequest {
             match interned_param(py, CONNECT, &key) {
                 Some(i) => req.set_param(py, i, value.as_borrowed())?,
                 None => {
-                    let key: HeldStr = text("a request key", key.as_borrowed())?;
+                    let key: Lent<'_> = text("a request key", key.as_borrowed())?;
                     req.set(py, &key, value.as_borrowed())?
                 }
             }
@@ -286,7 +287,7 @@ impl HeldRequest {
     }
 }
 
-impl<S: std::ops::Deref<Target = str>> HeldRequest<S> {
+impl<S: Deref<Target = str>> HeldRequest<S> {
     /// Matches this request and gives the borrowed answer to `f`.
     fn lookup<R>(&self, registry: &Registry, f: impl FnOnce(&Found<'_>) -> R) -> Option<R> {
         let headers = header_refs(&self.headers);
