@@ -57,12 +57,17 @@ test-c-tsan: c-tools
 	$(MAKE) -C tests/c tsan LIBDIR=$(TSAN_TARGET_DIR)/$(HOST)/debug \
 		TSAN_RT=$$(rustc +nightly --print sysroot)/lib/rustlib/$(HOST)/lib/librustc-nightly_rt.tsan.a
 
-## Builds the extension into .venv, checks the stubs, then runs pytest.
+## Builds the extension into .venv, checks the stubs, then runs pytest; then builds the
+## abi3 wheel and runs the tests against it on every other CPython 3.9+ pyenv has here.
 test-python: $(VENV)/.installed
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV_BIN)/maturin develop --locked
 	$(VENV_BIN)/python -m mypy --strict python/tests
 	$(VENV_BIN)/python -m mypy.stubtest routeyard
 	$(VENV_BIN)/python -m pytest python/tests --doctest-modules python/routeyard
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV_BIN)/maturin build --locked --quiet \
+		--out $(TARGET_DIR)/wheels
+	python/scripts/other-pythons.sh $$(ls -t $(TARGET_DIR)/wheels/routeyard-*-abi3-*.whl | head -1) \
+		python/tests $(TARGET_DIR)/other-pythons
 
 # The virtualenv with the pinned build and test tools; reinstalled when the pins change.
 $(VENV)/.installed: python/requirements-dev.txt
