@@ -16,7 +16,6 @@ use std::ffi::{c_int, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 
-use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
 use pyo3::panic::PanicException;
 use pyo3::prelude::*;
@@ -162,11 +161,10 @@ unsafe extern "C" fn vectorcall<M: Method>(
 ) -> *mut ffi::PyObject {
     Python::attach(|py| {
         let outcome = catch_unwind(AssertUnwindSafe(|| -> PyResult<*mut ffi::PyObject> {
-            // SAFETY: `slf` is the live object the method was looked up on.
-            let slf = unsafe { Borrowed::from_ptr(py, slf) };
-            let registry = slf
-                .cast::<PyRegistry>()
-                .map_err(|_| PyTypeError::new_err("the method must be called on a Registry"))?;
+            // SAFETY: `slf` is the live object the method was looked up on, and a
+            // method descriptor calls its function only after checking that `slf` is
+            // an instance of its class, `Registry` (which has no subclasses).
+            let registry = unsafe { Borrowed::from_ptr(py, slf).cast_unchecked::<PyRegistry>() };
             // SAFETY: the arguments are CPython's (this function's promise).
             let arguments = unsafe { Arguments::new(py, args, nargs, kwnames) };
             Ok(match M::call(registry.get().registry(), &arguments)? {

@@ -762,7 +762,6 @@ impl Compiled {
 
 // -- Building -----------------------------------------------------------------
 
-/// Inserts `entry` in rank order; returns where.
 /// Entries in rank order, a lone one (the usual case for an exact path) kept
 /// inline, so a lookup finds it in the map's slot.
 #[derive(Clone, Debug, Default)]
@@ -816,6 +815,7 @@ impl Ranked {
     }
 }
 
+/// Inserts `entry` in rank order; returns where.
 fn insert_sorted(list: &mut Vec<Entry>, entry: Entry) -> usize {
     let at = list.partition_point(|e| e.rank < entry.rank);
     list.insert(at, entry);
