@@ -5,8 +5,9 @@
 //! walks all the tracked objects still alive there. An object that holds no reference
 //! to another Python object can never be part of a reference cycle, and tracking it
 //! buys nothing: CPython untracks its own tuples and dicts of atoms for the same
-//! reason. Answers are made in bulk and often kept (`match_many` returns a list of
-//! them), so they are made untracked.
+//! reason. Connections are made one per `connect` and often kept, so they are made
+//! untracked. (`Match`, made on every hit, is not a PyO3 class at all: see
+//! `match_object`.)
 
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -16,7 +17,6 @@ use pyo3::{PyClass, PyClassInitializer};
 /// data, which the collector cannot see and which cannot refer back to Python.
 pub(crate) trait Atomic: PyClass + Into<PyClassInitializer<Self>> {}
 
-impl Atomic for crate::matching::PyMatch {}
 impl Atomic for crate::upstream::PyConnection {}
 
 /// `value` in a new object, not tracked by the cycle collector.

@@ -12,6 +12,7 @@ mod errors;
 mod events;
 mod gc;
 mod json;
+mod match_object;
 mod matching;
 mod registry;
 mod snapshot;
@@ -34,7 +35,7 @@ fn _routeyard(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<clock::PyManualClock>()?;
     m.add_class::<events::PyEvent>()?;
     m.add_class::<events::PySubscription>()?;
-    m.add_class::<matching::PyMatch>()?;
+    match_object::register(m)?;
     m.add_class::<matching::PyCapture>()?;
     m.add_class::<upstream::PyConnection>()?;
     errors::register(m)?;

@@ -16,6 +16,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyList, PyString, PyTuple};
+use pyo3::IntoPyObjectExt;
 use routeyard::balance::PickInput;
 use routeyard::dialect::kong;
 use routeyard::{
@@ -537,10 +538,10 @@ pub(crate) fn read_call<'a>(
 pub(crate) fn match_one(
     registry: &Registry,
     arguments: &Arguments<'_, '_>,
-) -> PyResult<Option<PyMatch>> {
+) -> PyResult<Option<Answer>> {
     let mut req = HeldRequest::new();
     let pick = read_call("Registry.match", MATCH, arguments, &mut req)?;
-    Ok(req.find(registry, pick).map(PyMatch::new))
+    Ok(req.find(registry, pick))
 }
 
 /// `Registry.connect`: converts the arguments, then matches and takes a connection
@@ -718,145 +719,77 @@ impl Answer {
     }
 }
 
-/// The answer to a request.
-///
-/// Immutable. Comparing two answers compares every field, the revision included.
-#[pyclass(name = "Match", module = "routeyard", frozen, eq)]
-#[derive(PartialEq)]
-pub(crate) struct PyMatch {
-    inner: Answer,
-}
-
-impl PyMatch {
-    pub(crate) fn new(inner: Answer) -> PyMatch {
-        PyMatch { inner }
-    }
-
+impl Answer {
     fn route_ref(&self) -> Option<&routeyard::Route> {
-        match &self.inner.matched {
+        match &self.matched {
             Matched::Route(route) => Some(route),
             _ => None,
         }
     }
-}
 
-#[pymethods]
-impl PyMatch {
-    /// The Kong-style route that matched, as a dict in Kong's shape; `None` when a CF
-    /// route or CF TCP mappings answered. A new dict on every read.
-    #[getter]
-    fn route<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        self.route_ref()
-            .map(|route| {
-                let value =
-                    serde_json::to_value(kong::Wire(route)).unwrap_or(serde_json::Value::Null);
-                json::to_python(py, &value)
-            })
-            .transpose()
-    }
-
-    /// The id of the Kong-style route that matched, or `None`.
-    #[getter]
-    fn route_id(&self) -> Option<&str> {
-        self.route_ref().map(|r| r.id.as_str())
-    }
-
-    /// The matched route's service, as a dict in Kong's shape, or `None`. A new dict
-    /// on every read.
-    #[getter]
-    fn service<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        self.inner
-            .service
-            .as_ref()
-            .map(|service| {
-                let value =
-                    serde_json::to_value(kong::Wire(&**service)).unwrap_or(serde_json::Value::Null);
-                json::to_python(py, &value)
-            })
-            .transpose()
-    }
-
-    /// The id of the matched route's service, or `None`.
-    #[getter]
-    fn service_id(&self) -> Option<&str> {
-        self.inner.service.as_ref().map(|s| s.id.as_str())
-    }
-
-    /// The CF HTTP route (`host/path`, lowercased) whose backends answered, or `None`.
-    #[getter]
-    fn cf_route(&self) -> Option<&str> {
-        match &self.inner.matched {
-            Matched::CfRoute(key) => Some(key),
-            _ => None,
+    /// The value of the `Match` attribute `field`: dicts in Kong's shape are new on
+    /// every read.
+    pub(crate) fn attribute<'py>(
+        &self,
+        py: Python<'py>,
+        field: Field,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let dict = |value: serde_json::Value| json::to_python(py, &value);
+        match field {
+            Field::Route => match self.route_ref() {
+                Some(route) => dict(serde_json::to_value(kong::Wire(route)).unwrap_or_default()),
+                None => Ok(py.None().into_bound(py)),
+            },
+            Field::RouteId => self
+                .route_ref()
+                .map(|r| r.id.as_str())
+                .into_bound_py_any(py),
+            Field::Service => match &self.service {
+                Some(service) => {
+                    dict(serde_json::to_value(kong::Wire(&**service)).unwrap_or_default())
+                }
+                None => Ok(py.None().into_bound(py)),
+            },
+            Field::ServiceId => self
+                .service
+                .as_ref()
+                .map(|s| s.id.as_str())
+                .into_bound_py_any(py),
+            Field::CfRoute => match &self.matched {
+                Matched::CfRoute(key) => Some(&**key),
+                _ => None,
+            }
+            .into_bound_py_any(py),
+            Field::TcpRoute => match &self.matched {
+                Matched::TcpRoute {
+                    router_group_guid,
+                    port,
+                } => Some((&**router_group_guid, *port)),
+                _ => None,
+            }
+            .into_bound_py_any(py),
+            Field::UpstreamPath => self.upstream_path().into_bound_py_any(py),
+            Field::UpstreamHost => self.upstream_host().into_bound_py_any(py),
+            Field::MatchedPath => self.matched_path().into_bound_py_any(py),
+            Field::Captures => self
+                .captures
+                .iter()
+                .map(|c| PyCapture { inner: c.clone() })
+                .collect::<Vec<_>>()
+                .into_bound_py_any(py),
+            Field::Backend => self
+                .backend
+                .as_ref()
+                .map(|b| (&*b.address, b.port))
+                .into_bound_py_any(py),
+            Field::Redirect => self.redirect.into_bound_py_any(py),
+            Field::Revision => self.revision.into_bound_py_any(py),
         }
     }
 
-    /// `(router_group_guid, port)` of the CF TCP mappings that answered, or `None`.
-    #[getter]
-    fn tcp_route(&self) -> Option<(&str, u16)> {
-        match &self.inner.matched {
-            Matched::TcpRoute {
-                router_group_guid,
-                port,
-            } => Some((router_group_guid, *port)),
-            _ => None,
-        }
-    }
-
-    /// The path to send upstream, after `strip_path` and the service's path; `""`
-    /// for stream requests.
-    #[getter]
-    fn upstream_path(&self) -> &str {
-        self.inner.upstream_path()
-    }
-
-    /// The `Host` to send upstream: the request's with `preserve_host` and for CF
-    /// routes, else the service's; for stream requests the SNI.
-    #[getter]
-    fn upstream_host(&self) -> &str {
-        self.inner.upstream_host()
-    }
-
-    /// The part of the request path the route's path matched; `""` when the route
-    /// matched by other fields only, and for CF routes.
-    #[getter]
-    fn matched_path(&self) -> &str {
-        self.inner.matched_path()
-    }
-
-    /// The groups of a regex path that took part in the match, in group order.
-    #[getter]
-    fn captures(&self) -> Vec<PyCapture> {
-        self.inner
-            .captures
-            .iter()
-            .map(|c| PyCapture { inner: c.clone() })
-            .collect()
-    }
-
-    /// `(address, port)` of the backend chosen (by the service's upstream, or round
-    /// robin among a CF route's registrations) when the request asked
-    /// for one (`pick=True`) and the route has live backends; otherwise `None`.
-    #[getter]
-    fn backend(&self) -> Option<(&str, u16)> {
-        self.inner.backend.as_ref().map(|b| (&*b.address, b.port))
-    }
-
-    /// The status code to redirect with when the route accepts only HTTPS and the
-    /// request came over plain HTTP; otherwise `None`.
-    #[getter]
-    fn redirect(&self) -> Option<u16> {
-        self.inner.redirect
-    }
-
-    /// The registry revision of the index that answered.
-    #[getter]
-    fn revision(&self) -> u64 {
-        self.inner.revision
-    }
-
-    fn __repr__(&self) -> String {
-        let m = &self.inner;
+    /// `repr(match)`.
+    pub(crate) fn repr(&self) -> String {
+        let m = self;
         let mut out = String::from("Match(");
         match &m.matched {
             Matched::Route(route) => out.push_str(&format!("route_id={}", py_str(&route.id))),
@@ -892,4 +825,22 @@ impl PyMatch {
         out.push_str(&format!(", revision={})", m.revision));
         out
     }
+}
+
+/// The attributes of a `Match`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Field {
+    Route,
+    RouteId,
+    Service,
+    ServiceId,
+    CfRoute,
+    TcpRoute,
+    UpstreamPath,
+    UpstreamHost,
+    MatchedPath,
+    Captures,
+    Backend,
+    Redirect,
+    Revision,
 }

@@ -14,9 +14,9 @@ use crate::batch::{self, BatchError};
 use crate::clock::{self, PyManualClock};
 use crate::errors;
 use crate::events::{self, PyEvent, PySubscription};
-use crate::gc;
 use crate::json;
-use crate::matching::{self, PyMatch};
+use crate::match_object;
+use crate::matching;
 use crate::snapshot;
 use crate::upstream;
 
@@ -780,7 +780,7 @@ impl PyRegistry {
             let found = py.detach(|| matching::find_all(reg, chunk, pick));
             for answer in found {
                 match answer {
-                    Some(answer) => out.append(gc::untracked(py, PyMatch::new(answer))?)?,
+                    Some(answer) => out.append(match_object::new(py, answer)?)?,
                     None => out.append(py.None())?,
                 }
             }

@@ -13,17 +13,16 @@
 //! every interpreter its wheel supports.
 
 use std::ffi::{c_int, CStr};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 
 use pyo3::ffi;
-use pyo3::panic::PanicException;
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTuple};
 
 use routeyard::Registry;
 
-use crate::gc::{self, Atomic};
+use crate::gc;
+use crate::match_object;
 use crate::matching;
 use crate::registry::PyRegistry;
 use crate::upstream::PyConnection;
@@ -116,21 +115,28 @@ impl<'a, 'py> Arguments<'a, 'py> {
 
 /// A method of `Registry` called in the vectorcall convention.
 trait Method {
-    /// The class of what it answers (or `None`).
-    type Output: Atomic;
+    /// What it answers (or `None`).
+    type Output;
 
     /// The method's body.
     fn call(registry: &Registry, arguments: &Arguments<'_, '_>) -> PyResult<Option<Self::Output>>;
+
+    /// The answer as a new reference to a Python object.
+    fn object(py: Python<'_>, value: Self::Output) -> PyResult<*mut ffi::PyObject>;
 }
 
 /// `Registry.match`.
 struct Match;
 
 impl Method for Match {
-    type Output = matching::PyMatch;
+    type Output = matching::Answer;
 
     fn call(registry: &Registry, arguments: &Arguments<'_, '_>) -> PyResult<Option<Self::Output>> {
         matching::match_one(registry, arguments)
+    }
+
+    fn object(py: Python<'_>, value: Self::Output) -> PyResult<*mut ffi::PyObject> {
+        Ok(match_object::new(py, value)?.into_ptr())
     }
 }
 
@@ -143,49 +149,37 @@ impl Method for Connect {
     fn call(registry: &Registry, arguments: &Arguments<'_, '_>) -> PyResult<Option<Self::Output>> {
         matching::connect_one(registry, arguments)
     }
+
+    fn object(py: Python<'_>, value: Self::Output) -> PyResult<*mut ffi::PyObject> {
+        Ok(gc::untracked(py, value)?.into_any().into_ptr())
+    }
 }
 
-/// Runs the method `M` on the `Registry` `slf` with the interpreter attached, and
-/// answers as CPython expects: a new reference, or null with an exception set. A
-/// panic becomes a `PanicException`; none crosses into the interpreter.
+/// The body of `match` and `connect`, run inside PyO3's own fastcall trampoline (the
+/// one its generated methods use): it marks the thread as attached without asking
+/// CPython again, catches a panic and turns it into `PanicException`, and raises a
+/// returned error.
 ///
 /// # Safety
 ///
-/// CPython calls this as a `METH_FASTCALL | METH_KEYWORDS` method: the thread holds
-/// the interpreter, and the arguments are as [`Arguments::new`] requires.
-unsafe extern "C" fn vectorcall<M: Method>(
+/// As the trampoline requires: CPython calls it with the thread attached, `slf` the
+/// object the method was looked up on, and the vectorcall arguments.
+unsafe fn call<M: Method>(
+    py: Python<'_>,
     slf: *mut ffi::PyObject,
     args: *const *mut ffi::PyObject,
     nargs: ffi::Py_ssize_t,
     kwnames: *mut ffi::PyObject,
-) -> *mut ffi::PyObject {
-    Python::attach(|py| {
-        let outcome = catch_unwind(AssertUnwindSafe(|| -> PyResult<*mut ffi::PyObject> {
-            // SAFETY: `slf` is the live object the method was looked up on, and a
-            // method descriptor calls its function only after checking that `slf` is
-            // an instance of its class, `Registry` (which has no subclasses).
-            let registry = unsafe { Borrowed::from_ptr(py, slf).cast_unchecked::<PyRegistry>() };
-            // SAFETY: the arguments are CPython's (this function's promise).
-            let arguments = unsafe { Arguments::new(py, args, nargs, kwnames) };
-            Ok(match M::call(registry.get().registry(), &arguments)? {
-                Some(value) => gc::untracked(py, value)?.into_any().into_ptr(),
-                None => py.None().into_ptr(),
-            })
-        }));
-        let err = match outcome {
-            Ok(Ok(object)) => return object,
-            Ok(Err(err)) => err,
-            Err(payload) => {
-                let message = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "panic in routeyard".to_string());
-                PanicException::new_err(message)
-            }
-        };
-        err.restore(py);
-        ptr::null_mut()
+) -> PyResult<*mut ffi::PyObject> {
+    // SAFETY: `slf` is the live object the method was looked up on, and a method
+    // descriptor calls its function only after checking that `slf` is an instance of
+    // its class, `Registry` (which has no subclasses).
+    let registry = unsafe { Borrowed::from_ptr(py, slf).cast_unchecked::<PyRegistry>() };
+    // SAFETY: the arguments are CPython's (this function's promise).
+    let arguments = unsafe { Arguments::new(py, args, nargs, kwnames) };
+    Ok(match M::call(registry.get().registry(), &arguments)? {
+        Some(value) => M::object(py, value)?,
+        None => py.None().into_ptr(),
     })
 }
 
@@ -254,7 +248,7 @@ static MATCH: Definition = Definition::new(
              runs with the interpreter held: it is shorter than releasing and taking it \
              back.\0"
     )),
-    vectorcall::<Match>,
+    pyo3::get_trampoline_function!(fastcall_cfunction_with_keywords, call::<Match>),
 );
 
 static CONNECT: Definition = Definition::new(
@@ -269,7 +263,7 @@ static CONNECT: Definition = Definition::new(
              `Connection`, or `None` when no route answers, its service has no backends, \
              or none has room. CF routes have no service pool and answer `None`.\0"
     )),
-    vectorcall::<Connect>,
+    pyo3::get_trampoline_function!(fastcall_cfunction_with_keywords, call::<Connect>),
 );
 
 /// Adds `match` and `connect` to the `Registry` class.

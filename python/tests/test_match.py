@@ -224,6 +224,30 @@ class TestMatchObject:
         with pytest.raises(TypeError):
             hash(m)
 
+    def test_class_is_final_and_documented(self, registry: Registry) -> None:
+        assert Match.__module__ == "routeyard" and Match.__qualname__ == "Match"
+        assert (Match.__doc__ or "").startswith("The answer to a request.")
+        assert (Match.upstream_path.__doc__ or "").startswith("The path to send upstream")
+        with pytest.raises(TypeError):
+            type("Sub", (Match,), {})
+        with pytest.raises(TypeError, match="No constructor defined for Match"):
+            Match.__new__(Match)
+        route(registry, service(registry), paths=["/a"])
+        m = matched(registry.match(path="/a"))
+        assert isinstance(m, Match) and type(m) is Match
+        other: Any = m
+        assert (other == 1) is False and (other != 1) is True
+        with pytest.raises(TypeError):
+            other < m
+
+    def test_matches_give_back_what_they_hold(self, registry: Registry) -> None:
+        route(registry, service(registry), paths=["/a"])
+        before = sys.getrefcount(Match)  # every Match holds a reference to its class
+        for _ in range(1000):
+            registry.match(path="/a/b")
+            registry.match_many([{"path": "/a/b"}, {"path": "/x"}])
+        assert sys.getrefcount(Match) == before
+
     def test_dicts_are_new_on_every_read(self, registry: Registry) -> None:
         route(registry, service(registry), paths=["/a"])
         m = matched(registry.match(path="/a"))
