@@ -18,7 +18,7 @@ use crate::matcher::slots::Slots;
 use crate::matcher::stream::{StreamRequest, StreamRoute, StreamTable, TcpPool, TcpPools};
 use crate::matcher::trie::Trie;
 use crate::model::cf::HttpRoute;
-use crate::model::kong::{PathMode, Protocol, Route, Service};
+use crate::model::kong::{PathHandling, PathMode, Protocol, Route, Service};
 use crate::model::upstream::Upstream;
 use crate::sync::LeaseCell;
 
@@ -124,10 +124,38 @@ pub(crate) enum Target {
     CfPool(Arc<str>),
 }
 
+/// What an answer reads of a Kong route to forward a request, kept beside its
+/// matching rules so that a hit does not read these from the route itself (which
+/// spans several cache lines, and its protocols one more).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Forwarding {
+    pub(crate) strip_path: bool,
+    pub(crate) preserve_host: bool,
+    pub(crate) path_handling: PathHandling,
+    /// `https_redirect_status_code` when the route accepts HTTPS but not plain HTTP:
+    /// a plain HTTP request that matches is told to redirect.
+    pub(crate) https_redirect: Option<u16>,
+}
+
+impl Forwarding {
+    pub(crate) fn of(route: &Route) -> Forwarding {
+        let https_only = !route.protocols.contains(&Protocol::Http)
+            && route.protocols.contains(&Protocol::Https);
+        Forwarding {
+            strip_path: route.strip_path,
+            preserve_host: route.preserve_host,
+            path_handling: route.path_handling,
+            https_redirect: https_only.then_some(route.https_redirect_status_code),
+        }
+    }
+}
+
 /// A route ready for matching.
 #[derive(Debug)]
 pub(crate) struct Compiled {
     pub(crate) target: Target,
+    /// For a Kong route, how a request it answers is forwarded.
+    pub(crate) forwarding: Option<Forwarding>,
     /// The slot of the route's service in the index, if it has one.
     pub(crate) service: Option<u32>,
     methods: Box<[Box<str>]>,
@@ -593,6 +621,7 @@ impl Compiled {
             seq,
             priority: route.priority,
             regex_priority: route.regex_priority,
+            forwarding: Some(Forwarding::of(&route)),
             target: Target::Route(route),
         })
     }
@@ -618,6 +647,7 @@ impl Compiled {
             seq,
             priority: 0,
             regex_priority: 0,
+            forwarding: None,
             target: Target::CfPool(key.into()),
         }
     }

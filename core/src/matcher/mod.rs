@@ -11,8 +11,8 @@ mod trie;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use self::index::{Forwarding, Hit, PathRule, Target};
 pub(crate) use self::index::{Garbage, Index};
-use self::index::{Hit, PathRule, Target};
 use self::stream::{StreamRequest, StreamRoute, TcpPool};
 use crate::balance::{Connection, PickInput, Pool, PoolBackend};
 use crate::lease::Clock;
@@ -534,6 +534,15 @@ impl<'a> Found<'a> {
         self.route_arc().map(|r| &**r)
     }
 
+    /// How the matched Kong route (HTTP or stream) forwards, if a Kong route matched.
+    fn forwarding(&self) -> Option<Forwarding> {
+        match &self.answer {
+            Answer::Http(hit) => hit.route.forwarding,
+            Answer::Stream(stream) => Some(Forwarding::of(&stream.route)),
+            Answer::Tcp(_) => None,
+        }
+    }
+
     /// The CF route (`host/path`, lowercased) that matched, if one did.
     pub fn cf_route(&self) -> Option<&'a str> {
         match &self.answer {
@@ -615,7 +624,7 @@ impl<'a> Found<'a> {
             // Streams have no path.
             return UpstreamPath::EMPTY;
         };
-        let Some(route) = self.route() else {
+        let Some(route) = hit.route.forwarding else {
             return UpstreamPath::of([path, "", ""]);
         };
         let base = self
@@ -649,7 +658,7 @@ impl<'a> Found<'a> {
     /// The `Host` to send upstream: the request's with `preserve_host` (and for
     /// CF routes), else the service's.
     pub fn upstream_host(&self) -> &'a str {
-        match (&self.answer, self.route()) {
+        match (&self.answer, self.forwarding()) {
             (_, Some(route)) if !route.preserve_host => self.service().map_or("", |s| &s.host),
             // A stream has no Host header: its SNI stands in.
             (Answer::Stream(_) | Answer::Tcp(_), _) => self.prepared.sni.unwrap_or(""),
@@ -685,12 +694,12 @@ impl<'a> Found<'a> {
     /// The status code to redirect with, when the route accepts only HTTPS and
     /// the request came over plain HTTP.
     pub fn redirect(&self) -> Option<u16> {
-        self.hit()?;
-        let route = self.route()?;
-        (self.protocol == Protocol::Http
-            && !route.protocols.contains(&Protocol::Http)
-            && route.protocols.contains(&Protocol::Https))
-        .then_some(route.https_redirect_status_code)
+        let route = self.hit()?.route.forwarding?;
+        if self.protocol == Protocol::Http {
+            route.https_redirect
+        } else {
+            None
+        }
     }
 
     fn service_slot(&self) -> Option<u32> {
