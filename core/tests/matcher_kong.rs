@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use routeyard::{
-    Config, Matched, PathMode, Protocol, Registry, Request, Route, Service, ServiceRef,
+    Config, Matched, PathHandling, PathMode, Protocol, Registry, Request, Route, Service,
+    ServiceRef,
 };
 
 fn registry() -> Registry {
@@ -176,6 +177,44 @@ fn upstream_path_host_captures_and_redirect() {
         .find(&Request::new("GET", "h.com", "/secure").protocol(Protocol::Https))
         .unwrap();
     assert_eq!(m.redirect, None);
+}
+
+/// How a route forwards (strip_path, preserve_host, path_handling, its protocols'
+/// redirect) follows every update of the route.
+#[test]
+fn forwarding_follows_updates() {
+    let r = registry();
+    route(&r, "a", |x| x.paths = strings(&["/route"]));
+    let request = Request::new("GET", "h.com:81", "/routereq");
+    let m = r.find(&request).unwrap();
+    assert_eq!(
+        (
+            m.upstream_path.as_str(),
+            m.upstream_host.as_str(),
+            m.redirect
+        ),
+        ("/base/req", "backend.internal", None)
+    );
+    let mut updated = r.route("a").unwrap();
+    updated.strip_path = false;
+    updated.preserve_host = true;
+    updated.path_handling = PathHandling::V1;
+    updated.protocols = vec![Protocol::Https];
+    updated.https_redirect_status_code = 301;
+    r.update_route("a", updated).unwrap();
+    let m = r.find(&request).unwrap();
+    assert_eq!(
+        (
+            m.upstream_path.as_str(),
+            m.upstream_host.as_str(),
+            m.redirect
+        ),
+        ("/baseroutereq", "h.com:81", Some(301))
+    );
+    let mut updated = r.route("a").unwrap();
+    updated.protocols = vec![Protocol::Http, Protocol::Https];
+    r.update_route("a", updated).unwrap();
+    assert_eq!(r.find(&request).unwrap().redirect, None);
 }
 
 #[test]
