@@ -37,6 +37,17 @@ static CLASS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 ///
 /// `MemoryError` when CPython cannot allocate it.
 pub(crate) fn new(py: Python<'_>, answer: Answer) -> PyResult<Bound<'_, PyAny>> {
+    let mut answer = Some(answer);
+    new_with(py, &mut || answer.take().unwrap_or_else(|| unreachable!()))
+        .map(|object| object.into_bound(py))
+}
+
+/// A new `Match` holding the answer `make` makes, made in its place.
+///
+/// # Errors
+///
+/// `MemoryError` when CPython cannot allocate it.
+pub(crate) fn new_with(py: Python<'_>, make: &mut dyn FnMut() -> Answer) -> PyResult<Py<PyAny>> {
     let class = CLASS
         .get(py)
         .ok_or_else(|| PyTypeError::new_err("routeyard.Match is not initialised"))?;
@@ -53,8 +64,28 @@ pub(crate) fn new(py: Python<'_>, answer: Answer) -> PyResult<Bound<'_, PyAny>> 
     // into its place. Nothing reads the object before both are written.
     unsafe {
         ffi::PyObject_Init(object.cast(), class);
-        ptr::addr_of_mut!((*object).answer).write(answer);
-        Ok(Bound::from_owned_ptr(py, object.cast()))
+        // Should making the answer panic, the object is given back before the panic
+        // goes on.
+        let unmade = Unmade(object.cast());
+        ptr::addr_of_mut!((*object).answer).write(make());
+        std::mem::forget(unmade);
+        Ok(Bound::from_owned_ptr(py, object.cast()).unbind())
+    }
+}
+
+/// Gives back a `Match` whose answer was never written, if dropped.
+struct Unmade(*mut ffi::PyObject);
+
+impl Drop for Unmade {
+    fn drop(&mut self) {
+        // SAFETY: the object is initialised but for its answer, and nothing else
+        // refers to it: freeing its memory and the reference to its class undoes
+        // `new_with`.
+        unsafe {
+            let class = ffi::Py_TYPE(self.0);
+            ffi::PyObject_Free(self.0.cast());
+            ffi::Py_DECREF(class.cast());
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 //! lookup into an [`Answer`], whose route and service are shared with the index (`Arc`s);
 //! they become dicts only when the `route` and `service` attributes are read.
 
+use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Deref;
 use std::sync::Arc;
@@ -25,7 +26,8 @@ use routeyard::{
 
 use crate::errors;
 use crate::json;
-use crate::text::{HeldStr, Lent, Text};
+use crate::match_object;
+use crate::text::{lends_utf8, lent_utf8, HeldStr, Lent, Text};
 use crate::upstream::PyConnection;
 use crate::vectorcall::Arguments;
 
@@ -327,6 +329,17 @@ impl<S: Deref<Target = str>> HeldRequest<S> {
     /// registration round robin). With a key, a Kong route picks from its service's
     /// pool with the key and the source address; CF routes have no pool and ignore it.
     fn find(&self, registry: &Registry, pick: bool) -> Option<Answer> {
+        self.find_with(registry, pick, |answer| answer())
+    }
+
+    /// [`HeldRequest::find`], handing `keep` a maker of the answer (so that it may
+    /// make it where it is to be kept) and returning what `keep` returns.
+    fn find_with<R>(
+        &self,
+        registry: &Registry,
+        pick: bool,
+        keep: impl FnOnce(&mut dyn FnMut() -> Answer) -> R,
+    ) -> Option<R> {
         self.lookup(registry, |found| {
             let backend = if !pick {
                 None
@@ -341,7 +354,8 @@ impl<S: Deref<Target = str>> HeldRequest<S> {
                     port: b.backend().port,
                 })
             };
-            Answer::new(found, backend)
+            let mut backend = Some(backend);
+            keep(&mut || Answer::new(found, backend.take().flatten()))
         })
     }
 
@@ -462,6 +476,50 @@ fn param_of(py: Python<'_>, method: &[usize], key: &Bound<'_, PyAny>) -> PyResul
     Ok(method.iter().copied().find(|&i| PARAMS[i] == key))
 }
 
+/// Binds the call nearly every `match` and `connect` is, the way [`read_call`] would
+/// but without its general binder: no positional argument, and keyword arguments
+/// among `method`, `host` and `path` only, named as Python source names them (by the
+/// interned str) and each an exact `str`. Returns whether it bound the call; when it
+/// did not, `req` is untouched and [`read_call`] binds it.
+///
+/// # Errors
+///
+/// `UnicodeEncodeError` for a str with lone surrogates, as [`read_call`] raises.
+fn bind_plain<'a>(
+    arguments: &Arguments<'a, '_>,
+    req: &mut HeldRequest<Lent<'a>>,
+) -> PyResult<bool> {
+    const FIELDS: [usize; 3] = [1, 2, 3];
+    let py = arguments.py();
+    if arguments.positional_len() != 0 || !lends_utf8(py) {
+        return Ok(false);
+    }
+    let names = interned_params(py);
+    let mut texts: [Option<&'a str>; 3] = [None; 3];
+    for (name, value) in arguments.keywords_borrowed() {
+        let Some(at) = FIELDS
+            .iter()
+            .position(|&i| names[i].as_ptr() == name.as_ptr())
+        else {
+            return Ok(false);
+        };
+        if texts[at].is_some() || !value.is_exact_instance_of::<PyString>() {
+            return Ok(false);
+        }
+        // SAFETY: `value` is exactly a str, checked just above.
+        let value = unsafe { value.cast_unchecked::<PyString>() };
+        match lent_utf8(value)? {
+            Some(text) => texts[at] = Some(text),
+            None => return Ok(false),
+        }
+    }
+    let [method, host, path] = texts;
+    req.method = method.map(Cow::Borrowed);
+    req.host = host.map(Cow::Borrowed);
+    req.path = path.map(Cow::Borrowed);
+    Ok(true)
+}
+
 /// Reads the arguments of a `match` (or `connect`) call into a request and the value
 /// of `pick`, as Python binds them: positional ones in `method`'s order, then keyword
 /// ones by name. A `None` value stands for the parameter's default.
@@ -477,6 +535,9 @@ pub(crate) fn read_call<'a>(
     arguments: &Arguments<'a, '_>,
     req: &mut HeldRequest<Lent<'a>>,
 ) -> PyResult<bool> {
+    if bind_plain(arguments, req)? {
+        return Ok(false);
+    }
     let py = arguments.py();
     if arguments.positional_len() > method.len() {
         return Err(PyTypeError::new_err(format!(
@@ -538,10 +599,12 @@ pub(crate) fn read_call<'a>(
 pub(crate) fn match_one(
     registry: &Registry,
     arguments: &Arguments<'_, '_>,
-) -> PyResult<Option<Answer>> {
+) -> PyResult<Option<Py<PyAny>>> {
+    let py = arguments.py();
     let mut req = HeldRequest::new();
     let pick = read_call("Registry.match", MATCH, arguments, &mut req)?;
-    Ok(req.find(registry, pick))
+    req.find_with(registry, pick, |answer| match_object::new_with(py, answer))
+        .transpose()
 }
 
 /// `Registry.connect`: converts the arguments, then matches and takes a connection

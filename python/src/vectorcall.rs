@@ -22,7 +22,6 @@ use pyo3::types::{PyString, PyTuple};
 use routeyard::Registry;
 
 use crate::gc;
-use crate::match_object;
 use crate::matching;
 use crate::registry::PyRegistry;
 use crate::upstream::PyConnection;
@@ -95,6 +94,26 @@ impl<'a, 'py> Arguments<'a, 'py> {
             .map(|&p| unsafe { Borrowed::from_ptr(self.py, p) })
     }
 
+    /// The keyword arguments, as `(name, value)` in the order given, the names
+    /// borrowed from the call's tuple of names.
+    pub(crate) fn keywords_borrowed(
+        &self,
+    ) -> impl Iterator<Item = (Borrowed<'a, 'py, PyAny>, Borrowed<'a, 'py, PyAny>)> + '_ {
+        let names = self.names.map_or(ptr::null_mut(), |names| names.as_ptr());
+        self.keywords.iter().enumerate().map(move |(i, &value)| {
+            // SAFETY: there is a keyword value only when `names` is the call's tuple of
+            // names, which holds one live str per value for `'a`; `i` is in range
+            // (`isize` always holds it), and `value` is a live object for `'a`.
+            unsafe {
+                let name = ffi::PyTuple_GetItem(names, i as ffi::Py_ssize_t);
+                (
+                    Borrowed::from_ptr(self.py, name),
+                    Borrowed::from_ptr(self.py, value),
+                )
+            }
+        })
+    }
+
     /// The keyword arguments, as `(name, value)` in the order given.
     pub(crate) fn keywords(
         &self,
@@ -129,14 +148,14 @@ trait Method {
 struct Match;
 
 impl Method for Match {
-    type Output = matching::Answer;
+    type Output = Py<PyAny>;
 
     fn call(registry: &Registry, arguments: &Arguments<'_, '_>) -> PyResult<Option<Self::Output>> {
         matching::match_one(registry, arguments)
     }
 
-    fn object(py: Python<'_>, value: Self::Output) -> PyResult<*mut ffi::PyObject> {
-        Ok(match_object::new(py, value)?.into_ptr())
+    fn object(_py: Python<'_>, value: Self::Output) -> PyResult<*mut ffi::PyObject> {
+        Ok(value.into_ptr())
     }
 }
 

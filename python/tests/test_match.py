@@ -488,6 +488,35 @@ class TestArguments:
         answer = registry.match(host=host, path=path)
         assert sys.getrefcount(answer) == 2  # the name, and getrefcount's argument
 
+    def test_every_way_of_passing_a_request_answers_alike(self, registry: Registry) -> None:
+        class Text(str):
+            pass
+
+        route(registry, service(registry), hosts=["a.example.com"], paths=["/x"], methods=["GET"])
+        other = route(registry, service(registry, "other"), paths=["/y"])
+        for host, path, method in [
+            ("a.example.com", "/x/1", "GET"),
+            ("A.Example.com:80", "/x", "GET"),
+            ("a.example.com", "/x", "POST"),
+            ("b.example.com", "/y/%7e", "PUT"),
+            ("", "/", "GET"),
+        ]:
+            want = registry.match(method=method, host=host, path=path)
+            untyped: Any = registry
+            assert registry.match(path=path, host=host, method=method) == want
+            assert registry.match("http", method, host, path) == want
+            assert untyped.match(**{"ho" + "st": host, "pa" + "th": path, "method": method}) == want
+            assert registry.match(method=Text(method), host=Text(host), path=Text(path)) == want
+            assert registry.match(method=method, host=host, path=path, sni=None) == want
+            assert registry.match(method=method, host=host, path=path, protocol="http") == want
+            assert registry.match_many([{"method": method, "host": host, "path": path}]) == [want]
+        assert registry.match(host="a.example.com") is None
+        assert matched(registry.match(path="/y")).route_id == other["id"]
+        with pytest.raises(UnicodeEncodeError):
+            registry.match(host="a.example.com", path="/x/\udc80")
+        with pytest.raises(TypeError, match="path must be a str, not bytes"):
+            untyped.match(host="a.example.com", path=b"/x")
+
     def test_match_and_connect_are_methods_with_signatures(self, registry: Registry) -> None:
         request = ["protocol", "method", "host", "path", "headers", "sni", "source", "destination", "router_group"]
         assert list(inspect.signature(Registry.match).parameters) == ["self", *request, "pick", "key"]
