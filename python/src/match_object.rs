@@ -37,9 +37,12 @@ static CLASS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 ///
 /// `MemoryError` when CPython cannot allocate it.
 pub(crate) fn new(py: Python<'_>, answer: Answer) -> PyResult<Bound<'_, PyAny>> {
-    let mut answer = Some(answer);
-    new_with(py, &mut || answer.take().unwrap_or_else(|| unreachable!()))
-        .map(|object| object.into_bound(py))
+    let object = allocate(py)?;
+    // SAFETY: `object` is initialised but for its answer, which is written here.
+    unsafe {
+        ptr::addr_of_mut!((*object).answer).write(answer);
+        Ok(Bound::from_owned_ptr(py, object.cast()))
+    }
 }
 
 /// A new `Match` holding the answer `make` makes, made in its place.
@@ -48,6 +51,20 @@ pub(crate) fn new(py: Python<'_>, answer: Answer) -> PyResult<Bound<'_, PyAny>> 
 ///
 /// `MemoryError` when CPython cannot allocate it.
 pub(crate) fn new_with(py: Python<'_>, make: &mut dyn FnMut() -> Answer) -> PyResult<Py<PyAny>> {
+    let object = allocate(py)?;
+    // Should making the answer panic, the object is given back before the panic
+    // goes on.
+    let unmade = Unmade(object.cast());
+    // SAFETY: `object` is initialised but for its answer, which is written here.
+    unsafe { ptr::addr_of_mut!((*object).answer).write(make()) };
+    std::mem::forget(unmade);
+    // SAFETY: the object is whole, and this is its one reference.
+    Ok(unsafe { Bound::from_owned_ptr(py, object.cast()) }.unbind())
+}
+
+/// A new `Match` with its header set (one reference, its class) and its answer not
+/// yet written.
+fn allocate(py: Python<'_>) -> PyResult<*mut MatchObject> {
     let class = CLASS
         .get(py)
         .ok_or_else(|| PyTypeError::new_err("routeyard.Match is not initialised"))?;
@@ -57,20 +74,11 @@ pub(crate) fn new_with(py: Python<'_>, make: &mut dyn FnMut() -> Answer) -> PyRe
     if object.is_null() {
         return Err(PyMemoryError::new_err(()));
     }
-    let object = object.cast::<MatchObject>();
     // SAFETY: `object` is a fresh block of the class's size, aligned for any object
     // (CPython's allocator aligns to 16 bytes); `PyObject_Init` sets its reference
-    // count and type (taking a reference to the heap type), then the answer is moved
-    // into its place. Nothing reads the object before both are written.
-    unsafe {
-        ffi::PyObject_Init(object.cast(), class);
-        // Should making the answer panic, the object is given back before the panic
-        // goes on.
-        let unmade = Unmade(object.cast());
-        ptr::addr_of_mut!((*object).answer).write(make());
-        std::mem::forget(unmade);
-        Ok(Bound::from_owned_ptr(py, object.cast()).unbind())
-    }
+    // count and type, taking a reference to the heap type.
+    unsafe { ffi::PyObject_Init(object.cast(), class) };
+    Ok(object.cast())
 }
 
 /// Gives back a `Match` whose answer was never written, if dropped.
