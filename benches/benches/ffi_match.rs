@@ -24,7 +24,7 @@ use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use routeyard::{Config, Registry, Request, Service};
-use routeyard_benches::{host_path_route, route_host, scaled, spread, HOST_PATHS};
+use routeyard_benches::{host_path_route, median, route_host, scaled, spread, HOST_PATHS};
 use routeyard_ffi::{
     ry_addr, ry_addr_family, ry_buffer, ry_match, ry_match_kind, ry_match_result, ry_protocol,
     ry_registry, ry_registry_free, ry_request, ry_status, RY_ID_SIZE,
@@ -364,11 +364,6 @@ fn paired(
         median(&mut gap_read),
         median(&mut gap_copied)
     );
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 criterion_group!(benches, ffi_match_bench);

@@ -19,7 +19,7 @@ use routeyard::{
     Change, Config, Match, Matched, PathMode, Registry, Request, Route, Service, ServiceRef,
 };
 use routeyard_benches::{
-    host_path_route, route_host, rss_bytes, scaled, spread, static_paths, HOST_PATHS,
+    host_path_route, median, route_host, rss_bytes, scaled, spread, static_paths, HOST_PATHS,
 };
 
 /// Lookups per iteration in the lookup benches.
@@ -166,18 +166,70 @@ fn static_paths_bench(c: &mut Criterion) {
             })
         });
         group.bench_function("routeyard", |b| {
-            b.iter(|| {
-                for path in &batch {
-                    black_box(
-                        registry.lookup(&Request::new("GET", "", black_box(path)), |f| {
-                            f.route().map(|r| r.id.len())
-                        }),
-                    );
-                }
-            })
+            b.iter(|| static_lookups(&registry, &batch, true))
         });
         group.finish();
+        static_ratios(label, &matchit, &registry, &batch);
     }
+}
+
+/// routeyard's side of the static paths: a lookup per path, reading the matched
+/// route's id when `read_id`, else handing back a reference to the route, as the
+/// peers' sides hand back a reference to their value.
+fn static_lookups(registry: &Registry, batch: &[&str], read_id: bool) {
+    for path in batch {
+        let request = Request::new("GET", "", black_box(path));
+        if read_id {
+            black_box(registry.lookup(&request, |f| f.route().map(|r| r.id.len())));
+        } else {
+            black_box(registry.lookup(&request, |f| f.route().map(std::ptr::from_ref)));
+        }
+    }
+}
+
+/// routeyard against matchit on the static paths, in turns: each round runs every
+/// side for a block of batches (the first half warms its caches, the second is timed),
+/// each side first in its share of rounds, so that the machine's changes of speed fall
+/// on all alike. Prints the medians of the per-round ratios to matchit: routeyard
+/// reading the route's id (the criterion figure) and handing back the route.
+fn static_ratios(
+    label: &str,
+    matchit: &matchit::Router<usize>,
+    registry: &Registry,
+    batch: &[&str],
+) {
+    // Fewer batches than this leave a side slower for having followed another: a
+    // block of 20 measured matchit at 10k paths at 2.5 times its criterion figure.
+    let block = if cfg!(debug_assertions) { 2 } else { 100 };
+    let rounds = if cfg!(debug_assertions) { 3 } else { 60 };
+    let time = |side: usize| {
+        let run = || match side {
+            0 => batch.iter().for_each(|path| {
+                black_box(matchit.at(black_box(path)).ok());
+            }),
+            _ => static_lookups(registry, batch, side == 1),
+        };
+        (0..block).for_each(|_| run());
+        let start = Instant::now();
+        (0..block).for_each(|_| run());
+        start.elapsed().as_secs_f64() * 1e9 / (block * batch.len()) as f64
+    };
+    let (mut with_id, mut with_ref) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let mut this = [0.0; 3];
+        for k in 0..3 {
+            let side = (round + k) % 3;
+            this[side] = time(side);
+        }
+        with_id.push(this[1] / this[0]);
+        with_ref.push(this[2] / this[0]);
+    }
+    eprintln!(
+        "static_paths/{label}/ratio: {rounds} rounds in turns, routeyard / matchit: {:.2} \
+         reading the route's id, {:.2} handing back the route (medians)",
+        median(&mut with_id),
+        median(&mut with_ref)
+    );
 }
 
 // -- 2. Host and path ---------------------------------------------------------
