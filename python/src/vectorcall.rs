@@ -177,7 +177,8 @@ impl Method for Connect {
 /// The body of `match` and `connect`, run inside PyO3's own fastcall trampoline (the
 /// one its generated methods use): it marks the thread as attached without asking
 /// CPython again, catches a panic and turns it into `PanicException`, and raises a
-/// returned error.
+/// returned error. The trampolines live in `pyo3::impl_`, which PyO3's macros expand
+/// to in the crates that use them; `Cargo.lock` pins the version this was built on.
 ///
 /// # Safety
 ///
