@@ -58,7 +58,8 @@ test-c-tsan: c-tools
 		TSAN_RT=$$(rustc +nightly --print sysroot)/lib/rustlib/$(HOST)/lib/librustc-nightly_rt.tsan.a
 
 ## Builds the extension into .venv, checks the stubs, then runs pytest; then builds the
-## abi3 wheel and runs the tests against it on every other CPython 3.9+ pyenv has here.
+## abi3 wheel and runs the tests against it on every other CPython 3.9+ pyenv has here;
+## then installs the checkout with `pip install .` into a fresh virtualenv and matches.
 test-python: $(VENV)/.installed
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV_BIN)/maturin develop --locked
 	$(VENV_BIN)/python -m mypy --strict python/tests
@@ -68,6 +69,7 @@ test-python: $(VENV)/.installed
 		--out $(TARGET_DIR)/wheels
 	python/scripts/other-pythons.sh $$(ls -t $(TARGET_DIR)/wheels/routeyard-*-abi3-*.whl | head -1) \
 		python/tests $(TARGET_DIR)/other-pythons
+	python/scripts/pip-install.sh $(PYTHON) $(TARGET_DIR)/pip-install
 
 # The virtualenv with the pinned build and test tools; reinstalled when the pins change.
 $(VENV)/.installed: python/requirements-dev.txt
