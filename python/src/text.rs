@@ -29,7 +29,7 @@ extern "C" {
 }
 
 /// Whether the running interpreter lends a str's UTF-8 text through the stable ABI.
-pub(crate) fn lends_utf8(py: Python<'_>) -> bool {
+fn lends_utf8(py: Python<'_>) -> bool {
     static LENDS: OnceLock<bool> = OnceLock::new();
     *LENDS.get_or_init(|| py.version_info() >= (3, 10))
 }
@@ -59,7 +59,7 @@ unsafe impl Sync for HeldStr {}
 /// # Errors
 ///
 /// `UnicodeEncodeError` for a str with lone surrogates, which has no UTF-8 form.
-pub(crate) fn lent_utf8<'a>(s: Borrowed<'a, '_, PyString>) -> PyResult<Option<&'a str>> {
+fn lent_utf8<'a>(s: Borrowed<'a, '_, PyString>) -> PyResult<Option<&'a str>> {
     let py = s.py();
     if !lends_utf8(py) {
         return Ok(None);

@@ -17,7 +17,7 @@ use std::ptr;
 
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyString, PyTuple};
+use pyo3::types::PyTuple;
 
 use routeyard::Registry;
 
@@ -96,7 +96,7 @@ impl<'a, 'py> Arguments<'a, 'py> {
 
     /// The keyword arguments, as `(name, value)` in the order given, the names
     /// borrowed from the call's tuple of names.
-    pub(crate) fn keywords_borrowed(
+    pub(crate) fn keywords(
         &self,
     ) -> impl Iterator<Item = (Borrowed<'a, 'py, PyAny>, Borrowed<'a, 'py, PyAny>)> + '_ {
         let names = self.names.map_or(ptr::null_mut(), |names| names.as_ptr());
@@ -108,23 +108,6 @@ impl<'a, 'py> Arguments<'a, 'py> {
                 let name = ffi::PyTuple_GetItem(names, i as ffi::Py_ssize_t);
                 (
                     Borrowed::from_ptr(self.py, name),
-                    Borrowed::from_ptr(self.py, value),
-                )
-            }
-        })
-    }
-
-    /// The keyword arguments, as `(name, value)` in the order given.
-    pub(crate) fn keywords(
-        &self,
-    ) -> impl Iterator<Item = (Bound<'py, PyString>, Borrowed<'a, 'py, PyAny>)> + '_ {
-        let names = self.names.iter().flat_map(|names| names.iter());
-        names.zip(self.keywords).map(|(name, &value)| {
-            // SAFETY: the interpreter passes keyword names as strs, and the value is a
-            // live object for `'a` (see `new`).
-            unsafe {
-                (
-                    name.cast_into_unchecked::<PyString>(),
                     Borrowed::from_ptr(self.py, value),
                 )
             }
