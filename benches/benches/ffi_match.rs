@@ -24,7 +24,9 @@ use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use routeyard::{Config, Registry, Request, Service};
-use routeyard_benches::{host_path_route, median, route_host, scaled, spread, HOST_PATHS};
+use routeyard_benches::{
+    host_path_route, in_turns, median, route_host, scaled, spread, HOST_PATHS,
+};
 use routeyard_ffi::{
     ry_addr, ry_addr_family, ry_buffer, ry_match, ry_match_kind, ry_match_result, ry_protocol,
     ry_registry, ry_registry_free, ry_request, ry_status, RY_ID_SIZE,
@@ -320,9 +322,7 @@ fn ffi_match_bench(c: &mut Criterion) {
     paired(&rust, &creg, &requests, &mut answer, &mut path);
 }
 
-/// The sides timed in alternation, a batch of each in turn (each side first in its
-/// share of rounds), so that the machine's changes of speed (this one's vary by a
-/// third over minutes) fall on all alike. Prints the median time per lookup of each
+/// The sides timed in alternation, a batch of each in turn ([`in_turns`]). Prints the median time per lookup of each
 /// side and the medians of the per-round differences: `ry_match` against the Rust
 /// lookup that reads the same outputs in place, and against one that copies them into
 /// its caller's memory as `ry_match` does.
@@ -335,28 +335,20 @@ fn paired(
 ) {
     let rounds = if cfg!(debug_assertions) { 10 } else { 2_000 };
     let mut copied = Copied::new();
-    // Per side: its times, per lookup.
-    let mut times: [Vec<f64>; 3] = Default::default();
-    let (mut gap_read, mut gap_copied) = (Vec::new(), Vec::new());
-    for round in 0..rounds {
-        let mut this = [0.0; 3];
-        for k in 0..3 {
-            let side = (round + k) % 3;
-            let start = Instant::now();
-            black_box(match side {
-                0 => rust_lookup_all(rust, black_box(requests), path),
-                1 => rust_copy_all(rust, black_box(requests), &mut copied),
-                _ => c_match_all(creg, black_box(requests), answer, false),
-            });
-            this[side] = start.elapsed().as_secs_f64() * 1e9 / requests.len() as f64;
-        }
-        for (side, t) in this.iter().enumerate() {
-            times[side].push(*t);
-        }
-        gap_read.push(this[2] - this[0]);
-        gap_copied.push(this[2] - this[1]);
-    }
-    let [read, copying, c] = times.each_mut().map(|t| median(t));
+    // Every round's time per lookup, by side.
+    let rounds_times = in_turns::<3>(rounds, |side| {
+        let start = Instant::now();
+        black_box(match side {
+            0 => rust_lookup_all(rust, black_box(requests), path),
+            1 => rust_copy_all(rust, black_box(requests), &mut copied),
+            _ => c_match_all(creg, black_box(requests), answer, false),
+        });
+        start.elapsed().as_secs_f64() * 1e9 / requests.len() as f64
+    });
+    let side = |i: usize| rounds_times.iter().map(|t| t[i]).collect::<Vec<f64>>();
+    let mut gap_read: Vec<f64> = rounds_times.iter().map(|t| t[2] - t[0]).collect();
+    let mut gap_copied: Vec<f64> = rounds_times.iter().map(|t| t[2] - t[1]).collect();
+    let [read, copying, c] = [0, 1, 2].map(|i| median(&mut side(i)));
     eprintln!(
         "ffi_match/paired: {rounds} rounds of 1,000-lookup batches: rust_lookup {read:.1} ns, \
          rust_lookup copying the outputs {copying:.1} ns, c_ry_match {c:.1} ns; \

@@ -19,7 +19,8 @@ use routeyard::{
     Change, Config, Match, Matched, PathMode, Registry, Request, Route, Service, ServiceRef,
 };
 use routeyard_benches::{
-    host_path_route, median, route_host, rss_bytes, scaled, spread, static_paths, HOST_PATHS,
+    host_path_route, in_turns, median, route_host, rss_bytes, scaled, spread, static_paths,
+    HOST_PATHS,
 };
 
 /// Lookups per iteration in the lookup benches.
@@ -187,10 +188,9 @@ fn static_lookups(registry: &Registry, batch: &[&str], read_id: bool) {
     }
 }
 
-/// routeyard against matchit on the static paths, in turns: each round runs every
-/// side for a block of batches (the first half warms its caches, the second is timed),
-/// each side first in its share of rounds, so that the machine's changes of speed fall
-/// on all alike. Prints the medians of the per-round ratios to matchit: routeyard
+/// routeyard against matchit on the static paths, in turns ([`in_turns`]): each round
+/// runs every side for a block of batches, the first half warming its caches and the
+/// second timed. Prints the medians of the per-round ratios to matchit: routeyard
 /// reading the route's id (the criterion figure) and handing back the route.
 fn static_ratios(
     label: &str,
@@ -214,16 +214,9 @@ fn static_ratios(
         (0..block).for_each(|_| run());
         start.elapsed().as_secs_f64() * 1e9 / (block * batch.len()) as f64
     };
-    let (mut with_id, mut with_ref) = (Vec::new(), Vec::new());
-    for round in 0..rounds {
-        let mut this = [0.0; 3];
-        for k in 0..3 {
-            let side = (round + k) % 3;
-            this[side] = time(side);
-        }
-        with_id.push(this[1] / this[0]);
-        with_ref.push(this[2] / this[0]);
-    }
+    let rounds_times = in_turns::<3>(rounds, time);
+    let mut with_id: Vec<f64> = rounds_times.iter().map(|t| t[1] / t[0]).collect();
+    let mut with_ref: Vec<f64> = rounds_times.iter().map(|t| t[2] / t[0]).collect();
     eprintln!(
         "static_paths/{label}/ratio: {rounds} rounds in turns, routeyard / matchit: {:.2} \
          reading the route's id, {:.2} handing back the route (medians)",

@@ -105,3 +105,23 @@ pub fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
 }
+
+/// Times `N` sides in turns: each round runs every side once, each side first in its
+/// share of rounds, so that the machine's changes of speed (this one's vary by a third
+/// over minutes) fall on all alike. `time(side)` runs side `side` and returns how long
+/// it took; the result holds every round's times, by side.
+pub fn in_turns<const N: usize>(
+    rounds: usize,
+    mut time: impl FnMut(usize) -> f64,
+) -> Vec<[f64; N]> {
+    (0..rounds)
+        .map(|round| {
+            let mut this = [0.0; N];
+            for k in 0..N {
+                let side = (round + k) % N;
+                this[side] = time(side);
+            }
+            this
+        })
+        .collect()
+}
