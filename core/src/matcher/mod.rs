@@ -624,18 +624,18 @@ impl<'a> Found<'a> {
             // Streams have no path.
             return UpstreamPath::EMPTY;
         };
-        let Some(route) = hit.route.forwarding else {
+        let Some(forwarding) = hit.route.forwarding else {
             return UpstreamPath::of([path, "", ""]);
         };
         let base = self
             .service()
             .and_then(|s| s.path.as_deref())
             .unwrap_or("/");
-        let postfix = route.strip_path.then(|| match hit.path {
+        let postfix = forwarding.strip_path.then(|| match hit.path {
             Some(_) => &path[hit.matched.min(path.len())..],
             None => path.strip_prefix('/').unwrap_or(path),
         });
-        match route.path_handling {
+        match forwarding.path_handling {
             PathHandling::V0 => upstream_path_v0(base, path, postfix),
             PathHandling::V1 => upstream_path_v1(base, path, postfix),
         }
@@ -659,7 +659,9 @@ impl<'a> Found<'a> {
     /// CF routes), else the service's.
     pub fn upstream_host(&self) -> &'a str {
         match (&self.answer, self.forwarding()) {
-            (_, Some(route)) if !route.preserve_host => self.service().map_or("", |s| &s.host),
+            (_, Some(forwarding)) if !forwarding.preserve_host => {
+                self.service().map_or("", |s| &s.host)
+            }
             // A stream has no Host header: its SNI stands in.
             (Answer::Stream(_) | Answer::Tcp(_), _) => self.prepared.sni.unwrap_or(""),
             _ => self.host,
@@ -694,9 +696,9 @@ impl<'a> Found<'a> {
     /// The status code to redirect with, when the route accepts only HTTPS and
     /// the request came over plain HTTP.
     pub fn redirect(&self) -> Option<u16> {
-        let route = self.hit()?.route.forwarding?;
+        let forwarding = self.hit()?.route.forwarding?;
         if self.protocol == Protocol::Http {
-            route.https_redirect
+            forwarding.https_redirect
         } else {
             None
         }
