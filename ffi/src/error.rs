@@ -117,6 +117,10 @@ pub struct ry_error {
     body: CString,
 }
 
+/// A failed call's error, boxed so that a result carries one word for it; only a
+/// failing call builds one.
+pub(crate) type Failure = Box<ry_error>;
+
 /// The CF name given to failures the C layer detects itself (NULL pointers, bad UTF-8),
 /// as CF routing-api names the requests it cannot decode.
 const PROCESS_REQUEST: &str = "ProcessRequestError";
@@ -275,7 +279,7 @@ fn c_string_lossy(text: String) -> CString {
 /// `err` must be NULL or valid for writing one `*mut ry_error`.
 pub(crate) unsafe fn finish(result: Result<(), ry_error>, err: *mut *mut ry_error) -> ry_status {
     // SAFETY: the caller's guarantee on `err` is passed on unchanged.
-    unsafe { finish_status(result.map(|()| ry_status::RyOk), err) }
+    unsafe { finish_status(result.map(|()| ry_status::RyOk).map_err(Box::new), err) }
 }
 
 /// [`finish`] for a call whose success has several outcomes (such as `RY_TIMEOUT`):
@@ -285,12 +289,12 @@ pub(crate) unsafe fn finish(result: Result<(), ry_error>, err: *mut *mut ry_erro
 ///
 /// `err` must be NULL or valid for writing one `*mut ry_error`.
 pub(crate) unsafe fn finish_status(
-    result: Result<ry_status, ry_error>,
+    result: Result<ry_status, Failure>,
     err: *mut *mut ry_error,
 ) -> ry_status {
     let (status, handle) = match result {
         Ok(status) => (status, ptr::null_mut()),
-        Err(error) => (error.status, Box::into_raw(Box::new(error))),
+        Err(error) => (error.status, Box::into_raw(error)),
     };
     if err.is_null() {
         if !handle.is_null() {

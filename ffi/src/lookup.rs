@@ -22,7 +22,7 @@ use routeyard_core::dialect::kong;
 use routeyard_core::{Found, Match, Matched, Protocol, Request, UpstreamPath};
 use serde_json::Value;
 
-use crate::error::{ry_error, ry_status};
+use crate::error::{ry_error, ry_status, Failure};
 use crate::registry::{registry, ry_registry};
 use crate::string::{str_arg, StringOut};
 
@@ -275,54 +275,10 @@ pub struct ry_match_result {
 /// Headers gathered on the stack before the request needs a heap allocation.
 const STACK_HEADERS: usize = 64;
 
-/// What is wrong with a request, kept small on the hot path and made into an
-/// `ry_error` (with its message) only when a call fails.
-#[derive(Debug)]
-enum BadRequest {
-    /// A string is NULL with a non-zero length.
-    Null { field: &'static str, len: usize },
-    /// The header array is NULL with a non-zero length.
-    NullHeaders { len: usize },
-    /// A header's name is NULL.
-    NullHeaderName { index: usize },
-    /// A string is not UTF-8.
-    Utf8 {
-        field: &'static str,
-        cause: std::str::Utf8Error,
-    },
-    /// `protocol` is not an `ry_protocol` value.
-    Protocol { value: u32 },
-    /// An address family is not an `ry_addr_family` value.
-    Family { field: &'static str, value: u32 },
-}
-
-impl From<BadRequest> for ry_error {
-    fn from(bad: BadRequest) -> ry_error {
-        match bad {
-            BadRequest::Null { field, len } => ry_error::argument(
-                ry_status::RyErrNullArg,
-                format!("`{field}` is NULL but its length is {len}"),
-            ),
-            BadRequest::NullHeaders { len } => ry_error::argument(
-                ry_status::RyErrNullArg,
-                format!("`headers` is NULL but `headers_len` is {len}"),
-            ),
-            BadRequest::NullHeaderName { index } => ry_error::argument(
-                ry_status::RyErrNullArg,
-                format!("`headers[{index}].name` is NULL"),
-            ),
-            BadRequest::Utf8 { field, cause } => ry_error::invalid_utf8(field, cause),
-            BadRequest::Protocol { value } => {
-                ry_error::invalid_argument(format!("`protocol` is {value}, not an ry_protocol"))
-            }
-            BadRequest::Family { field, value } => ry_error::invalid_argument(format!(
-                "`{field}.family` is {value}, not an ry_addr_family"
-            )),
-        }
-    }
-}
-
 /// A `(pointer, length)` field of the request as UTF-8, None when absent.
+///
+/// The usual field, ASCII or absent, is read here; anything else, valid or not, is
+/// left to [`text_slow`], out of line.
 ///
 /// # Safety
 ///
@@ -332,24 +288,46 @@ unsafe fn text<'a>(
     ptr: *const u8,
     len: usize,
     field: &'static str,
-) -> Result<Option<&'a str>, BadRequest> {
-    if ptr.is_null() {
-        if len == 0 {
-            return Ok(None);
+) -> Result<Option<&'a str>, Failure> {
+    if !ptr.is_null() {
+        // SAFETY: non-NULL, and the caller guarantees `len` readable bytes for `'a`.
+        let bytes = unsafe { std::slice::from_raw_parts(ptr, len) };
+        // Methods, hosts and paths are ASCII as a rule, and checking that a word at a
+        // time costs a fraction of a full UTF-8 validation.
+        if is_ascii(bytes) {
+            // SAFETY: ASCII is valid UTF-8.
+            return Ok(Some(unsafe { std::str::from_utf8_unchecked(bytes) }));
         }
-        return Err(BadRequest::Null { field, len });
+    } else if len == 0 {
+        return Ok(None);
+    }
+    // SAFETY: as the caller guarantees.
+    unsafe { text_slow(ptr, len, field) }
+}
+
+/// [`text`] for a field that is not ASCII (a full UTF-8 check), or NULL with a
+/// length (refused).
+///
+/// # Safety
+///
+/// As for [`text`].
+#[inline(never)]
+unsafe fn text_slow<'a>(
+    ptr: *const u8,
+    len: usize,
+    field: &'static str,
+) -> Result<Option<&'a str>, Failure> {
+    if ptr.is_null() {
+        return Err(Box::new(ry_error::argument(
+            ry_status::RyErrNullArg,
+            format!("`{field}` is NULL but its length is {len}"),
+        )));
     }
     // SAFETY: non-NULL, and the caller guarantees `len` readable bytes for `'a`.
     let bytes = unsafe { std::slice::from_raw_parts(ptr, len) };
-    // Methods, hosts and paths are ASCII as a rule, and checking that a word at a time
-    // costs a fraction of a full UTF-8 validation.
-    if is_ascii(bytes) {
-        // SAFETY: ASCII is valid UTF-8.
-        return Ok(Some(unsafe { std::str::from_utf8_unchecked(bytes) }));
-    }
     match std::str::from_utf8(bytes) {
         Ok(text) => Ok(Some(text)),
-        Err(cause) => Err(BadRequest::Utf8 { field, cause }),
+        Err(cause) => Err(Box::new(ry_error::invalid_utf8(field, cause))),
     }
 }
 
@@ -385,7 +363,7 @@ fn is_ascii(bytes: &[u8]) -> bool {
 unsafe fn socket_addr(
     addr: *const ry_addr,
     field: &'static str,
-) -> Result<Option<SocketAddr>, BadRequest> {
+) -> Result<Option<SocketAddr>, Failure> {
     // SAFETY: the caller guarantees `addr` is readable. The family is read as the
     // integer C stored (a C enum has the size of an unsigned int, as `ry_addr_family`
     // has), never as a Rust enum that might not have that value.
@@ -399,33 +377,53 @@ unsafe fn socket_addr(
         },
         // SAFETY: as above.
         2 => IpAddr::V6(Ipv6Addr::from(unsafe { addr_of!((*addr).addr).read() })),
-        value => return Err(BadRequest::Family { field, value }),
+        value => return Err(bad_family(field, value)),
     };
     // SAFETY: as above.
     let port = unsafe { addr_of!((*addr).port).read() };
     Ok(Some(SocketAddr::new(ip, port)))
 }
 
+/// A request's protocol that is not an `ry_protocol`.
+#[cold]
+#[inline(never)]
+fn bad_protocol(value: u32) -> Failure {
+    Box::new(ry_error::invalid_argument(format!(
+        "`protocol` is {value}, not an ry_protocol"
+    )))
+}
+
+/// A request's address family that is not an `ry_addr_family`.
+#[cold]
+#[inline(never)]
+fn bad_family(field: &'static str, value: u32) -> Failure {
+    Box::new(ry_error::invalid_argument(format!(
+        "`{field}.family` is {value}, not an ry_addr_family"
+    )))
+}
+
 /// The request's headers as the core takes them: gathered into `stack` when they fit,
-/// else into `heap`.
+/// else into `heap`. Out of line: most requests a proxy matches carry none the
+/// routes ask about, and the caller passes none.
 ///
 /// # Safety
 ///
-/// `headers` must be NULL or valid for reading `len` `ry_header`s whose strings are
-/// readable and unchanged for `'a`.
+/// `len` must not be 0, and `headers` must be NULL or valid for reading `len`
+/// `ry_header`s whose strings are readable and unchanged for `'a`.
+#[inline(never)]
 unsafe fn headers<'a>(
     headers: *const ry_header,
     len: usize,
     stack: &'a mut [MaybeUninit<(&'a str, &'a str)>; STACK_HEADERS],
     heap: &'a mut Vec<(&'a str, &'a str)>,
-) -> Result<&'a [(&'a str, &'a str)], BadRequest> {
-    if len == 0 {
-        return Ok(&[]);
-    }
+) -> Result<&'a [(&'a str, &'a str)], Failure> {
     if headers.is_null() {
-        return Err(BadRequest::NullHeaders { len });
+        return Err(Box::new(ry_error::argument(
+            ry_status::RyErrNullArg,
+            format!("`headers` is NULL but `headers_len` is {len}"),
+        )));
     }
-    let read = |i: usize| -> Result<(&'a str, &'a str), BadRequest> {
+    let read = |i: usize| -> Result<(&'a str, &'a str), Failure> {
         // SAFETY: `i < len`, and the caller guarantees `len` readable entries.
         let (name, name_len, value, value_len) = unsafe {
             let h = headers.add(i);
@@ -437,7 +435,10 @@ unsafe fn headers<'a>(
             )
         };
         if name.is_null() {
-            return Err(BadRequest::NullHeaderName { index: i });
+            return Err(Box::new(ry_error::argument(
+                ry_status::RyErrNullArg,
+                format!("`headers[{i}].name` is NULL"),
+            )));
         }
         // SAFETY: the caller guarantees each header's strings are readable for `'a`.
         let name = unsafe { text(name, name_len, "headers[].name") }?.unwrap_or("");
@@ -467,23 +468,26 @@ unsafe fn headers<'a>(
 ///
 /// `req` must be valid for reading one `ry_request` (its enum fields may hold any
 /// value), and everything it points to must be readable and unchanged for `'a`.
-#[inline]
+#[inline(always)]
 unsafe fn request<'a>(
     req: *const ry_request,
     stack: &'a mut [MaybeUninit<(&'a str, &'a str)>; STACK_HEADERS],
     heap: &'a mut Vec<(&'a str, &'a str)>,
-) -> Result<Request<'a>, BadRequest> {
+) -> Result<Request<'a>, Failure> {
     // SAFETY: the caller guarantees `req` is readable; every field is read on its own,
     // and the protocol as the integer C stored.
     unsafe {
         let raw_protocol = addr_of!((*req).protocol).cast::<u32>().read();
-        let protocol = protocol(raw_protocol).ok_or(BadRequest::Protocol {
-            value: raw_protocol,
-        })?;
+        let Some(protocol) = protocol(raw_protocol) else {
+            return Err(bad_protocol(raw_protocol));
+        };
         let method = text((*req).method, (*req).method_len, "method")?;
         let host = text((*req).host, (*req).host_len, "host")?;
         let path = text((*req).path, (*req).path_len, "path")?;
-        let headers = headers((*req).headers, (*req).headers_len, stack, heap)?;
+        let headers = match (*req).headers_len {
+            0 => &[],
+            len => headers((*req).headers, len, stack, heap)?,
+        };
         let sni = text((*req).sni, (*req).sni_len, "sni")?;
         let source = socket_addr(addr_of!((*req).source), "source")?;
         let destination = socket_addr(addr_of!((*req).destination), "destination")?;
@@ -976,10 +980,10 @@ pub unsafe extern "C" fn ry_match(
         // SAFETY: the caller guarantees `reg` is NULL or a live handle.
         let registry = unsafe { registry(reg) }?;
         if req.is_null() {
-            return Err(ry_error::null_arg("req"));
+            return Err(ry_error::null_arg("req").into());
         }
         if out.is_null() {
-            return Err(ry_error::null_arg("out"));
+            return Err(ry_error::null_arg("out").into());
         }
         let mut stack = [const { MaybeUninit::uninit() }; STACK_HEADERS];
         let mut heap = Vec::new();
@@ -993,22 +997,34 @@ pub unsafe extern "C" fn ry_match(
         });
         match outcome {
             Some(Outcome::Written) => Ok(ry_status::RyOk),
-            None => {
-                // A miss writes the empty string into every wanted buffer, so each
-                // needs room for a NUL.
-                if let Some(i) = targets.too_small(&[0; BUFFERS]) {
-                    // SAFETY: `out` as above.
-                    return Err(unsafe { too_small(out, i, &[0; BUFFERS], &targets) });
-                }
-                let miss = Fields::miss(registry.revision());
-                // SAFETY: `out` as above; every wanted buffer holds at least the NUL.
-                unsafe { write_answer(out, &targets, &miss, &Texts::default()) };
-                Ok(ry_status::RyOk)
-            }
+            // SAFETY: `out` as above.
+            None => unsafe { miss(out, &targets, registry.revision()) },
             // SAFETY: `out` as above.
             Some(Outcome::TooSmall(i, lens)) => Err(unsafe { too_small(out, i, &lens, &targets) }),
         }
     })
+}
+
+/// Writes the answer to a request nothing matched: the empty string into every wanted
+/// buffer, each of which needs room for its NUL.
+///
+/// # Safety
+///
+/// `out` must be valid for writes of one `ry_match_result` whose wanted buffers are
+/// `targets`.
+#[inline(never)]
+unsafe fn miss(
+    out: *mut ry_match_result,
+    targets: &Targets,
+    revision: u64,
+) -> Result<ry_status, Failure> {
+    if let Some(i) = targets.too_small(&[0; BUFFERS]) {
+        // SAFETY: as the caller guarantees.
+        return Err(unsafe { too_small(out, i, &[0; BUFFERS], targets) });
+    }
+    // SAFETY: as the caller guarantees; every wanted buffer holds at least the NUL.
+    unsafe { write_answer(out, targets, &Fields::miss(revision), &Texts::default()) };
+    Ok(ry_status::RyOk)
 }
 
 /// Reports a buffer too small: writes every needed length and builds the error.
@@ -1022,7 +1038,7 @@ unsafe fn too_small(
     i: usize,
     lens: &[usize; BUFFERS],
     targets: &Targets,
-) -> ry_error {
+) -> Failure {
     // SAFETY: as the caller guarantees.
     unsafe { write_lens(out, lens) };
     let Target { data, capacity } = targets.all()[i];
@@ -1038,7 +1054,7 @@ unsafe fn too_small(
             lens[i] + 1
         )
     };
-    ry_error::argument(ry_status::RyErrBufferTooSmall, message)
+    Box::new(ry_error::argument(ry_status::RyErrBufferTooSmall, message))
 }
 
 /// A request described as JSON, for `ry_match_json`; owns its strings.

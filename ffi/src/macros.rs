@@ -10,7 +10,9 @@
 ///   outcome is reported through the caller's `ry_error **err` by
 ///   [`finish`](crate::error::finish).
 /// - `ffi_boundary!(status err, { ... })` is the same for functions whose success has
-///   several outcomes: the body evaluates to `Result<ry_status, ry_error>`.
+///   several outcomes: the body evaluates to `Result<ry_status, Failure>`. A
+///   [`Failure`](crate::error::Failure) is a boxed `ry_error` (`?` boxes one), so the
+///   result is two words, which the hot path (`ry_match`) hands back in registers.
 /// - `ffi_boundary!({ ... })` is for functions that return something else. A panic
 ///   yields that type's [`OnPanic`] value: NULL for pointers, nothing for `()`. The panic
 ///   message has already been printed to stderr by the panic hook.
@@ -32,11 +34,11 @@ macro_rules! ffi_boundary {
     }};
     (status $err:ident, $body:block) => {{
         let result = ::std::panic::catch_unwind(::std::panic::AssertUnwindSafe(
-            || -> ::std::result::Result<$crate::error::ry_status, $crate::error::ry_error> {
-                $body
-            },
+            || -> ::std::result::Result<$crate::error::ry_status, $crate::error::Failure> { $body },
         ))
-        .unwrap_or_else(|payload| Err($crate::error::ry_error::from_panic(payload.as_ref())));
+        .unwrap_or_else(|payload| {
+            Err($crate::error::ry_error::from_panic(payload.as_ref()).into())
+        });
         // SAFETY: as in the first form.
         unsafe { $crate::error::finish_status(result, $err) }
     }};

@@ -215,13 +215,15 @@ pub unsafe extern "C" fn ry_subscription_poll(
                     ry_status::RyErrLagged,
                     "ProcessRequestError",
                     lagged.to_string(),
-                ))
+                )
+                .into())
             }
             Err(closed) => Err(ry_error::new(
                 ry_status::RyErrClosed,
                 "ProcessRequestError",
                 closed.to_string(),
-            )),
+            )
+            .into()),
         }
     })
 }

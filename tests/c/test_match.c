@@ -595,6 +595,12 @@ static void test_bad_input(void) {
     req = http_request("GET", "sh\xe2\x82op", "/cart");
     CHECK(ry_match(reg, &req, false, &a.r, &err) == RY_ERR_INVALID_UTF8);
     CHECK_ERROR(err, "ProcessRequestError", "`host`");
+    /* Valid UTF-8 beyond ASCII is read in full and matched. */
+    req = http_request("GET", "shop.example.com", "/cart/caf\xc3\xa9");
+    CHECK(MATCH(reg, &req, false, &a) && a.r.kind == RY_MATCH_KIND_CF_ROUTE);
+    CHECK(strcmp(a.upstream_path, "/cart/caf\xc3\xa9") == 0);
+    req = http_request("GET", "shop.example.com", "/cart/\xe2\x82\xac");
+    CHECK(MATCH(reg, &req, false, &a) && a.r.kind == RY_MATCH_KIND_CF_ROUTE);
     req = http_request("GET", "shop.example.com", "/cart");
     req.sni = (const uint8_t *)"\x80";
     req.sni_len = 1;

@@ -266,11 +266,18 @@ impl<'a> UpstreamPath<'a> {
     }
 
     /// The path's length in bytes.
+    #[inline]
     pub fn len(&self) -> usize {
         if self.collapse {
-            return self.bytes().count();
+            return self.collapsed_len();
         }
         self.parts.iter().map(|p| p.len()).sum()
+    }
+
+    /// [`UpstreamPath::len`] under Kong's v1 rules, counted byte by byte.
+    #[inline(never)]
+    fn collapsed_len(&self) -> usize {
+        self.bytes().count()
     }
 
     /// Whether the path is empty (only for streams).
@@ -583,12 +590,14 @@ impl<'a> Found<'a> {
     }
 
     /// The matched route's service, if it has one.
+    #[inline]
     pub fn service(&self) -> Option<&'a Service> {
         self.service_arc().map(|s| &**s)
     }
 
     /// The matched route's service as the index shares it, for keeping beyond the
     /// lookup without a copy.
+    #[inline]
     pub fn service_arc(&self) -> Option<&'a Arc<Service>> {
         self.published.index.service_in(self.service_slot()?)
     }
@@ -657,6 +666,7 @@ impl<'a> Found<'a> {
 
     /// The `Host` to send upstream: the request's with `preserve_host` (and for
     /// CF routes), else the service's.
+    #[inline]
     pub fn upstream_host(&self) -> &'a str {
         match (&self.answer, self.forwarding()) {
             (_, Some(forwarding)) if !forwarding.preserve_host => {
