@@ -175,6 +175,10 @@ pub(crate) struct Compiled {
 struct Entry {
     rank: Rank,
     route: Arc<Compiled>,
+    /// For a Kong route, the route itself (as `route.target` holds it): an answer
+    /// that reads it and the compiled route fetches both at once, not one after
+    /// the other.
+    kong: Option<Arc<Route>>,
     /// Index into `route.paths`, or `NO_PATH`.
     path: u16,
     /// Index into `route.hosts` that placed the entry in its bucket, or `NO_HOST`.
@@ -519,6 +523,8 @@ impl Prepared<'_> {
 #[derive(Clone, Debug)]
 pub(crate) struct Hit<'i> {
     pub(crate) route: &'i Arc<Compiled>,
+    /// For a Kong route, the route (the entry's copy of `route.target`).
+    pub(crate) kong: Option<&'i Arc<Route>>,
     /// Index into the route's paths, if it matched by path.
     pub(crate) path: Option<usize>,
     /// How many bytes of the (normalised) request path the route's path matched.
@@ -885,6 +891,10 @@ impl Table {
         Entry {
             rank: route.rank(p),
             route: route.clone(),
+            kong: match &route.target {
+                Target::Route(kong) => Some(kong.clone()),
+                Target::CfPool(_) => None,
+            },
             path: p.map_or(NO_PATH, |p| p as u16),
             host,
             mode: match p.map(|p| &route.paths[p]) {
@@ -1052,6 +1062,7 @@ fn scan<'i>(
                 &e.rank,
                 Hit {
                     route: &e.route,
+                    kong: e.kong.as_ref(),
                     path: None,
                     matched: 0,
                     pool,
@@ -1136,6 +1147,7 @@ fn path_hit<'i>(
         &e.rank,
         Hit {
             route: &e.route,
+            kong: e.kong.as_ref(),
             path: Some(e.path as usize),
             matched,
             pool,

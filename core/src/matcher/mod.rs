@@ -527,10 +527,7 @@ impl<'a> Found<'a> {
 
     fn route_arc(&self) -> Option<&'a Arc<Route>> {
         match &self.answer {
-            Answer::Http(hit) => match &hit.route.target {
-                Target::Route(route) => Some(route),
-                Target::CfPool(_) => None,
-            },
+            Answer::Http(hit) => hit.kong,
             Answer::Stream(stream) => Some(&stream.route),
             Answer::Tcp(_) => None,
         }
