@@ -217,6 +217,24 @@ fn forwarding_follows_updates() {
     assert_eq!(r.find(&request).unwrap().redirect, None);
 }
 
+/// The route an answer gives is the route as last written, also after an update
+/// that leaves every matching field as it was.
+#[test]
+fn the_answer_is_the_route_as_last_written() {
+    let r = registry();
+    route(&r, "a", |x| x.paths = strings(&["/a"]));
+    let request = Request::new("GET", "h", "/a/1");
+    let mut updated = r.route("a").unwrap();
+    updated.name = Some("renamed".into());
+    updated.tags = strings(&["blue"]);
+    r.update_route("a", updated).unwrap();
+    assert_eq!(winner(&r, &request).as_deref(), Some("renamed"));
+    let tags = r.lookup(&request, |found| found.route().and_then(|x| x.tags.clone()));
+    assert_eq!(tags, Some(strings(&["blue"])));
+    r.delete_route("renamed").unwrap();
+    assert_eq!(winner(&r, &request), None);
+}
+
 #[test]
 fn updates_and_deletes_reach_the_matcher() {
     let r = registry();
