@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use path_tree::PathTree;
 use routeyard::{
-    Change, Config, Match, Matched, PathMode, Registry, Request, Route, Service, ServiceRef,
+    Change, Config, Match, Matched, PathMode, Reader, Registry, Request, Route, Service, ServiceRef,
 };
 use routeyard_benches::{
     host_path_route, in_turns, median, route_host, rss_bytes, scaled, spread, static_paths,
@@ -103,6 +103,21 @@ fn lookup_all(registry: &Registry, requests: &[(String, String)]) -> usize {
         .count()
 }
 
+/// [`lookup_all`] through a [`Reader`], which keeps the index between calls.
+fn reader_lookup_all(reader: &mut Reader<'_>, requests: &[(String, String)]) -> usize {
+    requests
+        .iter()
+        .filter(|(host, path)| {
+            black_box(reader.lookup(&Request::new("GET", host, path), |found| {
+                let route = found.route().map(|r| r.id.len());
+                let service = found.service().map(|s| s.host.len());
+                (route, service)
+            }))
+            .is_some()
+        })
+        .count()
+}
+
 /// The same with the owned answer ([`Registry::find`]): the route, service,
 /// upstream path and host copied out.
 fn find_all(registry: &Registry, requests: &[(String, String)]) -> usize {
@@ -172,6 +187,10 @@ fn static_paths_bench(c: &mut Criterion) {
         group.bench_function("routeyard_ref", |b| {
             b.iter(|| static_lookups(&registry, &batch, false))
         });
+        let mut reader = registry.reader();
+        group.bench_function("routeyard_reader", |b| {
+            b.iter(|| static_reader_lookups(&mut reader, &batch))
+        });
         group.finish();
         static_ratios(label, &matchit, &registry, &batch);
     }
@@ -192,6 +211,15 @@ fn static_lookups(registry: &Registry, batch: &[&str], read_id: bool) {
     }
 }
 
+/// routeyard's side of the static paths through a [`Reader`], reading the matched
+/// route's id (the `routeyard_reader` function).
+fn static_reader_lookups(reader: &mut Reader<'_>, batch: &[&str]) {
+    for path in batch {
+        let request = Request::new("GET", "", black_box(path));
+        black_box(reader.lookup(&request, |f| f.route().map(|r| r.id.len())));
+    }
+}
+
 /// routeyard against matchit on the static paths, in turns ([`in_turns`]): each round
 /// runs every side for a block of batches, the first half warming its caches and the
 /// second timed. Prints the medians of the per-round ratios to matchit: routeyard
@@ -206,26 +234,32 @@ fn static_ratios(
     // block of 20 measured matchit at 10k paths at 2.5 times its criterion figure.
     let block = if cfg!(debug_assertions) { 2 } else { 100 };
     let rounds = if cfg!(debug_assertions) { 3 } else { 60 };
+    let mut reader = registry.reader();
     let time = |side: usize| {
-        let run = || match side {
+        let mut run = || match side {
             0 => batch.iter().for_each(|path| {
                 black_box(matchit.at(black_box(path)).ok());
             }),
-            _ => static_lookups(registry, batch, side == 1),
+            1 | 2 => static_lookups(registry, batch, side == 1),
+            _ => static_reader_lookups(&mut reader, batch),
         };
         (0..block).for_each(|_| run());
         let start = Instant::now();
         (0..block).for_each(|_| run());
         start.elapsed().as_secs_f64() * 1e9 / (block * batch.len()) as f64
     };
-    let rounds_times = in_turns::<3>(rounds, time);
-    let mut with_id: Vec<f64> = rounds_times.iter().map(|t| t[1] / t[0]).collect();
-    let mut with_ref: Vec<f64> = rounds_times.iter().map(|t| t[2] / t[0]).collect();
+    let rounds_times = in_turns::<4>(rounds, time);
+    let ratio = |side: usize| {
+        let mut ratios: Vec<f64> = rounds_times.iter().map(|t| t[side] / t[0]).collect();
+        median(&mut ratios)
+    };
     eprintln!(
         "static_paths/{label}/ratio: {rounds} rounds in turns, routeyard / matchit: {:.2} \
-         reading the route's id, {:.2} handing back the route (medians)",
-        median(&mut with_id),
-        median(&mut with_ref)
+         reading the route's id, {:.2} handing back the route, {:.2} reading the id \
+         through a Reader (medians)",
+        ratio(1),
+        ratio(2),
+        ratio(3)
     );
 }
 
@@ -245,6 +279,11 @@ fn host_path_lookups(
     group.throughput(Throughput::Elements(BATCH as u64));
     assert_eq!(find_all(registry, &hits), BATCH, "a hit missed");
     group.bench_function("hits", |b| b.iter(|| lookup_all(registry, &hits)));
+    let mut reader = registry.reader();
+    assert_eq!(reader_lookup_all(&mut reader, &hits), BATCH, "a hit missed");
+    group.bench_function("hits_reader", |b| {
+        b.iter(|| reader_lookup_all(&mut reader, &hits))
+    });
     group.bench_function("hits_owned", |b| b.iter(|| find_all(registry, &hits)));
     group.bench_function("misses", |b| b.iter(|| lookup_all(registry, &misses)));
 }

@@ -85,7 +85,7 @@ pub use crate::model::kong::{
 };
 pub use crate::model::ports::PortRange;
 pub use crate::model::upstream::{NamedServer, Upstream};
-pub use crate::registry::{Change, Config, Reaper, Registry, Snapshot};
+pub use crate::registry::{Change, Config, Reader, Reaper, Registry, Snapshot};
 
 /// The crate's version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

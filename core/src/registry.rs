@@ -2008,6 +2008,64 @@ fn group_does_not_exist(guid: &str) -> Error {
     )
 }
 
+/// A registry's reader for one thread's loop of lookups, from
+/// [`Registry::reader`].
+///
+/// [`Registry::lookup`] pins the published index for the length of each call,
+/// which costs a few atomic operations on a slot of the calling thread (about
+/// 13 ns). A reader keeps the index it last used and, on each call, only checks
+/// that it is still the published one (one atomic load), taking the new one when
+/// a write has replaced it. Its answers are the registry's answers: every commit
+/// is visible from the reader's next call on.
+///
+/// The index a reader keeps stays allocated until the reader's next call or its
+/// drop, even after writes have replaced it: keep a reader for a loop that
+/// matches, not one per idle connection. `Reader` is `Send`: a thread may hand
+/// its reader to another, but calls take `&mut self`, so each thread uses its
+/// own.
+pub struct Reader<'r> {
+    registry: &'r Registry,
+    published: arc_swap::Cache<&'r arc_swap::ArcSwap<Published>, Arc<Published>>,
+}
+
+impl std::fmt::Debug for Reader<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("revision", &self.registry.revision())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reader<'_> {
+    /// [`Registry::find`] through this reader.
+    pub fn find(&mut self, request: &Request<'_>) -> Option<Match> {
+        let clock = &*self.registry.clock;
+        self.published.load().find(request, clock, false)
+    }
+
+    /// [`Registry::find_and_pick`] through this reader.
+    pub fn find_and_pick(&mut self, request: &Request<'_>) -> Option<Match> {
+        let clock = &*self.registry.clock;
+        self.published.load().find(request, clock, true)
+    }
+
+    /// [`Registry::lookup`] through this reader: the answer, borrowed from the
+    /// index, is handed to `f`.
+    pub fn lookup<R>(
+        &mut self,
+        request: &Request<'_>,
+        f: impl FnOnce(&Found<'_>) -> R,
+    ) -> Option<R> {
+        let clock = &*self.registry.clock;
+        self.published.load().with_found(request, clock, f)
+    }
+
+    /// The registry this reader reads.
+    pub fn registry(&self) -> &Registry {
+        self.registry
+    }
+}
+
 /// The registry: router groups, CF HTTP routes and TCP mappings with leases, port
 /// reservations, and the revisioned event log.
 ///
@@ -2162,6 +2220,32 @@ impl Registry {
     /// ```
     pub fn lookup<R>(&self, request: &Request<'_>, f: impl FnOnce(&Found<'_>) -> R) -> Option<R> {
         self.published.load().with_found(request, &*self.clock, f)
+    }
+
+    /// A reader for one thread's loop of lookups: the same answers as
+    /// [`Registry::lookup`] and [`Registry::find`], without the cost of pinning the
+    /// published index on every call (see [`Reader`]).
+    ///
+    /// ```
+    /// use routeyard::{Config, Registry, Request, Route};
+    ///
+    /// let registry = Registry::new(Config::new());
+    /// let mut reader = registry.reader();
+    /// let request = Request::new("GET", "", "/orders");
+    /// assert!(reader.find(&request).is_none());
+    /// registry.create_route(Route {
+    ///     paths: Some(vec!["/orders".into()]),
+    ///     ..Route::default()
+    /// })?;
+    /// // The reader sees every commit from its next call on.
+    /// assert!(reader.lookup(&request, |found| found.route().is_some()).unwrap());
+    /// # Ok::<(), routeyard::Error>(())
+    /// ```
+    pub fn reader(&self) -> Reader<'_> {
+        Reader {
+            registry: self,
+            published: arc_swap::Cache::new(&self.published),
+        }
     }
 
     /// Runs `f` as one transaction at the current time: commits if it succeeds,
