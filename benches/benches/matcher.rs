@@ -103,7 +103,10 @@ fn lookup_all(registry: &Registry, requests: &[(String, String)]) -> usize {
         .count()
 }
 
-/// [`lookup_all`] through a [`Reader`], which keeps the index between calls.
+/// [`lookup_all`] through a [`Reader`], which keeps the index between calls. The
+/// loops are written out, here and for the static paths: folding them into one
+/// generic over the lookup measured the static paths' routeyard sides 5–15% slower
+/// against matchit, timed in turns with this form.
 fn reader_lookup_all(reader: &mut Reader<'_>, requests: &[(String, String)]) -> usize {
     requests
         .iter()
