@@ -321,6 +321,22 @@ typedef struct ry_config ry_config;
 typedef struct ry_error ry_error;
 
 /**
+ * A reader of one registry, for one thread's loop of `ry_reader_match` calls.
+ *
+ * Thread-safety: not for concurrent use: one call at a time, from any thread (a
+ * reader may be handed from one thread to another between calls). Give each matching
+ * thread its own; any number of readers and `ry_match` callers may read one registry
+ * while other threads change it.
+ *
+ * Lifetime: created by `ry_reader_new` and freed by `ry_reader_free`, once. It holds
+ * its own reference to the registry's state, so `ry_registry_free` may come before or
+ * after it. It also keeps the index it last answered from allocated until its next
+ * call or its free, after writes have replaced that index: keep a reader per matching
+ * loop, not one per idle connection.
+ */
+typedef struct ry_reader ry_reader;
+
+/**
  * A background thread that, every interval, expires the registry's lapsed leases at
  * the registry clock's time (`ry_registry_expire`) and then compacts the matcher's
  * index (`ry_registry_compact_index`).
@@ -609,6 +625,101 @@ typedef struct ry_match_result {
    */
   uint64_t revision;
 } ry_match_result;
+
+/**
+ * A string the library lends: `len` bytes of UTF-8 at `data`, not NUL-terminated.
+ * `data` is never NULL (an empty string points at a valid, empty location), so it
+ * may be passed to `memcpy` or printed with `"%.*s"` as it is.
+ *
+ * Thread-safety and lifetime: plain data; how long `data` stays valid is stated
+ * where the string is handed out.
+ */
+typedef struct ry_str {
+  /**
+   * The first byte.
+   */
+  const char *data;
+  /**
+   * The length in bytes.
+   */
+  size_t len;
+} ry_str;
+
+/**
+ * The answer to a request, written by `ry_reader_match`, with its strings lent by the
+ * reader rather than copied.
+ *
+ * The fields are those of `ry_match_result`, with the same meaning; each string is
+ * an `ry_str` that is empty when the field does not apply.
+ *
+ * Thread-safety and lifetime: plain data, owned by the caller, which need not
+ * initialise it: every field is written, none is read. Its strings stay valid until
+ * the next `ry_reader_match` or `ry_reader_free` on the reader that wrote it, and the
+ * ones lent from the request (see `ry_reader_match`) as long as the request's strings
+ * too.
+ */
+typedef struct ry_match_view {
+  /**
+   * What answered; `RY_MATCH_KIND_NONE` when nothing did, in which case every other
+   * field is empty or zero (`revision` aside).
+   */
+  enum ry_match_kind kind;
+  /**
+   * For `RY_MATCH_KIND_ROUTE`: the Kong route's id (a UUID, 36 bytes).
+   */
+  struct ry_str route_id;
+  /**
+   * For `RY_MATCH_KIND_ROUTE` when the route has a service: the service's id.
+   */
+  struct ry_str service_id;
+  /**
+   * For `RY_MATCH_KIND_CF_ROUTE`: the route's `host/path` as registered (lowercased).
+   */
+  struct ry_str cf_route;
+  /**
+   * For `RY_MATCH_KIND_TCP_ROUTE`: the router group port whose mappings answered.
+   */
+  uint16_t tcp_port;
+  /**
+   * The path to send upstream, after the route's `strip_path` and the service's
+   * path; for CF routes the request's path; empty for streams.
+   */
+  struct ry_str upstream_path;
+  /**
+   * The `Host` to send upstream: the request's when the route has `preserve_host`
+   * (and for CF routes), else the service's host; for streams the request's SNI.
+   */
+  struct ry_str upstream_host;
+  /**
+   * The part of the request path that the route's path matched; empty when the
+   * route matched by other fields only, and for CF routes and streams.
+   */
+  struct ry_str matched_path;
+  /**
+   * The status code to redirect with when the route accepts only HTTPS and the
+   * request came over plain HTTP; 0 otherwise.
+   */
+  uint16_t redirect;
+  /**
+   * Whether a backend was chosen (see `ry_match_result.backend_picked`).
+   */
+  bool backend_picked;
+  /**
+   * The chosen backend: its address when it is an IP address, family
+   * `RY_ADDR_FAMILY_NONE` when it was registered by name (see `backend_name`), and
+   * its port. All zero when none was chosen.
+   */
+  struct ry_addr backend;
+  /**
+   * The chosen backend's address when it is not an IP address, such as a DNS name.
+   */
+  struct ry_str backend_name;
+  /**
+   * The registry revision of the index that answered; on a miss, the registry's
+   * revision during the call.
+   */
+  uint64_t revision;
+} ry_match_view;
 
 /**
  * A split's fallback, CDAP's `router.userservice.fallback.strategy`: what a pick does
@@ -2389,6 +2500,103 @@ enum ry_status ry_match_json(const struct ry_registry *reg,
                              char **out,
                              size_t *out_len,
                              struct ry_error **err);
+
+/**
+ * Creates a reader of a registry.
+ *
+ * # Arguments
+ *
+ * - `reg`: the registry.
+ * - `out`: receives the reader, to be freed with `ry_reader_free`.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK`, or an error status; nothing is written to `out` on failure.
+ *
+ * # Errors
+ *
+ * - `RY_ERR_NULL_ARG` when `reg` or `out` is NULL.
+ *
+ * # Safety
+ *
+ * - `reg` is NULL or a live registry handle.
+ * - `out` is NULL or valid for writing one `ry_reader *`.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_reader_new(const struct ry_registry *reg,
+                             struct ry_reader **out,
+                             struct ry_error **err);
+
+/**
+ * Frees a reader; the strings of every answer it gave become invalid. NULL is a
+ * no-op.
+ *
+ * # Safety
+ *
+ * `reader` is NULL or a live reader handle that no other thread is using, and it is
+ * not used afterwards.
+ */
+void ry_reader_free(struct ry_reader *reader);
+
+/**
+ * Matches a request through a reader and writes the answer into `out`, lending its
+ * strings: `ry_match` for a thread's loop of matches, without the per-call pinning of
+ * the index and without copying the answer out.
+ *
+ * The answer is the registry's: every change committed before the call is seen. As
+ * `ry_match`, it takes no lock and allocates nothing, except where `ry_match` does
+ * (see there) and when an answer's strings that must be laid out (below) outgrow the
+ * reader's buffer, which then grows once to hold them.
+ *
+ * # Arguments
+ *
+ * - `reader`: the reader.
+ * - `req`: the request (see `ry_request`).
+ * - `pick`: whether to choose a backend, as for `ry_match`.
+ * - `out`: receives the answer; it need not be initialised.
+ * - `err`: receives NULL on success or an error to free with `ry_error_free`; may be
+ *   NULL.
+ *
+ * # Returns
+ *
+ * `RY_OK` whether or not something matched: `out->kind` tells. On a miss, `kind` is
+ * `RY_MATCH_KIND_NONE`, every string empty, every number zero and `revision` the
+ * registry's revision. Otherwise an error status, see below.
+ *
+ * # Errors
+ *
+ * - `RY_ERR_NULL_ARG` when `reader`, `req` or `out` is NULL, or a string of the
+ *   request is NULL with a non-zero length (`headers` too); `out` is left untouched.
+ * - `RY_ERR_INVALID_UTF8` when a string of the request is not UTF-8; `out` is left
+ *   untouched.
+ * - `RY_ERR_INVALID_ARGUMENT` when `protocol` or an address family is not one of its
+ *   enum's values; `out` is left untouched.
+ *
+ * # Lifetimes
+ *
+ * Every string of `out` stays valid until the next `ry_reader_match` or
+ * `ry_reader_free` on this reader, whatever other threads do to the registry
+ * meanwhile. `upstream_host` and `matched_path` may point into the request's `host`,
+ * `sni` or `path`, and `upstream_path` into its `path`, so those also need the
+ * request's strings to stay where they were. The ids, `cf_route` and `backend_name`
+ * never point into the request.
+ *
+ * # Safety
+ *
+ * - `reader` is NULL or a live reader handle that no other thread is using.
+ * - `req` is NULL or valid for reading one `ry_request`, and every string and header
+ *   it points to is readable for its length and unchanged during the call.
+ * - `out` is NULL or valid for writing one `ry_match_view`, and does not overlap the
+ *   request.
+ * - `err` is NULL or valid for writing one `ry_error *`.
+ */
+enum ry_status ry_reader_match(struct ry_reader *reader,
+                               const struct ry_request *req,
+                               bool pick,
+                               struct ry_match_view *out,
+                               struct ry_error **err);
 
 /**
  * Starts a reaper on a registry.

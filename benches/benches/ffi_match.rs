@@ -1,35 +1,41 @@
 //! The C hot path against the Rust one: the same host-and-path lookups in the
-//! same registry of 100k Kong routes, through `Registry::lookup` and through
-//! `ry_match` (called through the C ABI on a C handle to that registry), side by
-//! side in one group.
+//! same registry of 100k Kong routes, side by side in one group, in two pairs:
 //!
-//! Both read what a proxy needs of the answer: the route and service ids, the
-//! upstream path (built into a reused buffer), the upstream host, the matched
-//! path and the redirect status, and both touch the same bytes (the ids' first
-//! bytes, the strings' lengths). The Rust side borrows the answer; `ry_match`
-//! reads the request struct, checks its strings for UTF-8 and copies the answer
-//! into caller memory, which is what the difference measures. After the criterion
-//! group, the two sides are also timed in alternation (see `paired`), which keeps the
-//! machine's drift out of their difference, beside a third: the Rust lookup copying the
-//! same outputs into its caller's memory, to tell the cost of the copies from the cost
+//! - `Registry::lookup` against `ry_match` (called through the C ABI on a C handle
+//!   to that registry), both pinning the published index for each call;
+//! - a `Reader` against `ry_reader_match` on a C reader, both keeping the index
+//!   between calls.
+//!
+//! Every side reads what a proxy needs of the answer: the route and service ids,
+//! the upstream path (built into a reused buffer), the upstream host, the matched
+//! path and the redirect status, and all touch the same bytes (the ids' first
+//! bytes, the strings' lengths). The Rust sides borrow the answer; `ry_match` reads
+//! the request struct, checks its strings for UTF-8 and copies the answer into
+//! caller memory, and `ry_reader_match` does the same but lends the answer's
+//! strings: that is what the differences measure. After the criterion group, the
+//! sides are also timed in alternation (see `paired`), which keeps the machine's
+//! drift out of their differences, beside a fifth: the Rust lookup copying the same
+//! outputs into its caller's memory, to tell the cost of the copies from the cost
 //! of the C boundary.
 //!
 //! The table size is divided by 100 in debug builds (see `scaled`), so that
 //! `cargo test --benches` stays a quick smoke test.
 
 use std::hint::black_box;
+use std::mem::MaybeUninit;
 use std::ptr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use routeyard::{Config, Registry, Request, Service};
+use routeyard::{Config, Found, Reader, Registry, Request, Service};
 use routeyard_benches::{
     host_path_route, in_turns, median, route_host, scaled, spread, HOST_PATHS,
 };
 use routeyard_ffi::{
-    ry_addr, ry_addr_family, ry_buffer, ry_match, ry_match_kind, ry_match_result, ry_protocol,
-    ry_registry, ry_registry_free, ry_request, ry_status, RY_ID_SIZE,
+    ry_addr, ry_addr_family, ry_buffer, ry_match, ry_match_kind, ry_match_result, ry_match_view,
+    ry_protocol, ry_reader, ry_reader_free, ry_reader_match, ry_reader_new, ry_registry,
+    ry_registry_free, ry_request, ry_status, RY_ID_SIZE,
 };
 
 /// Lookups per iteration.
@@ -88,20 +94,95 @@ fn id_digest(id: &[u8]) -> usize {
     id.first().map_or(0, |&b| id.len() + usize::from(b))
 }
 
-/// What both sides read of an answer, summed so that nothing is optimised away.
+/// What the Rust sides read of an answer, summed so that nothing is optimised away:
+/// the upstream path is built into `path`.
+#[inline(always)]
+fn read_answer(found: &Found<'_>, path: &mut String) -> usize {
+    found.write_upstream_path(path);
+    found.route().map_or(0, |r| id_digest(r.id.as_bytes()))
+        + found.service().map_or(0, |s| id_digest(s.id.as_bytes()))
+        + path.len()
+        + found.upstream_host().len()
+        + found.matched_path().len()
+        + usize::from(found.redirect().unwrap_or(0))
+}
+
+/// The lookups through `Registry::lookup`, reading each answer.
 fn rust_lookup_all(registry: &Registry, requests: &[(String, String)], path: &mut String) -> usize {
     let mut total = 0;
     for (host, p) in requests {
         let read = registry.lookup(&Request::new("GET", host, p), |found| {
-            found.write_upstream_path(path);
-            found.route().map_or(0, |r| id_digest(r.id.as_bytes()))
-                + found.service().map_or(0, |s| id_digest(s.id.as_bytes()))
-                + path.len()
-                + found.upstream_host().len()
-                + found.matched_path().len()
-                + usize::from(found.redirect().unwrap_or(0))
+            read_answer(found, path)
         });
         total += black_box(read).unwrap_or(0);
+    }
+    total
+}
+
+/// [`rust_lookup_all`] through a [`Reader`], which keeps the index between calls.
+fn rust_reader_all(
+    reader: &mut Reader<&Registry>,
+    requests: &[(String, String)],
+    path: &mut String,
+) -> usize {
+    let mut total = 0;
+    for (host, p) in requests {
+        let read = reader.lookup(&Request::new("GET", host, p), |found| {
+            read_answer(found, path)
+        });
+        total += black_box(read).unwrap_or(0);
+    }
+    total
+}
+
+/// A C reader of the same registry, freed on drop.
+struct CReader(*mut ry_reader);
+
+impl CReader {
+    fn new(reg: &CRegistry) -> CReader {
+        let mut reader = ptr::null_mut();
+        // SAFETY: a live registry handle and a writable out-parameter.
+        let status = unsafe { ry_reader_new(reg.0, &mut reader, ptr::null_mut()) };
+        assert_eq!(status, ry_status::RyOk);
+        CReader(reader)
+    }
+}
+
+impl Drop for CReader {
+    fn drop(&mut self) {
+        // SAFETY: the handle came from `ry_reader_new` and is freed once, here.
+        unsafe { ry_reader_free(self.0) };
+    }
+}
+
+/// The same lookups through `ry_reader_match`, reading the lent strings as the Rust
+/// side reads its borrowed answer.
+fn c_reader_all(reader: &mut CReader, requests: &[(String, String)]) -> usize {
+    let mut total = 0;
+    let mut out = MaybeUninit::<ry_match_view>::uninit();
+    for (host, path) in requests {
+        let req = c_request(host, path);
+        // SAFETY: a live reader used by this thread only, a request pointing into live
+        // strings, and a writable view.
+        let status =
+            unsafe { ry_reader_match(reader.0, &req, false, out.as_mut_ptr(), ptr::null_mut()) };
+        if status == ry_status::RyOk {
+            // SAFETY: `RY_OK` wrote every field.
+            let view = unsafe { out.assume_init_ref() };
+            if view.kind != ry_match_kind::None {
+                // SAFETY: the lent strings stay valid until the reader's next call.
+                let id = |s: routeyard_ffi::ry_str| unsafe {
+                    id_digest(std::slice::from_raw_parts(s.data.cast::<u8>(), s.len))
+                };
+                total += id(view.route_id)
+                    + id(view.service_id)
+                    + view.upstream_path.len
+                    + view.upstream_host.len
+                    + view.matched_path.len
+                    + usize::from(view.redirect);
+            }
+        }
+        black_box(&out);
     }
     total
 }
@@ -309,6 +390,13 @@ fn ffi_match_bench(c: &mut Criterion) {
     // Two ids of 36 bytes, then the strings: every request hits.
     assert!(rust_total > BATCH * 72, "a Rust lookup missed");
     assert_eq!(rust_total, c_total, "the two sides read different answers");
+    let mut rust_reader = rust.reader();
+    let mut c_reader = CReader::new(&creg);
+    assert_eq!(
+        rust_reader_all(&mut rust_reader, &requests, &mut path),
+        rust_total
+    );
+    assert_eq!(c_reader_all(&mut c_reader, &requests), rust_total);
 
     let mut group = c.benchmark_group("ffi_match/host_path_100k_hit");
     group.throughput(Throughput::Elements(BATCH as u64));
@@ -318,14 +406,22 @@ fn ffi_match_bench(c: &mut Criterion) {
     group.bench_function("c_ry_match", |b| {
         b.iter(|| c_match_all(&creg, black_box(&requests), &mut answer, false))
     });
+    group.bench_function("rust_reader", |b| {
+        b.iter(|| rust_reader_all(&mut rust_reader, black_box(&requests), &mut path))
+    });
+    group.bench_function("c_ry_reader_match", |b| {
+        b.iter(|| c_reader_all(&mut c_reader, black_box(&requests)))
+    });
     group.finish();
+    drop(c_reader);
     paired(&rust, &creg, &requests, &mut answer, &mut path);
 }
 
-/// The sides timed in alternation, a batch of each in turn ([`in_turns`]). Prints the median time per lookup of each
-/// side and the medians of the per-round differences: `ry_match` against the Rust
-/// lookup that reads the same outputs in place, and against one that copies them into
-/// its caller's memory as `ry_match` does.
+/// The sides timed in alternation, a batch of each in turn ([`in_turns`]). Prints the
+/// median time per lookup of each side and the medians of the per-round differences:
+/// `ry_match` against the Rust lookup that reads the same outputs in place, and
+/// against one that copies them into its caller's memory as `ry_match` does; and
+/// `ry_reader_match` against a Rust `Reader` reading the outputs in place.
 fn paired(
     rust: &Registry,
     creg: &CRegistry,
@@ -336,25 +432,33 @@ fn paired(
     let rounds = if cfg!(debug_assertions) { 10 } else { 2_000 };
     let mut copied = Copied::new();
     // Every round's time per lookup, by side.
-    let rounds_times = in_turns::<3>(rounds, |side| {
+    let mut rust_reader = rust.reader();
+    let mut c_reader = CReader::new(creg);
+    let rounds_times = in_turns::<5>(rounds, |side| {
         let start = Instant::now();
         black_box(match side {
             0 => rust_lookup_all(rust, black_box(requests), path),
             1 => rust_copy_all(rust, black_box(requests), &mut copied),
-            _ => c_match_all(creg, black_box(requests), answer, false),
+            2 => c_match_all(creg, black_box(requests), answer, false),
+            3 => rust_reader_all(&mut rust_reader, black_box(requests), path),
+            _ => c_reader_all(&mut c_reader, black_box(requests)),
         });
         start.elapsed().as_secs_f64() * 1e9 / requests.len() as f64
     });
     let side = |i: usize| rounds_times.iter().map(|t| t[i]).collect::<Vec<f64>>();
     let mut gap_read: Vec<f64> = rounds_times.iter().map(|t| t[2] - t[0]).collect();
     let mut gap_copied: Vec<f64> = rounds_times.iter().map(|t| t[2] - t[1]).collect();
-    let [read, copying, c] = [0, 1, 2].map(|i| median(&mut side(i)));
+    let mut gap_reader: Vec<f64> = rounds_times.iter().map(|t| t[4] - t[3]).collect();
+    let [read, copying, c, rust_reader, c_reader] = [0, 1, 2, 3, 4].map(|i| median(&mut side(i)));
     eprintln!(
         "ffi_match/paired: {rounds} rounds of 1,000-lookup batches: rust_lookup {read:.1} ns, \
-         rust_lookup copying the outputs {copying:.1} ns, c_ry_match {c:.1} ns; \
-         c minus rust_lookup {:.1} ns, c minus copying {:.1} ns (medians)",
+         rust_lookup copying the outputs {copying:.1} ns, c_ry_match {c:.1} ns, \
+         rust Reader {rust_reader:.1} ns, c_ry_reader_match {c_reader:.1} ns; \
+         c minus rust_lookup {:.1} ns, c minus copying {:.1} ns, \
+         c_ry_reader_match minus rust Reader {:.1} ns (medians)",
         median(&mut gap_read),
-        median(&mut gap_copied)
+        median(&mut gap_copied),
+        median(&mut gap_reader)
     );
 }
 

@@ -1,6 +1,7 @@
 //! The write path: validate, apply, advance the revision, publish.
 
 use std::fmt;
+use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -2009,7 +2010,9 @@ fn group_does_not_exist(guid: &str) -> Error {
 }
 
 /// A registry's reader for one thread's loop of lookups, from
-/// [`Registry::reader`].
+/// [`Registry::reader`] (borrowing the registry) or [`Reader::new`] (given any
+/// pointer to it, such as an `Arc<Registry>`, which the reader then keeps
+/// alive).
 ///
 /// [`Registry::lookup`] pins the published index for the length of each call,
 /// which costs a few atomic operations on a slot of the calling thread (about
@@ -2020,22 +2023,54 @@ fn group_does_not_exist(guid: &str) -> Error {
 ///
 /// The index a reader keeps stays allocated until the reader's next call or its
 /// drop, even after writes have replaced it: keep a reader for a loop that
-/// matches, not one per idle connection. `Reader` is `Send`: a thread may hand
+/// matches, not one per idle connection. A reader is `Send` when its pointer to
+/// the registry is (as `&Registry` and `Arc<Registry>` are): a thread may hand
 /// its reader to another, but calls take `&mut self`, so each thread uses its
 /// own.
-pub struct Reader<'r> {
-    registry: &'r Registry,
-    published: arc_swap::Cache<&'r arc_swap::ArcSwap<Published>, Arc<Published>>,
+pub struct Reader<R: Deref<Target = Registry> + Clone> {
+    registry: R,
+    published: arc_swap::Cache<PublishedOf<R>, Arc<Published>>,
 }
 
-impl std::fmt::Debug for Reader<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+/// The published index of the registry a reader points to, as `arc_swap::Cache`
+/// takes it: something that dereferences to the `ArcSwap`.
+struct PublishedOf<R>(R);
+
+impl<R: Deref<Target = Registry>> Deref for PublishedOf<R> {
+    type Target = arc_swap::ArcSwap<Published>;
+
+    fn deref(&self) -> &arc_swap::ArcSwap<Published> {
+        &self.0.published
+    }
+}
+
+impl<R: Deref<Target = Registry> + Clone> fmt::Debug for Reader<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The index it keeps is only reachable through `&mut self`.
         f.debug_struct("Reader").finish_non_exhaustive()
     }
 }
 
-impl Reader<'_> {
+impl<R: Deref<Target = Registry> + Clone> Reader<R> {
+    /// A reader of the registry `registry` points to, which starts from the index
+    /// published now.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use routeyard::{Config, Reader, Registry};
+    ///
+    /// let registry = Arc::new(Registry::new(Config::new()));
+    /// // The reader owns a pointer to the registry, so it can go to another thread.
+    /// let mut reader = Reader::new(Arc::clone(&registry));
+    /// std::thread::spawn(move || reader.registry().revision()).join().unwrap();
+    /// ```
+    pub fn new(registry: R) -> Reader<R> {
+        Reader {
+            published: arc_swap::Cache::new(PublishedOf(registry.clone())),
+            registry,
+        }
+    }
+
     /// [`Registry::find`] through this reader.
     pub fn find(&mut self, request: &Request<'_>) -> Option<Match> {
         let clock = &*self.registry.clock;
@@ -2050,18 +2085,18 @@ impl Reader<'_> {
 
     /// [`Registry::lookup`] through this reader: the answer, borrowed from the
     /// index, is handed to `f`.
-    pub fn lookup<R>(
+    pub fn lookup<T>(
         &mut self,
         request: &Request<'_>,
-        f: impl FnOnce(&Found<'_>) -> R,
-    ) -> Option<R> {
+        f: impl FnOnce(&Found<'_>) -> T,
+    ) -> Option<T> {
         let clock = &*self.registry.clock;
         self.published.load().with_found(request, clock, f)
     }
 
     /// The registry this reader reads.
     pub fn registry(&self) -> &Registry {
-        self.registry
+        &self.registry
     }
 }
 
@@ -2240,11 +2275,8 @@ impl Registry {
     /// assert!(reader.lookup(&request, |found| found.route().is_some()).unwrap());
     /// # Ok::<(), routeyard::Error>(())
     /// ```
-    pub fn reader(&self) -> Reader<'_> {
-        Reader {
-            registry: self,
-            published: arc_swap::Cache::new(&self.published),
-        }
+    pub fn reader(&self) -> Reader<&Registry> {
+        Reader::new(self)
     }
 
     /// Runs `f` as one transaction at the current time: commits if it succeeds,

@@ -126,7 +126,8 @@ fn a_reader_answers_as_the_registry_does() {
 #[test]
 fn readers_on_threads_see_a_writer_s_commits() {
     fn assert_send<T: Send>() {}
-    assert_send::<Reader<'static>>();
+    assert_send::<Reader<&'static Registry>>();
+    assert_send::<Reader<Arc<Registry>>>();
 
     let registry = Arc::new(Registry::new(Config::new()));
     registry

@@ -1,8 +1,9 @@
 /*
  * A tour of the routeyard C API: register Cloud Foundry HTTP routes and a Kong
  * service with a route, match requests against them (ry_match, the allocation-free
- * hot path), list what the registry holds, then print every change a subscription
- * saw, including an expiry driven by a manual clock.
+ * hot path, and ry_reader_match, its form for a thread's loop of matches), list what
+ * the registry holds, then print every change a subscription saw, including an expiry
+ * driven by a manual clock.
  *
  * Build and run with `make run` in this directory (see the Makefile for the link
  * line), after `cargo build -p routeyard-ffi` at the root of the repository.
@@ -79,6 +80,35 @@ static ry_status show_match(const ry_registry *reg, const char *host, const char
     }
     printf(" (revision %" PRIu64 ")\n", result.revision);
     return RY_OK;
+}
+
+/* A thread's loop of matches through a reader: the answer's strings are lent (valid
+ * until the reader's next call), nothing is copied out. Prints each request's
+ * backend. */
+static ry_status pick_in_a_loop(const ry_registry *reg, const char *host,
+                                const char *const *paths, size_t count, ry_error **err) {
+    ry_reader *reader = NULL;
+    ry_status status = ry_reader_new(reg, &reader, err);
+    size_t i;
+    for (i = 0; status == RY_OK && i < count; i++) {
+        ry_request req = {0};
+        ry_match_view view;
+        req.protocol = RY_PROTOCOL_HTTP;
+        req.host = (const uint8_t *)host;
+        req.host_len = strlen(host);
+        req.path = (const uint8_t *)paths[i];
+        req.path_len = strlen(paths[i]);
+        status = ry_reader_match(reader, &req, true, &view, err);
+        if (status == RY_OK && view.backend_picked &&
+            view.backend.family == RY_ADDR_FAMILY_IPV4) {
+            printf("reader: %s%s -> %.*s via %u.%u.%u.%u:%u\n", host, paths[i],
+                   (int)view.upstream_path.len, view.upstream_path.data, view.backend.addr[0],
+                   view.backend.addr[1], view.backend.addr[2], view.backend.addr[3],
+                   (unsigned)view.backend.port);
+        }
+    }
+    ry_reader_free(reader);
+    return status;
 }
 
 /* Prints a failed call's status and details, frees the error, and returns 1. */
@@ -175,6 +205,14 @@ int main(void) {
         (status = show_match(reg, "unknown.example.com", "/", true, &err)) != RY_OK) {
         failed = report("matching a request", status, err);
         goto done;
+    }
+    {
+        static const char *const paths[] = {"/cart/1", "/cart/2", "/cart/3"};
+        status = pick_in_a_loop(reg, "shop.example.com", paths, 3, &err);
+        if (status != RY_OK) {
+            failed = report("matching through a reader", status, err);
+            goto done;
+        }
     }
 
     /* What the registry holds, in CF's shape. */

@@ -28,6 +28,7 @@ mod error;
 mod json;
 mod kong;
 mod lookup;
+mod reader;
 mod reaper;
 mod registry;
 mod server;
@@ -65,6 +66,9 @@ pub use kong::{
 pub use lookup::{
     ry_addr, ry_addr_family, ry_buffer, ry_header, ry_match, ry_match_json, ry_match_kind,
     ry_match_result, ry_protocol, ry_request, RY_ID_SIZE,
+};
+pub use reader::{
+    ry_match_view, ry_reader, ry_reader_free, ry_reader_match, ry_reader_new, ry_str,
 };
 pub use reaper::{
     ry_reaper, ry_reaper_free, ry_reaper_is_running, ry_reaper_stop, ry_registry_start_reaper,

@@ -273,7 +273,7 @@ pub struct ry_match_result {
 }
 
 /// Headers gathered on the stack before the request needs a heap allocation.
-const STACK_HEADERS: usize = 64;
+pub(crate) const STACK_HEADERS: usize = 64;
 
 /// A `(pointer, length)` field of the request as UTF-8, None when absent.
 ///
@@ -469,7 +469,7 @@ unsafe fn headers<'a>(
 /// `req` must be valid for reading one `ry_request` (its enum fields may hold any
 /// value), and everything it points to must be readable and unchanged for `'a`.
 #[inline(always)]
-unsafe fn request<'a>(
+pub(crate) unsafe fn request<'a>(
     req: *const ry_request,
     stack: &'a mut [MaybeUninit<(&'a str, &'a str)>; STACK_HEADERS],
     heap: &'a mut Vec<(&'a str, &'a str)>,
@@ -748,7 +748,7 @@ impl Fields<'_> {
 }
 
 /// An `ry_addr` of family none: all zero.
-const NO_ADDR: ry_addr = ry_addr {
+pub(crate) const NO_ADDR: ry_addr = ry_addr {
     family: ry_addr_family::None,
     addr: [0; 16],
     port: 0,
@@ -829,7 +829,7 @@ unsafe fn write_lens(out: *mut ry_match_result, lens: &[usize; BUFFERS]) {
 }
 
 /// The chosen backend as an `ry_addr`, or its name when it is not an IP address.
-fn backend_addr(address: &str, port: u16) -> (ry_addr, &str) {
+pub(crate) fn backend_addr(address: &str, port: u16) -> (ry_addr, &str) {
     let mut addr = ry_addr { port, ..NO_ADDR };
     match address.parse::<IpAddr>() {
         Ok(IpAddr::V4(ip)) => {

@@ -3,8 +3,10 @@
  * regex paths, strip_path, preserve_host, HTTPS redirects), CF HTTP routes (round
  * robin, lapsed leases under a manual clock), Kong stream routes (SNIs, sources,
  * destinations, IPv4 and IPv6) and CF TCP mappings; misses, buffers too small,
- * invalid UTF-8, bad enum values and NULLs; ry_match_json, its captures and its
- * errors; and several threads matching while another one writes.
+ * invalid UTF-8, bad enum values and NULLs; readers (ry_reader_match), which must
+ * answer every one of these as ry_match does, and the lifetimes of what they lend;
+ * ry_match_json, its captures and its errors; and several threads matching while
+ * another one writes.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -42,7 +44,25 @@ static void prepare(struct answer *a) {
     a->r.backend_name.capacity = sizeof a->backend_name;
 }
 
-/* Matches, expecting RY_OK; the answer goes to `a`. */
+/* Whether a lent string holds exactly `text`. */
+static bool lent_is(ry_str s, const char *text) {
+    return s.data != NULL && s.len == strlen(text) && memcmp(s.data, text, s.len) == 0;
+}
+
+/* Whether a reader's answer, asked without a pick, is the same as ry_match's. */
+static bool view_agrees(const ry_match_view *v, const struct answer *a) {
+    return v->kind == a->r.kind && lent_is(v->route_id, a->r.route_id) &&
+           lent_is(v->service_id, a->r.service_id) && lent_is(v->cf_route, a->cf_route) &&
+           v->tcp_port == a->r.tcp_port && lent_is(v->upstream_path, a->upstream_path) &&
+           lent_is(v->upstream_host, a->upstream_host) &&
+           lent_is(v->matched_path, a->matched_path) && v->redirect == a->r.redirect &&
+           !v->backend_picked && v->backend.family == RY_ADDR_FAMILY_NONE &&
+           v->backend.port == 0 && v->backend_name.len == 0 && v->revision == a->r.revision;
+}
+
+/* Matches, expecting RY_OK; the answer goes to `a`. A new reader of the registry is
+ * asked the same (without a pick, so that a round robin moves only once) and must
+ * lend the same answer. */
 static bool match_at(const ry_registry *reg, const ry_request *req, bool pick, struct answer *a,
                      const char *file, int line) {
     ry_error *err = NULL;
@@ -55,6 +75,27 @@ static bool match_at(const ry_registry *reg, const ry_request *req, bool pick, s
                 ry_error_message(err));
         ry_error_free(err);
         return false;
+    }
+    {
+        ry_reader *reader = NULL;
+        ry_match_view view;
+        bool agrees;
+        if (ry_reader_new(reg, &reader, &err) != RY_OK) {
+            current_failures++;
+            fprintf(stderr, "  %s:%d: ry_reader_new failed: %s\n", file, line,
+                    ry_error_message(err));
+            ry_error_free(err);
+            return false;
+        }
+        memset(&view, 0x5a, sizeof view);
+        agrees = ry_reader_match(reader, req, false, &view, NULL) == RY_OK &&
+                 view_agrees(&view, a);
+        ry_reader_free(reader);
+        if (!agrees) {
+            current_failures++;
+            fprintf(stderr, "  %s:%d: ry_reader_match answered otherwise\n", file, line);
+            return false;
+        }
     }
     /* Every buffer holds exactly `len` bytes before its NUL. */
     if (strlen(a->cf_route) != a->r.cf_route.len ||
@@ -661,6 +702,132 @@ static void test_bad_input(void) {
     ry_registry_free(reg);
 }
 
+/* Whether `s` lies within the `len` bytes at `start`. */
+static bool lent_from(ry_str s, const void *start, size_t len) {
+    const char *base = (const char *)start;
+    return s.data >= base && s.data + s.len <= base + len;
+}
+
+/* The registry's revision now. */
+static uint64_t revision_of(const ry_registry *reg) {
+    uint64_t revision = 0;
+    ry_error *err = NULL;
+    CHECK(OK(ry_registry_revision(reg, &revision, &err), err));
+    return revision;
+}
+
+static void test_reader(void) {
+    ry_registry *reg = ry_registry_new(120);
+    ry_reader *reader = NULL;
+    ry_error *err = NULL;
+    ry_match_view view;
+    ry_request req;
+    char service[RY_ID_SIZE];
+    char keep[RY_ID_SIZE];
+    char orders[RY_ID_SIZE];
+    char host[] = "keep.example.com";
+    char path[] = "/k/1";
+    char route_id[RY_ID_SIZE];
+
+    /* Creation and freeing. */
+    ry_reader_free(NULL);
+    CHECK(ry_reader_new(NULL, &reader, &err) == RY_ERR_NULL_ARG);
+    CHECK_ERROR(err, "ProcessRequestError", "argument `reg` must not be NULL");
+    CHECK(ry_reader_new(reg, NULL, &err) == RY_ERR_NULL_ARG);
+    CHECK_ERROR(err, "ProcessRequestError", "argument `out` must not be NULL");
+    CHECK(OK(ry_reader_new(reg, &reader, &err), err) && reader != NULL);
+
+    make(ry_registry_create_service_json, reg,
+         "{\"name\":\"orders\",\"url\":\"http://orders.internal:8080/api\"}", service);
+    make_route(reg,
+               "{\"hosts\":[\"keep.example.com\"],\"paths\":[\"/k\"],\"strip_path\":false,"
+               "\"preserve_host\":true,\"service\":{\"id\":\"%s\"}}",
+               service, keep);
+    make_route(reg,
+               "{\"hosts\":[\"orders.example.com\"],\"paths\":[\"/orders\"],"
+               "\"service\":{\"id\":\"%s\"}}",
+               service, orders);
+
+    /* A reader sees what was committed before its call, its first one or not. */
+    req = http_request("GET", host, path);
+    memset(&view, 0x5a, sizeof view);
+    CHECK(OK(ry_reader_match(reader, &req, false, &view, &err), err));
+    CHECK(view.kind == RY_MATCH_KIND_ROUTE && lent_is(view.route_id, keep));
+    CHECK(lent_is(view.service_id, service));
+    /* preserve_host: the request's Host, lent from the request itself; the path is
+     * the request's too (no strip_path, the service's path before it). */
+    CHECK(lent_is(view.upstream_host, "keep.example.com"));
+    CHECK(lent_from(view.upstream_host, host, sizeof host));
+    CHECK(lent_is(view.upstream_path, "/api/k/1") && lent_is(view.matched_path, "/k"));
+    CHECK(lent_from(view.matched_path, path, sizeof path));
+    CHECK(view.cf_route.len == 0 && view.cf_route.data != NULL);
+    CHECK(!view.backend_picked && view.redirect == 0);
+    CHECK(view.revision == revision_of(reg));
+
+    /* The service's host, and a path assembled from the service's and the request's
+     * after strip_path; a path that needs normalising (`//`, `..`) matches as its
+     * normalised form, which the reader lays out itself. */
+    req = http_request("GET", "orders.example.com", "/orders//x/../42");
+    CHECK(OK(ry_reader_match(reader, &req, false, &view, &err), err));
+    CHECK(view.kind == RY_MATCH_KIND_ROUTE && lent_is(view.route_id, orders));
+    CHECK(lent_is(view.upstream_host, "orders.internal"));
+    CHECK(lent_is(view.upstream_path, "/api/42") && lent_is(view.matched_path, "/orders"));
+
+    /* Lent strings outlive changes to the registry until the reader's next call. */
+    req = http_request("GET", host, path);
+    CHECK(OK(ry_reader_match(reader, &req, false, &view, &err), err));
+    CHECK(OK(ry_registry_delete_route(reg, S(keep), NULL, &err), err));
+    CHECK(OK(ry_registry_compact_index(reg, NULL, &err), err));
+    CHECK(lent_is(view.route_id, keep) && lent_is(view.service_id, service));
+    memcpy(route_id, view.route_id.data, view.route_id.len);
+    route_id[view.route_id.len] = '\0';
+    CHECK(strcmp(route_id, keep) == 0);
+    /* ... and the next call sees the deletion. */
+    CHECK(OK(ry_reader_match(reader, &req, false, &view, &err), err));
+    CHECK(view.kind == RY_MATCH_KIND_NONE && view.route_id.len == 0 && view.route_id.data != NULL);
+    CHECK(view.upstream_path.len == 0 && view.upstream_host.len == 0);
+    CHECK(view.revision == revision_of(reg));
+
+    /* Picks: a CF route's backends by address and by name. */
+    upsert_cf(reg, "[{\"route\":\"shop.example.com/cart\",\"ip\":\"10.0.0.1\",\"port\":8080},"
+                   "{\"route\":\"named.example.com\",\"ip\":\"backend.internal\",\"port\":80}]");
+    req = http_request("GET", "Shop.Example.com", "/cart/42");
+    CHECK(OK(ry_reader_match(reader, &req, true, &view, &err), err));
+    CHECK(view.kind == RY_MATCH_KIND_CF_ROUTE && lent_is(view.cf_route, "shop.example.com/cart"));
+    CHECK(view.backend_picked && same_backend(&view.backend, 1, 8080));
+    CHECK(view.backend_name.len == 0 && lent_is(view.upstream_path, "/cart/42"));
+    req = http_request("GET", "named.example.com", "/");
+    CHECK(OK(ry_reader_match(reader, &req, true, &view, &err), err));
+    CHECK(view.backend_picked && view.backend.family == RY_ADDR_FAMILY_NONE);
+    CHECK(view.backend.port == 80 && lent_is(view.backend_name, "backend.internal"));
+    CHECK(OK(ry_reader_match(reader, &req, false, &view, &err), err));
+    CHECK(!view.backend_picked && view.backend_name.len == 0);
+
+    /* Bad input: an error, and `out` untouched. */
+    memset(&view, 0x5a, sizeof view);
+    CHECK(ry_reader_match(NULL, &req, false, &view, &err) == RY_ERR_NULL_ARG);
+    CHECK_ERROR(err, "ProcessRequestError", "argument `reader` must not be NULL");
+    CHECK(ry_reader_match(reader, NULL, false, &view, &err) == RY_ERR_NULL_ARG);
+    CHECK_ERROR(err, "ProcessRequestError", "argument `req` must not be NULL");
+    CHECK(ry_reader_match(reader, &req, false, NULL, &err) == RY_ERR_NULL_ARG);
+    CHECK_ERROR(err, "ProcessRequestError", "argument `out` must not be NULL");
+    req = http_request("GET", "shop.example.com", "/c\xff");
+    CHECK(ry_reader_match(reader, &req, false, &view, &err) == RY_ERR_INVALID_UTF8);
+    CHECK_ERROR(err, "ProcessRequestError", "argument `path` is not valid UTF-8");
+    req = http_request("GET", "shop.example.com", "/cart");
+    req.protocol = (ry_protocol)99;
+    CHECK(ry_reader_match(reader, &req, false, &view, &err) == RY_ERR_INVALID_ARGUMENT);
+    CHECK_ERROR(err, "ProcessRequestError", "not an ry_protocol");
+    CHECK((unsigned char)view.kind == 0x5a);
+
+    /* The reader keeps the registry's state: freeing the registry first is allowed. */
+    ry_registry_free(reg);
+    req = http_request("GET", "shop.example.com", "/cart");
+    CHECK(OK(ry_reader_match(reader, &req, false, &view, &err), err));
+    CHECK(view.kind == RY_MATCH_KIND_CF_ROUTE);
+    ry_reader_free(reader);
+}
+
 static void test_match_json(void) {
     ry_registry *reg = ry_registry_new(120);
     char service[RY_ID_SIZE];
@@ -745,7 +912,13 @@ struct matcher {
 static void *matcher_main(void *arg) {
     struct matcher *m = (struct matcher *)arg;
     struct answer a;
+    ry_reader *reader = NULL;
+    ry_match_view view;
     int i;
+    if (ry_reader_new(m->reg, &reader, NULL) != RY_OK) {
+        m->failures++;
+        return NULL;
+    }
     for (i = 0; i < MATCHES; i++) {
         char path[32];
         ry_request req;
@@ -758,6 +931,13 @@ static void *matcher_main(void *arg) {
         if (status != RY_OK || a.r.kind != RY_MATCH_KIND_ROUTE ||
             strcmp(a.r.route_id, m->stable_id) != 0 || strcmp(a.upstream_path, "/1") != 0 ||
             strcmp(a.upstream_host, "stable.internal") != 0) {
+            m->failures++;
+        }
+        /* The same through this thread's reader. */
+        status = ry_reader_match(reader, &req, true, &view, NULL);
+        if (status != RY_OK || view.kind != RY_MATCH_KIND_ROUTE ||
+            !lent_is(view.route_id, m->stable_id) || !lent_is(view.upstream_path, "/1") ||
+            !lent_is(view.upstream_host, "stable.internal")) {
             m->failures++;
         }
         /* Kong routes the writer adds and removes: either the right one or nothing. */
@@ -783,7 +963,17 @@ static void *matcher_main(void *arg) {
               a.r.backend.addr[0] != 10 || a.r.backend.port != 8080))) {
             m->failures++;
         }
+        /* A churned route through the reader: the right one or nothing, and what it
+         * lends stays readable while the writer goes on. */
+        req = http_request("GET", "churn.example.com", path);
+        if (ry_reader_match(reader, &req, false, &view, NULL) != RY_OK ||
+            (view.kind != RY_MATCH_KIND_NONE &&
+             (view.route_id.len != 36 || view.matched_path.len < 3 ||
+              strncmp(path, view.matched_path.data, view.matched_path.len) != 0))) {
+            m->failures++;
+        }
     }
+    ry_reader_free(reader);
     return NULL;
 }
 
@@ -896,6 +1086,7 @@ int main(void) {
     RUN(test_stream_routes_and_tcp_mappings);
     RUN(test_buffers_too_small);
     RUN(test_bad_input);
+    RUN(test_reader);
     RUN(test_match_json);
     RUN(test_threads_match_while_one_writes);
     return REPORT();
