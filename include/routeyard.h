@@ -2578,8 +2578,8 @@ void ry_reader_free(struct ry_reader *reader);
  *
  * Every string of `out` stays valid until the next `ry_reader_match` or
  * `ry_reader_free` on this reader, whatever other threads do to the registry
- * meanwhile. `upstream_host` and `matched_path` may point into the request's `host`,
- * `sni` or `path`, and `upstream_path` into its `path`, so those also need the
+ * meanwhile. `upstream_host` may point into the request's `host`, and
+ * `matched_path` and `upstream_path` into its `path`, so those also need the
  * request's strings to stay where they were. The ids, `cf_route` and `backend_name`
  * never point into the request.
  *

@@ -230,8 +230,8 @@ pub unsafe extern "C" fn ry_reader_free(reader: *mut ry_reader) {
 ///
 /// Every string of `out` stays valid until the next `ry_reader_match` or
 /// `ry_reader_free` on this reader, whatever other threads do to the registry
-/// meanwhile. `upstream_host` and `matched_path` may point into the request's `host`,
-/// `sni` or `path`, and `upstream_path` into its `path`, so those also need the
+/// meanwhile. `upstream_host` may point into the request's `host`, and
+/// `matched_path` and `upstream_path` into its `path`, so those also need the
 /// request's strings to stay where they were. The ids, `cf_route` and `backend_name`
 /// never point into the request.
 ///
@@ -306,6 +306,11 @@ fn within(part: &str, whole: &str) -> bool {
     start >= outer && start + part.len() <= outer + whole.len()
 }
 
+/// Whether `a` and `b` are the same bytes in memory, not merely equal.
+fn same(a: &str, b: &str) -> bool {
+    std::ptr::eq(a.as_ptr(), b.as_ptr()) && a.len() == b.len()
+}
+
 /// A string of the answer that may be lent from where it already is (the index, or
 /// the caller's request), or must be laid out in the reader's buffer first.
 #[derive(Clone, Copy)]
@@ -316,9 +321,10 @@ enum Text {
 }
 
 impl Text {
-    /// `text` lent when one of `stable` holds it, else appended to `scratch`.
-    fn of(text: &str, stable: &[&str], scratch: &mut Vec<u8>) -> Text {
-        if text.is_empty() || stable.iter().any(|s| within(text, s)) {
+    /// `text` lent when `stable` (it lies where it stays valid), else appended to
+    /// `scratch`.
+    fn of(text: &str, stable: bool, scratch: &mut Vec<u8>) -> Text {
+        if stable || text.is_empty() {
             return Text::Lent(ry_str::lend(text));
         }
         let at = scratch.len();
@@ -375,21 +381,32 @@ unsafe fn write_view(
         kind = ry_match_kind::TcpRoute;
         tcp_port = port;
     }
-    let service_host = service.map_or("", |s| s.host.as_str());
-    let service_path = service.and_then(|s| s.path.as_deref()).unwrap_or("");
-    let sni = request.sni.unwrap_or("");
+    // The upstream host is the request's own `host`, the service's host, or (for a
+    // stream) the SNI as the matcher prepared it, which may be a copy.
+    let upstream_host = found.upstream_host();
     let host = Text::of(
-        found.upstream_host(),
-        &[request.host, sni, service_host],
+        upstream_host,
+        same(upstream_host, request.host) || service.is_some_and(|s| same(upstream_host, &s.host)),
         scratch,
     );
-    let matched = Text::of(found.matched_path(), &[request.path], scratch);
+    // The matched path is a prefix of the request's path, or of its normalised copy.
+    let matched_path = found.matched_path();
+    let matched = Text::of(
+        matched_path,
+        std::ptr::eq(matched_path.as_ptr(), request.path.as_ptr()),
+        scratch,
+    );
     let parts = found.upstream_path_parts();
     let path = match parts.as_parts() {
-        // One piece, which may already be where it can be lent from.
+        // One piece, which may already be where it can be lent from: a part of the
+        // request's path or the service's path.
         Some(pieces) if pieces.iter().filter(|p| !p.is_empty()).count() <= 1 => {
             let piece = pieces.iter().find(|p| !p.is_empty()).map_or("", |p| *p);
-            Text::of(piece, &[request.path, service_path], scratch)
+            let stable = within(piece, request.path)
+                || service
+                    .and_then(|s| s.path.as_deref())
+                    .is_some_and(|p| same(piece, p));
+            Text::of(piece, stable, scratch)
         }
         _ => {
             let at = scratch.len();
