@@ -55,7 +55,7 @@ const _: () =
     assert!(std::mem::size_of::<ry_protocol>() == 4 && std::mem::size_of::<ry_addr_family>() == 4);
 
 /// The core's protocol for a raw `ry_protocol` value, or None for an unknown value.
-fn protocol(raw: u32) -> Option<Protocol> {
+pub(crate) fn protocol(raw: u32) -> Option<Protocol> {
     Some(match raw {
         0 => Protocol::Http,
         1 => Protocol::Https,
@@ -284,7 +284,7 @@ pub(crate) const STACK_HEADERS: usize = 64;
 ///
 /// `ptr` must be NULL or valid for reading `len` bytes that stay unchanged for `'a`.
 #[inline(always)]
-unsafe fn text<'a>(
+pub(crate) unsafe fn text<'a>(
     ptr: *const u8,
     len: usize,
     field: &'static str,
@@ -387,7 +387,7 @@ unsafe fn socket_addr(
 /// A request's protocol that is not an `ry_protocol`.
 #[cold]
 #[inline(never)]
-fn bad_protocol(value: u32) -> Failure {
+pub(crate) fn bad_protocol(value: u32) -> Failure {
     Box::new(ry_error::invalid_argument(format!(
         "`protocol` is {value}, not an ry_protocol"
     )))

@@ -12,13 +12,15 @@
 
 use std::ffi::c_char;
 use std::mem::MaybeUninit;
+use std::ptr::addr_of;
 use std::sync::Arc;
 
 use routeyard_core::{Found, Reader, Registry, Request};
 
-use crate::error::{ry_error, ry_status};
+use crate::error::{ry_error, ry_status, Failure};
 use crate::lookup::{
-    backend_addr, request, ry_addr, ry_match_kind, ry_request, NO_ADDR, STACK_HEADERS,
+    backend_addr, bad_protocol, protocol, request, ry_addr, ry_match_kind, ry_request, text,
+    NO_ADDR, STACK_HEADERS,
 };
 use crate::registry::{registry, ry_registry};
 use crate::string::required;
@@ -251,6 +253,11 @@ pub unsafe extern "C" fn ry_reader_match(
     out: *mut ry_match_view,
     err: *mut *mut ry_error,
 ) -> ry_status {
+    // SAFETY: the caller guarantees `req` is NULL or readable.
+    if !req.is_null() && !unsafe { is_plain(req) } {
+        // SAFETY: passed on from the caller.
+        return unsafe { match_full_request(reader, req, pick, out, err) };
+    }
     ffi_boundary!(status err, {
         // SAFETY: the caller guarantees `reader` is NULL or a live handle used by no
         // other thread.
@@ -263,21 +270,120 @@ pub unsafe extern "C" fn ry_reader_match(
         if out.is_null() {
             return Err(ry_error::null_arg("out").into());
         }
-        let mut stack = [const { MaybeUninit::uninit() }; STACK_HEADERS];
-        let mut heap = Vec::new();
         // SAFETY: `req` is non-NULL, and the caller guarantees it and its strings.
-        let request = unsafe { request(req, &mut stack, &mut heap) }?;
-        let ry_reader { reader, scratch } = handle;
-        let written = reader.lookup(&request, |found| {
-            // SAFETY: `out` is non-NULL and the caller guarantees it is writable.
-            unsafe { write_view(found, &request, scratch, pick, out) }
-        });
-        if written.is_none() {
-            // SAFETY: as above.
-            unsafe { out.write(miss(reader.registry().revision())) };
-        }
+        let request = unsafe { plain_request(req) }?;
+        // SAFETY: `out` is non-NULL and the caller guarantees it is writable.
+        unsafe { match_into::<false>(handle, &request, pick, out) };
         Ok(ry_status::RyOk)
     })
+}
+
+/// Whether `req` is the usual request of a proxy's loop: only a protocol, a method, a
+/// host and a path, with no headers, SNI, addresses or router group. Such a request
+/// is read inline ([`plain_request`]); any other goes to [`match_full_request`], out
+/// of line.
+///
+/// # Safety
+///
+/// `req` must be valid for reading one `ry_request` (its enum fields may hold any
+/// value).
+#[inline(always)]
+unsafe fn is_plain(req: *const ry_request) -> bool {
+    // SAFETY: as the caller guarantees; the families are read as the integers C
+    // stored.
+    unsafe {
+        let rest = (*req).sni as usize
+            | (*req).sni_len
+            | (*req).router_group as usize
+            | (*req).router_group_len
+            | (*req).headers_len
+            | addr_of!((*req).source.family).cast::<u32>().read() as usize
+            | addr_of!((*req).destination.family).cast::<u32>().read() as usize;
+        rest == 0
+    }
+}
+
+/// Reads a request that [`is_plain`].
+///
+/// # Safety
+///
+/// As for [`request`].
+#[inline(always)]
+unsafe fn plain_request<'a>(req: *const ry_request) -> Result<Request<'a>, Failure> {
+    // SAFETY: the caller guarantees `req` is readable; the protocol is read as the
+    // integer C stored.
+    unsafe {
+        let raw_protocol = addr_of!((*req).protocol).cast::<u32>().read();
+        let Some(protocol) = protocol(raw_protocol) else {
+            return Err(bad_protocol(raw_protocol));
+        };
+        let method = text((*req).method, (*req).method_len, "method")?.unwrap_or("");
+        let host = text((*req).host, (*req).host_len, "host")?.unwrap_or("");
+        let path = text((*req).path, (*req).path_len, "path")?.unwrap_or("");
+        Ok(Request::new(method, host, path).protocol(protocol))
+    }
+}
+
+/// [`ry_reader_match`] for a request that is not [`is_plain`], read in full.
+///
+/// # Safety
+///
+/// As for [`ry_reader_match`].
+#[inline(never)]
+unsafe fn match_full_request(
+    reader: *mut ry_reader,
+    req: *const ry_request,
+    pick: bool,
+    out: *mut ry_match_view,
+    err: *mut *mut ry_error,
+) -> ry_status {
+    ffi_boundary!(status err, {
+        // SAFETY: as the caller guarantees.
+        let Some(handle) = (unsafe { reader.as_mut() }) else {
+            return Err(ry_error::null_arg("reader").into());
+        };
+        if out.is_null() {
+            return Err(ry_error::null_arg("out").into());
+        }
+        let mut stack = [const { MaybeUninit::uninit() }; STACK_HEADERS];
+        let mut heap = Vec::new();
+        // SAFETY: `req` is non-NULL (checked by the caller), and the caller
+        // guarantees it and its strings.
+        let request = unsafe { request(req, &mut stack, &mut heap) }?;
+        // SAFETY: `out` is non-NULL and the caller guarantees it is writable.
+        unsafe { match_into::<true>(handle, &request, pick, out) };
+        Ok(ry_status::RyOk)
+    })
+}
+
+/// Matches `request` through the reader and writes the answer into `out`.
+///
+/// `FULL` tells the two callers apart: [`ry_reader_match`] with a plain request, and
+/// [`match_full_request`]. Each gets its own copy of the lookup's closure, so the core's
+/// lookup is compiled for each caller separately and, for the plain request, with
+/// what the compiler knows of it (no SNI, headers, addresses or router group). Shared,
+/// the lookup was compiled once for any request, which cost the plain one about 75
+/// instructions.
+///
+/// # Safety
+///
+/// `out` must be valid for writing one `ry_match_view`.
+#[inline(always)]
+unsafe fn match_into<const FULL: bool>(
+    handle: &mut ry_reader,
+    request: &Request<'_>,
+    pick: bool,
+    out: *mut ry_match_view,
+) {
+    let ry_reader { reader, scratch } = handle;
+    let written = reader.lookup(request, |found| {
+        // SAFETY: as the caller guarantees.
+        unsafe { write_view(found, request, scratch, pick, out) }
+    });
+    if written.is_none() {
+        // SAFETY: as the caller guarantees.
+        unsafe { out.write(miss(reader.registry().revision())) };
+    }
 }
 
 /// The answer to a request nothing matched.

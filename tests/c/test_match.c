@@ -818,6 +818,19 @@ static void test_reader(void) {
     req.protocol = (ry_protocol)99;
     CHECK(ry_reader_match(reader, &req, false, &view, &err) == RY_ERR_INVALID_ARGUMENT);
     CHECK_ERROR(err, "ProcessRequestError", "not an ry_protocol");
+    /* ... also in a request with more than a method, a host and a path. */
+    req = http_request("GET", "shop.example.com", "/cart");
+    req.source.family = (ry_addr_family)7;
+    CHECK(ry_reader_match(reader, &req, false, &view, &err) == RY_ERR_INVALID_ARGUMENT);
+    CHECK_ERROR(err, "ProcessRequestError", "`source.family` is 7");
+    req = http_request("GET", "shop.example.com", "/cart");
+    req.headers_len = 2;
+    CHECK(ry_reader_match(reader, &req, false, &view, &err) == RY_ERR_NULL_ARG);
+    CHECK_ERROR(err, "ProcessRequestError", "`headers` is NULL but `headers_len` is 2");
+    CHECK(ry_reader_match(NULL, &req, false, &view, &err) == RY_ERR_NULL_ARG);
+    CHECK_ERROR(err, "ProcessRequestError", "argument `reader` must not be NULL");
+    CHECK(ry_reader_match(reader, &req, false, NULL, &err) == RY_ERR_NULL_ARG);
+    CHECK_ERROR(err, "ProcessRequestError", "argument `out` must not be NULL");
     CHECK((unsigned char)view.kind == 0x5a);
 
     /* The reader keeps the registry's state: freeing the registry first is allowed. */
