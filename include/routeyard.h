@@ -2550,6 +2550,10 @@ void ry_reader_free(struct ry_reader *reader);
  * (see there) and when an answer's strings that must be laid out (below) outgrow the
  * reader's buffer, which then grows once to hold them.
  *
+ * Thread-safety: one call at a time on a reader, from any thread (see `ry_reader`);
+ * the readers of one registry and the callers of `ry_match` on it may match at once
+ * while other threads change it.
+ *
  * # Arguments
  *
  * - `reader`: the reader.

@@ -2053,7 +2053,8 @@ impl<R: Deref<Target = Registry> + Clone> fmt::Debug for Reader<R> {
 
 impl<R: Deref<Target = Registry> + Clone> Reader<R> {
     /// A reader of the registry `registry` points to, which starts from the index
-    /// published now.
+    /// published now. `registry` and its clones must lead to the same registry, as
+    /// references and `Arc`s do.
     ///
     /// ```
     /// use std::sync::Arc;
