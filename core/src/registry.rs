@@ -1,6 +1,7 @@
 //! The write path: validate, apply, advance the revision, publish.
 
 use std::fmt;
+use std::hash::BuildHasher;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -392,14 +393,14 @@ impl GuidSource {
 
 /// Objects with an id and an optional unique name.
 struct Named<T> {
-    by_id: HashMap<Arc<str>, Arc<T>>,
+    by_id: ById<T>,
     by_name: HashMap<String, Arc<str>>,
 }
 
 impl<T> Default for Named<T> {
     fn default() -> Self {
         Named {
-            by_id: HashMap::new(),
+            by_id: ById::default(),
             by_name: HashMap::new(),
         }
     }
@@ -407,25 +408,108 @@ impl<T> Default for Named<T> {
 
 /// What a Kong-style object exposes to [`Named`].
 trait Identified {
+    fn id(&self) -> &str;
     fn name(&self) -> Option<&str>;
 }
 
 impl Identified for Route {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
     fn name(&self) -> Option<&str> {
         self.name.as_deref()
     }
 }
 
 impl Identified for Service {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
     fn name(&self) -> Option<&str> {
         self.name.as_deref()
     }
 }
 
+/// Objects by the id each carries: the table holds each object once, with the
+/// hash of its own id, so no id is kept a second time as a key (at a million
+/// routes, a key of its own cost some 80 bytes a route). The hash is kept so that
+/// growing the table does not read every object's id again.
+struct ById<T> {
+    table: hashbrown::HashTable<(u64, Arc<T>)>,
+    hasher: hashbrown::DefaultHashBuilder,
+}
+
+impl<T> Default for ById<T> {
+    fn default() -> Self {
+        ById {
+            table: hashbrown::HashTable::new(),
+            hasher: hashbrown::DefaultHashBuilder::default(),
+        }
+    }
+}
+
+impl<T: Identified> ById<T> {
+    fn get(&self, id: &str) -> Option<&Arc<T>> {
+        let hash = self.hasher.hash_one(id);
+        let (_, value) = self.table.find(hash, |(h, v)| *h == hash && v.id() == id)?;
+        Some(value)
+    }
+
+    fn contains_key(&self, id: &str) -> bool {
+        self.get(id).is_some()
+    }
+
+    /// Adds `value` under its id; the object it replaces, if any.
+    fn insert(&mut self, value: Arc<T>) -> Option<Arc<T>> {
+        let hash = self.hasher.hash_one(value.id());
+        match self.table.entry(
+            hash,
+            |(h, v)| *h == hash && v.id() == value.id(),
+            |(h, _)| *h,
+        ) {
+            hashbrown::hash_table::Entry::Occupied(mut slot) => {
+                Some(std::mem::replace(&mut slot.get_mut().1, value))
+            }
+            hashbrown::hash_table::Entry::Vacant(slot) => {
+                slot.insert((hash, value));
+                None
+            }
+        }
+    }
+
+    fn remove(&mut self, id: &str) -> Option<Arc<T>> {
+        let hash = self.hasher.hash_one(id);
+        let slot = self
+            .table
+            .find_entry(hash, |(h, v)| *h == hash && v.id() == id)
+            .ok()?;
+        Some(slot.remove().0 .1)
+    }
+
+    fn values(&self) -> impl Iterator<Item = &Arc<T>> {
+        self.table.iter().map(|(_, v)| v)
+    }
+
+    /// Every object with its id, as [`sorted_values`] takes them.
+    fn keyed(&self) -> impl Iterator<Item = (&str, &Arc<T>)> {
+        self.values().map(|v| (v.id(), v))
+    }
+}
+
+/// A map's entries as [`sorted_values`] takes them.
+fn keyed<T>(map: &HashMap<Arc<str>, Arc<T>>) -> impl Iterator<Item = (&str, &Arc<T>)> {
+    map.iter().map(|(k, v)| (&**k, v))
+}
+
 impl<T: Identified> Named<T> {
     fn set(&mut self, id: Arc<str>, value: Option<Arc<T>>) -> Option<Arc<T>> {
         let old = match &value {
-            Some(v) => self.by_id.insert(id.clone(), v.clone()),
+            Some(v) => {
+                debug_assert_eq!(v.id(), &*id, "an object is set under its own id");
+                self.by_id.insert(v.clone())
+            }
             None => self.by_id.remove(&id),
         };
         // The old name goes unless the new value keeps it.
@@ -1568,7 +1652,7 @@ impl Txn<'_> {
 
         let servers: HashSet<&str> = snap.servers.iter().map(|v| v.name.as_str()).collect();
         let gone: Vec<Arc<NamedServer>> =
-            sorted_values(&self.st.servers, |name| !servers.contains(name));
+            sorted_values(keyed(&self.st.servers), |name| !servers.contains(name));
         for server in gone {
             self.server(server.name.as_str().into(), None);
             self.emit(Action::Delete, Object::Server(server));
@@ -1579,18 +1663,19 @@ impl Txn<'_> {
             .map(|u| u.service_id.as_str())
             .collect();
         let gone: Vec<Arc<Upstream>> =
-            sorted_values(&self.st.upstreams, |id| !upstreams.contains(id));
+            sorted_values(keyed(&self.st.upstreams), |id| !upstreams.contains(id));
         for upstream in gone {
             self.upstream(upstream.service_id.as_str().into(), None);
             self.emit(Action::Delete, Object::Upstream(upstream));
         }
-        let gone: Vec<Arc<Route>> = sorted_values(&self.st.routes.by_id, |id| !routes.contains(id));
+        let gone: Vec<Arc<Route>> =
+            sorted_values(self.st.routes.by_id.keyed(), |id| !routes.contains(id));
         for route in gone {
             self.route(route.id.as_str().into(), None);
             self.emit(Action::Delete, Object::Route(route));
         }
         let gone: Vec<Arc<Service>> =
-            sorted_values(&self.st.services.by_id, |id| !services.contains(id));
+            sorted_values(self.st.services.by_id.keyed(), |id| !services.contains(id));
         for service in gone {
             self.service(service.id.as_str().into(), None);
             self.emit(Action::Delete, Object::Service(service));
@@ -1861,8 +1946,11 @@ fn gb_error(e: GbError) -> Error {
 const SERVER_TAG: &str = "gobetween";
 
 /// The values of `map` whose keys `keep` accepts, in key order.
-fn sorted_values<T>(map: &HashMap<Arc<str>, Arc<T>>, keep: impl Fn(&str) -> bool) -> Vec<Arc<T>> {
-    let mut found: Vec<(&Arc<str>, &Arc<T>)> = map.iter().filter(|(k, _)| keep(k)).collect();
+fn sorted_values<'a, T: 'a>(
+    items: impl Iterator<Item = (&'a str, &'a Arc<T>)>,
+    keep: impl Fn(&str) -> bool,
+) -> Vec<Arc<T>> {
+    let mut found: Vec<(&str, &Arc<T>)> = items.filter(|(k, _)| keep(k)).collect();
     found.sort_unstable_by(|a, b| a.0.cmp(b.0));
     found.into_iter().map(|(_, v)| v.clone()).collect()
 }
