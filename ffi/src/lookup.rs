@@ -55,7 +55,7 @@ const _: () =
     assert!(std::mem::size_of::<ry_protocol>() == 4 && std::mem::size_of::<ry_addr_family>() == 4);
 
 /// The core's protocol for a raw `ry_protocol` value, or None for an unknown value.
-pub(crate) fn protocol(raw: u32) -> Option<Protocol> {
+fn protocol(raw: u32) -> Option<Protocol> {
     Some(match raw {
         0 => Protocol::Http,
         1 => Protocol::Https,
@@ -284,7 +284,7 @@ pub(crate) const STACK_HEADERS: usize = 64;
 ///
 /// `ptr` must be NULL or valid for reading `len` bytes that stay unchanged for `'a`.
 #[inline(always)]
-pub(crate) unsafe fn text<'a>(
+unsafe fn text<'a>(
     ptr: *const u8,
     len: usize,
     field: &'static str,
@@ -387,7 +387,7 @@ unsafe fn socket_addr(
 /// A request's protocol that is not an `ry_protocol`.
 #[cold]
 #[inline(never)]
-pub(crate) fn bad_protocol(value: u32) -> Failure {
+fn bad_protocol(value: u32) -> Failure {
     Box::new(ry_error::invalid_argument(format!(
         "`protocol` is {value}, not an ry_protocol"
     )))
@@ -462,6 +462,52 @@ unsafe fn headers<'a>(
     }
 }
 
+/// Whether `req` is the usual request of a proxy's loop: only a protocol, a method, a
+/// host and a path, with no headers, SNI, addresses or router group. Such a request
+/// is read inline ([`plain_request`]); `ry_reader_match` reads any other out of line.
+///
+/// # Safety
+///
+/// `req` must be valid for reading one `ry_request` (its enum fields may hold any
+/// value).
+#[inline(always)]
+pub(crate) unsafe fn is_plain(req: *const ry_request) -> bool {
+    // SAFETY: as the caller guarantees; the families are read as the integers C
+    // stored.
+    unsafe {
+        let rest = (*req).sni as usize
+            | (*req).sni_len
+            | (*req).router_group as usize
+            | (*req).router_group_len
+            | (*req).headers_len
+            | addr_of!((*req).source.family).cast::<u32>().read() as usize
+            | addr_of!((*req).destination.family).cast::<u32>().read() as usize;
+        rest == 0
+    }
+}
+
+/// Reads the protocol, method, host and path of a request: all of a request that
+/// [`is_plain`], and the start of any other ([`request`]).
+///
+/// # Safety
+///
+/// As for [`request`].
+#[inline(always)]
+pub(crate) unsafe fn plain_request<'a>(req: *const ry_request) -> Result<Request<'a>, Failure> {
+    // SAFETY: the caller guarantees `req` is readable; the protocol is read as the
+    // integer C stored.
+    unsafe {
+        let raw_protocol = addr_of!((*req).protocol).cast::<u32>().read();
+        let Some(protocol) = protocol(raw_protocol) else {
+            return Err(bad_protocol(raw_protocol));
+        };
+        let method = text((*req).method, (*req).method_len, "method")?.unwrap_or("");
+        let host = text((*req).host, (*req).host_len, "host")?.unwrap_or("");
+        let path = text((*req).path, (*req).path_len, "path")?.unwrap_or("");
+        Ok(Request::new(method, host, path).protocol(protocol))
+    }
+}
+
 /// Reads the caller's request into the core's form.
 ///
 /// # Safety
@@ -474,16 +520,9 @@ pub(crate) unsafe fn request<'a>(
     stack: &'a mut [MaybeUninit<(&'a str, &'a str)>; STACK_HEADERS],
     heap: &'a mut Vec<(&'a str, &'a str)>,
 ) -> Result<Request<'a>, Failure> {
-    // SAFETY: the caller guarantees `req` is readable; every field is read on its own,
-    // and the protocol as the integer C stored.
+    // SAFETY: the caller guarantees `req` is readable; every field is read on its own.
     unsafe {
-        let raw_protocol = addr_of!((*req).protocol).cast::<u32>().read();
-        let Some(protocol) = protocol(raw_protocol) else {
-            return Err(bad_protocol(raw_protocol));
-        };
-        let method = text((*req).method, (*req).method_len, "method")?;
-        let host = text((*req).host, (*req).host_len, "host")?;
-        let path = text((*req).path, (*req).path_len, "path")?;
+        let plain = plain_request(req)?;
         let headers = match (*req).headers_len {
             0 => &[],
             len => headers((*req).headers, len, stack, heap)?,
@@ -493,15 +532,12 @@ pub(crate) unsafe fn request<'a>(
         let destination = socket_addr(addr_of!((*req).destination), "destination")?;
         let router_group = text((*req).router_group, (*req).router_group_len, "router_group")?;
         Ok(Request {
-            protocol,
-            method: method.unwrap_or(""),
-            host: host.unwrap_or(""),
-            path: path.unwrap_or(""),
             headers,
             sni,
             source,
             destination,
             router_group,
+            ..plain
         })
     }
 }
@@ -731,6 +767,27 @@ struct Fields<'a> {
     revision: u64,
 }
 
+impl<'a> Fields<'a> {
+    /// What answered, from what the core found: the kind, the ids, the TCP port and
+    /// the redirect; no backend yet.
+    #[inline(always)]
+    fn of(found: &Found<'a>) -> Fields<'a> {
+        let mut fields = Fields::miss(found.revision());
+        if let Some(route) = found.route() {
+            fields.kind = ry_match_kind::Route;
+            fields.route_id = &route.id;
+            fields.service_id = found.service().map_or("", |s| s.id.as_str());
+            fields.redirect = found.redirect().unwrap_or(0);
+        } else if found.cf_route().is_some() {
+            fields.kind = ry_match_kind::CfRoute;
+        } else if let Some((_, port)) = found.tcp_route() {
+            fields.kind = ry_match_kind::TcpRoute;
+            fields.tcp_port = port;
+        }
+        fields
+    }
+}
+
 impl Fields<'_> {
     /// A miss: nothing but the revision.
     fn miss(revision: u64) -> Fields<'static> {
@@ -858,19 +915,7 @@ unsafe fn answer(
     targets: &Targets,
     pick: bool,
 ) -> Outcome {
-    let route = found.route();
-    let mut fields = Fields::miss(found.revision());
-    if let Some(route) = route {
-        fields.kind = ry_match_kind::Route;
-        fields.route_id = &route.id;
-        fields.service_id = found.service().map_or("", |s| s.id.as_str());
-        fields.redirect = found.redirect().unwrap_or(0);
-    } else if found.cf_route().is_some() {
-        fields.kind = ry_match_kind::CfRoute;
-    } else if let Some((_, port)) = found.tcp_route() {
-        fields.kind = ry_match_kind::TcpRoute;
-        fields.tcp_port = port;
-    }
+    let mut fields = Fields::of(found);
     let mut texts = Texts::default();
     if targets.cf_route.wanted() {
         texts.cf_route = found.cf_route().unwrap_or("");
