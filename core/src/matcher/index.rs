@@ -91,22 +91,42 @@ pub(crate) struct Rank {
     seq: u64,
 }
 
-/// A host condition, as the route wrote it (lowercased).
-#[derive(Clone, Debug)]
+/// A host condition's form. Its text is the route's own (see
+/// [`Compiled::host_key`]): the index keeps no copy of it.
+#[derive(Clone, Copy, Debug)]
 pub(crate) enum HostRule {
-    /// `a.com` or `a.com:8080`: the table key is the whole string.
-    Exact(Box<str>),
+    /// `a.com` or `a.com:8080`: the table key is the whole host, lowercased.
+    Exact,
     /// `*.a.com[:port]`: key `.a.com`.
-    Suffix(Box<str>, Option<u16>),
+    Suffix(Option<u16>),
     /// `a.*[:port]`: key `a.`.
-    Prefix(Box<str>, Option<u16>),
+    Prefix(Option<u16>),
+}
+
+impl HostRule {
+    fn kind(self) -> HostKind {
+        match self {
+            HostRule::Exact => HostKind::Exact,
+            HostRule::Suffix(_) => HostKind::Suffix,
+            HostRule::Prefix(_) => HostKind::Prefix,
+        }
+    }
+
+    /// The port a wildcard host names.
+    fn port(self) -> Option<u16> {
+        match self {
+            HostRule::Exact => None,
+            HostRule::Suffix(port) | HostRule::Prefix(port) => port,
+        }
+    }
 }
 
 /// A path condition.
 #[derive(Debug)]
 pub(crate) enum PathRule {
-    /// A plain path and how it compares.
-    Plain(Box<str>, PathMode),
+    /// A plain path (the route's own text, see [`Compiled::path_key`]) and how it
+    /// compares.
+    Plain(PathMode),
     /// A regex (anchored at the start) and its literal prefix, which places it in
     /// the tree so that only requests under that prefix try it.
     Regex(Regex, Box<str>),
@@ -386,8 +406,11 @@ impl Keys {
             from: self.text.len() as u32,
             len: key.len() as u32,
         };
+        make_room(&mut self.heads, 1);
         self.heads.insert(at, head);
-        self.text.push_str(key);
+        let text = &mut self.text;
+        text.reserve_exact(growth(text.capacity(), text.len(), key.len()));
+        text.push_str(key);
     }
 }
 
@@ -544,20 +567,30 @@ pub(crate) struct Hit<'i> {
 
 // -- Compiling --------------------------------------------------------------
 
-fn host_rule(host: &str) -> HostRule {
+/// `s` lowercased, borrowed when it already is.
+fn lower(s: &str) -> Cow<'_, str> {
+    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(s.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+/// A host's rule and the key of its bucket (lowercased; borrowed when the host
+/// already is).
+fn host_rule(host: &str) -> (HostRule, Cow<'_, str>) {
     let (name, port) = match host.rsplit_once(':') {
         Some((n, p)) if !n.contains(':') && p.bytes().all(|b| b.is_ascii_digit()) => {
             (n, p.parse().ok())
         }
         _ => (host, None),
     };
-    let lower = |s: &str| s.to_ascii_lowercase().into_boxed_str();
     if let Some(rest) = name.strip_prefix('*') {
-        HostRule::Suffix(lower(rest), port)
+        (HostRule::Suffix(port), lower(rest))
     } else if let Some(rest) = name.strip_suffix('*') {
-        HostRule::Prefix(lower(rest), port)
+        (HostRule::Prefix(port), lower(rest))
     } else {
-        HostRule::Exact(lower(host))
+        (HostRule::Exact, lower(host))
     }
 }
 
@@ -600,7 +633,7 @@ impl Compiled {
                     Regex::new(&format!("^(?:{pattern})"))?,
                     literal_prefix(pattern).into(),
                 )),
-                None => Ok(PathRule::Plain(p.as_str().into(), route.path_mode)),
+                None => Ok(PathRule::Plain(route.path_mode)),
             })
             .collect::<Result<Few<_>, regex::Error>>()?;
         let mut headers = Vec::new();
@@ -629,7 +662,7 @@ impl Compiled {
                 .iter()
                 .map(|s| s.trim_end_matches('.').to_ascii_lowercase().into())
                 .collect(),
-            hosts: listed(&route.hosts).iter().map(|h| host_rule(h)).collect(),
+            hosts: listed(&route.hosts).iter().map(|h| host_rule(h).0).collect(),
             paths,
             created_at: route.created_at,
             seq,
@@ -651,11 +684,11 @@ impl Compiled {
             methods: Box::new([]),
             headers: Box::new([]),
             snis: Box::new([]),
-            hosts: Few::One(host_rule(host)),
+            hosts: Few::One(host_rule(host).0),
             paths: if path.is_empty() {
                 Few::Many(Box::new([]))
             } else {
-                Few::One(PathRule::Plain(path.into(), PathMode::Segment))
+                Few::One(PathRule::Plain(PathMode::Segment))
             },
             created_at: 0,
             seq,
@@ -688,16 +721,16 @@ impl Compiled {
 
     fn rank(&self, path: Option<usize>) -> Rank {
         let regex = matches!(path.map(|i| &self.paths[i]), Some(PathRule::Regex(..)));
-        let uri_len = match path.map(|i| &self.paths[i]) {
-            Some(PathRule::Plain(p, _)) => p.len() as u32,
+        let uri_len = match path {
+            Some(i) if !regex => self.path_key(i as u16).len() as u32,
             _ => 0,
         };
         if let Target::CfPool(_) = self.target {
             // gorouter: exact host first, then the nearest wildcard, then the
             // longest path.
-            let (weight, specificity) = match &self.hosts[0] {
-                HostRule::Exact(_) => (2, 0),
-                HostRule::Suffix(s, _) | HostRule::Prefix(s, _) => (0, s.len() as u16),
+            let (weight, specificity) = match self.host_key(0) {
+                (HostRule::Exact, _) => (2, 0),
+                (_, key) => (0, key.len() as u16),
             };
             return Rank {
                 priority: Reverse(0),
@@ -713,14 +746,9 @@ impl Compiled {
             };
         }
         let category = self.category();
-        let wildcard_port = self.hosts.iter().any(|h| {
-            matches!(
-                h,
-                HostRule::Suffix(_, Some(_)) | HostRule::Prefix(_, Some(_))
-            )
-        });
+        let wildcard_port = self.hosts.iter().any(|h| h.port().is_some());
         let plain_hosts_only =
-            !self.hosts.is_empty() && self.hosts.iter().all(|h| matches!(h, HostRule::Exact(_)));
+            !self.hosts.is_empty() && self.hosts.iter().all(|h| matches!(h, HostRule::Exact));
         let weight = (if wildcard_port { 4 } else { 0 })
             + (if plain_hosts_only { 2 } else { 0 })
             + u8::from(regex);
@@ -739,21 +767,31 @@ impl Compiled {
     }
 
     /// The key a path sits under in the index: the plain path, or the literal
-    /// prefix of a regex.
+    /// prefix of a regex. A plain path is read from where the route keeps it: a
+    /// Kong route's `paths`, or a CF route's key after its host.
     fn path_key(&self, path: u16) -> &str {
         match &self.paths[path as usize] {
-            PathRule::Plain(p, _) => p,
+            PathRule::Plain(_) => match &self.target {
+                Target::Route(route) => &listed(&route.paths)[path as usize],
+                Target::CfPool(key) => key.find('/').map_or("", |i| &key[i..]),
+            },
             PathRule::Regex(_, prefix) => prefix,
+        }
+    }
+
+    /// Host `host` of the route: its rule and the key of its bucket, read from
+    /// where the route keeps its hosts (a Kong route's `hosts`, or a CF route's
+    /// key up to its path).
+    fn host_key(&self, host: usize) -> (HostRule, Cow<'_, str>) {
+        match &self.target {
+            Target::Route(route) => host_rule(&listed(&route.hosts)[host]),
+            Target::CfPool(key) => host_rule(key.find('/').map_or(key, |i| &key[..i])),
         }
     }
 
     /// Whether host and path alone decide for this route, through `host`.
     fn is_simple(&self, host: u16) -> bool {
-        let port_rule = host != NO_HOST
-            && matches!(
-                &self.hosts[host as usize],
-                HostRule::Suffix(_, Some(_)) | HostRule::Prefix(_, Some(_))
-            );
+        let port_rule = host != NO_HOST && self.hosts[host as usize].port().is_some();
         !port_rule
             && self.methods.is_empty()
             && self.headers.is_empty()
@@ -765,11 +803,7 @@ impl Compiled {
     #[inline]
     fn matches_rest(&self, req: &Prepared<'_>, host: u16) -> bool {
         if host != NO_HOST {
-            let port_rule = match &self.hosts[host as usize] {
-                HostRule::Suffix(_, p) | HostRule::Prefix(_, p) => *p,
-                HostRule::Exact(_) => None,
-            };
-            if let Some(want) = port_rule {
+            if let Some(want) = self.hosts[host as usize].port() {
                 let default = if req.protocol == Protocol::Https {
                     443
                 } else {
@@ -862,19 +896,38 @@ impl Ranked {
 /// Inserts `entry` in rank order; returns where.
 fn insert_sorted(list: &mut Vec<Entry>, entry: Entry) -> usize {
     let at = list.partition_point(|e| e.rank < entry.rank);
+    make_room(list, 1);
     list.insert(at, entry);
     at
+}
+
+/// Makes room for `more` items in one of the index's short lists, growing it by a
+/// quarter (at least two items) rather than doubling it as `Vec` would. Most
+/// lists hold a few entries and are built once: doubling leaves a third of a
+/// million-route index's entries unused, this about a tenth, for two more
+/// reallocations over a list's first ten items.
+#[inline]
+fn make_room<T>(list: &mut Vec<T>, more: usize) {
+    list.reserve_exact(growth(list.capacity(), list.len(), more));
+}
+
+/// How much room to ask for (exactly) to add `more` items to a list of `len` in
+/// `capacity`: none when they fit, else a quarter of the list, at least two.
+#[inline]
+fn growth(capacity: usize, len: usize, more: usize) -> usize {
+    if capacity - len >= more {
+        return 0;
+    }
+    more.max(len / 4).max(2)
 }
 
 impl Table {
     /// The bucket for a host rule (created if absent), edited by `f`; dropped
     /// when `f` leaves it empty.
-    fn with_bucket(&mut self, host: Option<&HostRule>, f: impl FnOnce(&mut Bucket)) {
+    fn with_bucket(&mut self, host: Option<(HostRule, &str)>, f: impl FnOnce(&mut Bucket)) {
         match host {
             None => f(Arc::make_mut(&mut self.any)),
-            Some(HostRule::Exact(k)) => self.with_bucket_at(HostKind::Exact, k, f),
-            Some(HostRule::Suffix(k, _)) => self.with_bucket_at(HostKind::Suffix, k, f),
-            Some(HostRule::Prefix(k, _)) => self.with_bucket_at(HostKind::Prefix, k, f),
+            Some((rule, key)) => self.with_bucket_at(rule.kind(), key, f),
         }
     }
 
@@ -906,7 +959,7 @@ impl Table {
             path: p.map_or(NO_PATH, |p| p as u16),
             host,
             mode: match p.map(|p| &route.paths[p]) {
-                Some(PathRule::Plain(_, mode)) => Some(*mode),
+                Some(PathRule::Plain(mode)) => Some(*mode),
                 _ => None,
             },
             simple: route.is_simple(host),
@@ -921,7 +974,8 @@ impl Table {
             for p in 0..route.paths.len().max(1) {
                 let p = some_if(!route.paths.is_empty(), p);
                 let entry = Table::entry(route, h, p);
-                let host = h.map(|h| &route.hosts[h]);
+                let host = h.map(|h| route.host_key(h));
+                let host = host.as_ref().map(|(rule, key)| (*rule, &**key));
                 self.with_bucket(host, |bucket| match p {
                     None => {
                         insert_sorted(&mut bucket.no_path, entry);
@@ -948,7 +1002,7 @@ impl Table {
                 None => Cow::Borrowed(p.as_str()),
             })
             .collect();
-        let hosts: Vec<Option<HostRule>> = match listed(&route.hosts) {
+        let hosts: Vec<Option<(HostRule, Cow<'_, str>)>> = match listed(&route.hosts) {
             [] => vec![None],
             hosts => hosts.iter().map(|h| Some(host_rule(h))).collect(),
         };
@@ -961,10 +1015,11 @@ impl Table {
             same
         };
         for host in &hosts {
-            if !self.has_bucket(host.as_ref()) {
+            let host = host.as_ref().map(|(rule, key)| (*rule, &**key));
+            if !self.has_bucket(host) {
                 continue;
             }
-            self.with_bucket(host.as_ref(), |bucket| {
+            self.with_bucket(host, |bucket| {
                 bucket.no_path.retain(|e| !gone(e));
                 for key in &keys {
                     bucket.remove_path(key, &mut gone);
@@ -978,12 +1033,14 @@ impl Table {
     }
 
     /// Whether the bucket for a host rule exists.
-    fn has_bucket(&self, host: Option<&HostRule>) -> bool {
+    fn has_bucket(&self, host: Option<(HostRule, &str)>) -> bool {
         match host {
             None => true,
-            Some(HostRule::Exact(k)) => self.exact.get(k).is_some(),
-            Some(HostRule::Suffix(k, _)) => self.suffix.get(k).is_some(),
-            Some(HostRule::Prefix(k, _)) => self.prefix.get(k).is_some(),
+            Some((rule, key)) => match rule.kind() {
+                HostKind::Exact => self.exact.get(key).is_some(),
+                HostKind::Suffix => self.suffix.get(key).is_some(),
+                HostKind::Prefix => self.prefix.get(key).is_some(),
+            },
         }
     }
 
@@ -1484,8 +1541,8 @@ impl Table {
             None => (key, ""),
         };
         let same = |e: &Entry| matches!(&e.route.target, Target::CfPool(k) if **k == *key);
-        let (kind, host_key) = host_kind(host);
-        self.with_bucket_at(kind, host_key, |bucket| {
+        let (rule, host_key) = host_rule(host);
+        self.with_bucket_at(rule.kind(), &host_key, |bucket| {
             let mut drop_same = |e: &Entry| {
                 let hit = same(e);
                 if hit {
@@ -1508,22 +1565,6 @@ enum HostKind {
     Exact,
     Suffix,
     Prefix,
-}
-
-/// Where [`host_rule`] files a (lowercase) host, without allocating: the
-/// table and the key.
-fn host_kind(host: &str) -> (HostKind, &str) {
-    let name = match host.rsplit_once(':') {
-        Some((n, p)) if !n.contains(':') && p.bytes().all(|b| b.is_ascii_digit()) => n,
-        _ => host,
-    };
-    if let Some(rest) = name.strip_prefix('*') {
-        (HostKind::Suffix, rest)
-    } else if let Some(rest) = name.strip_suffix('*') {
-        (HostKind::Prefix, rest)
-    } else {
-        (HostKind::Exact, host)
-    }
 }
 
 /// Whether a Kong-style route is a stream route: every protocol it names is.
