@@ -127,9 +127,17 @@ pub(crate) enum PathRule {
     /// A plain path (the route's own text, see [`Compiled::path_key`]) and how it
     /// compares.
     Plain(PathMode),
-    /// A regex (anchored at the start) and its literal prefix, which places it in
-    /// the tree so that only requests under that prefix try it.
-    Regex(Regex, Box<str>),
+    /// A regex path, boxed: most routes have none, and a plain path's rule is then
+    /// two bytes rather than the regex's 48.
+    Regex(Box<RegexPath>),
+}
+
+/// A regex path: the pattern anchored at the start, and its literal prefix, which
+/// places it in the tree so that only requests under that prefix try it.
+#[derive(Debug)]
+pub(crate) struct RegexPath {
+    pub(crate) regex: Regex,
+    prefix: Box<str>,
 }
 
 #[derive(Debug)]
@@ -182,15 +190,19 @@ pub(crate) struct Compiled {
     pub(crate) forwarding: Option<Forwarding>,
     /// The slot of the route's service in the index, if it has one.
     pub(crate) service: Option<u32>,
+    /// The route's methods, headers and SNIs, which most routes leave unset.
+    rest: Option<Box<Rest>>,
+    pub(crate) hosts: Few<HostRule>,
+    pub(crate) paths: Few<PathRule>,
+    seq: u64,
+}
+
+/// The conditions besides hosts and paths, normalised for comparison.
+#[derive(Debug, Default)]
+struct Rest {
     methods: Box<[Box<str>]>,
     headers: Box<[HeaderRule]>,
     snis: Box<[Box<str>]>,
-    pub(crate) hosts: Few<HostRule>,
-    pub(crate) paths: Few<PathRule>,
-    created_at: i64,
-    seq: u64,
-    priority: i64,
-    regex_priority: i64,
 }
 
 /// One indexed (route, path) pair, with what a lookup needs to pass over it
@@ -629,10 +641,10 @@ impl Compiled {
         let paths = listed(&route.paths)
             .iter()
             .map(|p| match p.strip_prefix('~') {
-                Some(pattern) => Ok(PathRule::Regex(
-                    Regex::new(&format!("^(?:{pattern})"))?,
-                    literal_prefix(pattern).into(),
-                )),
+                Some(pattern) => Ok(PathRule::Regex(Box::new(RegexPath {
+                    regex: Regex::new(&format!("^(?:{pattern})"))?,
+                    prefix: literal_prefix(pattern).into(),
+                }))),
                 None => Ok(PathRule::Plain(route.path_mode)),
             })
             .collect::<Result<Few<_>, regex::Error>>()?;
@@ -651,8 +663,7 @@ impl Compiled {
                 regex,
             });
         }
-        Ok(Compiled {
-            service,
+        let rest = Rest {
             methods: listed(&route.methods)
                 .iter()
                 .map(|m| m.to_ascii_uppercase().into())
@@ -662,12 +673,17 @@ impl Compiled {
                 .iter()
                 .map(|s| s.trim_end_matches('.').to_ascii_lowercase().into())
                 .collect(),
-            hosts: listed(&route.hosts).iter().map(|h| host_rule(h).0).collect(),
+        };
+        let unset = rest.methods.is_empty() && rest.headers.is_empty() && rest.snis.is_empty();
+        Ok(Compiled {
+            service,
+            rest: (!unset).then(|| Box::new(rest)),
+            hosts: listed(&route.hosts)
+                .iter()
+                .map(|h| host_rule(h).0)
+                .collect(),
             paths,
-            created_at: route.created_at,
             seq,
-            priority: route.priority,
-            regex_priority: route.regex_priority,
             forwarding: Some(Forwarding::of(&route)),
             target: Target::Route(route),
         })
@@ -681,22 +697,29 @@ impl Compiled {
         };
         Compiled {
             service: None,
-            methods: Box::new([]),
-            headers: Box::new([]),
-            snis: Box::new([]),
+            rest: None,
             hosts: Few::One(host_rule(host).0),
             paths: if path.is_empty() {
                 Few::Many(Box::new([]))
             } else {
                 Few::One(PathRule::Plain(PathMode::Segment))
             },
-            created_at: 0,
             seq,
-            priority: 0,
-            regex_priority: 0,
             forwarding: None,
             target: Target::CfPool(key.into()),
         }
+    }
+
+    fn methods(&self) -> &[Box<str>] {
+        self.rest.as_ref().map_or(&[], |r| &r.methods)
+    }
+
+    fn headers(&self) -> &[HeaderRule] {
+        self.rest.as_ref().map_or(&[], |r| &r.headers)
+    }
+
+    fn snis(&self) -> &[Box<str>] {
+        self.rest.as_ref().map_or(&[], |r| &r.snis)
     }
 
     fn category(&self) -> u8 {
@@ -704,16 +727,16 @@ impl Compiled {
         if !self.hosts.is_empty() {
             c |= HOST;
         }
-        if !self.headers.is_empty() {
+        if !self.headers().is_empty() {
             c |= HEADER;
         }
         if !self.paths.is_empty() {
             c |= URI;
         }
-        if !self.methods.is_empty() {
+        if !self.methods().is_empty() {
             c |= METHOD;
         }
-        if !self.snis.is_empty() {
+        if !self.snis().is_empty() {
             c |= SNI;
         }
         c
@@ -725,26 +748,29 @@ impl Compiled {
             Some(i) if !regex => self.path_key(i as u16).len() as u32,
             _ => 0,
         };
-        if let Target::CfPool(_) = self.target {
-            // gorouter: exact host first, then the nearest wildcard, then the
-            // longest path.
-            let (weight, specificity) = match self.host_key(0) {
-                (HostRule::Exact, _) => (2, 0),
-                (_, key) => (0, key.len() as u16),
-            };
-            return Rank {
-                priority: Reverse(0),
-                fields: Reverse(1),
-                category: Reverse(HOST),
-                weight: Reverse(weight),
-                specificity: Reverse(specificity),
-                headers: Reverse(0),
-                regex_priority: Reverse(0),
-                uri_len: Reverse(uri_len),
-                created_at: 0,
-                seq: self.seq,
-            };
-        }
+        let route = match &self.target {
+            Target::Route(route) => route,
+            Target::CfPool(_) => {
+                // gorouter: exact host first, then the nearest wildcard, then the
+                // longest path.
+                let (weight, specificity) = match self.host_key(0) {
+                    (HostRule::Exact, _) => (2, 0),
+                    (_, key) => (0, key.len() as u16),
+                };
+                return Rank {
+                    priority: Reverse(0),
+                    fields: Reverse(1),
+                    category: Reverse(HOST),
+                    weight: Reverse(weight),
+                    specificity: Reverse(specificity),
+                    headers: Reverse(0),
+                    regex_priority: Reverse(0),
+                    uri_len: Reverse(uri_len),
+                    created_at: 0,
+                    seq: self.seq,
+                };
+            }
+        };
         let category = self.category();
         let wildcard_port = self.hosts.iter().any(|h| h.port().is_some());
         let plain_hosts_only =
@@ -753,15 +779,15 @@ impl Compiled {
             + (if plain_hosts_only { 2 } else { 0 })
             + u8::from(regex);
         Rank {
-            priority: Reverse(self.priority),
+            priority: Reverse(route.priority),
             fields: Reverse(category.count_ones() as u8),
             category: Reverse(category),
             weight: Reverse(weight),
             specificity: Reverse(0),
-            headers: Reverse(self.headers.len().min(255) as u8),
-            regex_priority: Reverse(if regex { self.regex_priority } else { 0 }),
+            headers: Reverse(self.headers().len().min(255) as u8),
+            regex_priority: Reverse(if regex { route.regex_priority } else { 0 }),
             uri_len: Reverse(uri_len),
-            created_at: self.created_at,
+            created_at: route.created_at,
             seq: self.seq,
         }
     }
@@ -775,7 +801,7 @@ impl Compiled {
                 Target::Route(route) => &listed(&route.paths)[path as usize],
                 Target::CfPool(key) => key.find('/').map_or("", |i| &key[i..]),
             },
-            PathRule::Regex(_, prefix) => prefix,
+            PathRule::Regex(regex) => &regex.prefix,
         }
     }
 
@@ -792,11 +818,7 @@ impl Compiled {
     /// Whether host and path alone decide for this route, through `host`.
     fn is_simple(&self, host: u16) -> bool {
         let port_rule = host != NO_HOST && self.hosts[host as usize].port().is_some();
-        !port_rule
-            && self.methods.is_empty()
-            && self.headers.is_empty()
-            && self.snis.is_empty()
-            && matches!(self.target, Target::Route(_))
+        !port_rule && self.rest.is_none() && matches!(self.target, Target::Route(_))
     }
 
     /// Every field except host and path, which the index already decided.
@@ -814,19 +836,22 @@ impl Compiled {
                 }
             }
         }
-        if !self.methods.is_empty() && !self.methods.iter().any(|m| **m == *req.method) {
+        let Some(rest) = &self.rest else {
+            return true;
+        };
+        if !rest.methods.is_empty() && !rest.methods.iter().any(|m| **m == *req.method) {
             return false;
         }
-        if !self.snis.is_empty() && req.protocol != Protocol::Http {
+        if !rest.snis.is_empty() && req.protocol != Protocol::Http {
             let Some(sni) = req.sni else {
                 return false;
             };
             let sni = sni.trim_end_matches('.');
-            if !self.snis.iter().any(|s| s.eq_ignore_ascii_case(sni)) {
+            if !rest.snis.iter().any(|s| s.eq_ignore_ascii_case(sni)) {
                 return false;
             }
         }
-        self.headers.iter().all(|rule| {
+        rest.headers.iter().all(|rule| {
             req.headers
                 .iter()
                 .filter(|(name, _)| name.eq_ignore_ascii_case(&rule.name))
@@ -1227,10 +1252,10 @@ fn path_fits(e: &Entry, path: &str, depth: usize) -> Option<usize> {
     match e.mode {
         Some(mode) => fits(mode, path.as_bytes(), depth).then_some(depth),
         None => {
-            let PathRule::Regex(regex, _) = &e.route.paths[e.path as usize] else {
+            let PathRule::Regex(regex) = &e.route.paths[e.path as usize] else {
                 return None;
             };
-            regex.find(path).map(|m| m.end())
+            regex.regex.find(path).map(|m| m.end())
         }
     }
 }

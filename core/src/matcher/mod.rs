@@ -680,9 +680,10 @@ impl<'a> Found<'a> {
         let Some(hit) = self.hit() else {
             return Vec::new();
         };
-        let Some(PathRule::Regex(regex, _)) = hit.path.map(|i| &hit.route.paths[i]) else {
+        let Some(PathRule::Regex(path_rule)) = hit.path.map(|i| &hit.route.paths[i]) else {
             return Vec::new();
         };
+        let regex = &path_rule.regex;
         let Some(caps) = regex.captures(self.path()) else {
             return Vec::new();
         };
