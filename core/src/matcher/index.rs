@@ -198,7 +198,7 @@ pub(crate) struct Compiled {
 }
 
 /// The conditions besides hosts and paths, normalised for comparison.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Rest {
     methods: Box<[Box<str>]>,
     headers: Box<[HeaderRule]>,
@@ -579,6 +579,11 @@ pub(crate) struct Hit<'i> {
 
 // -- Compiling --------------------------------------------------------------
 
+/// A CF route key's host and path (`host[/path]`; the path keeps its `/`).
+fn cf_parts(key: &str) -> (&str, &str) {
+    key.find('/').map_or((key, ""), |i| key.split_at(i))
+}
+
 /// `s` lowercased, borrowed when it already is.
 fn lower(s: &str) -> Cow<'_, str> {
     if s.bytes().any(|b| b.is_ascii_uppercase()) {
@@ -691,10 +696,7 @@ impl Compiled {
 
     /// A CF route: `host[/path]`, lowercased, trailing `/` trimmed, segment paths.
     fn cf(key: &str, seq: u64) -> Compiled {
-        let (host, path) = match key.find('/') {
-            Some(i) => (&key[..i], &key[i..]),
-            None => (key, ""),
-        };
+        let (host, path) = cf_parts(key);
         Compiled {
             service: None,
             rest: None,
@@ -799,7 +801,7 @@ impl Compiled {
         match &self.paths[path as usize] {
             PathRule::Plain(_) => match &self.target {
                 Target::Route(route) => &listed(&route.paths)[path as usize],
-                Target::CfPool(key) => key.find('/').map_or("", |i| &key[i..]),
+                Target::CfPool(key) => cf_parts(key).1,
             },
             PathRule::Regex(regex) => &regex.prefix,
         }
@@ -811,7 +813,7 @@ impl Compiled {
     fn host_key(&self, host: usize) -> (HostRule, Cow<'_, str>) {
         match &self.target {
             Target::Route(route) => host_rule(&listed(&route.hosts)[host]),
-            Target::CfPool(key) => host_rule(key.find('/').map_or(key, |i| &key[..i])),
+            Target::CfPool(key) => host_rule(cf_parts(key).0),
         }
     }
 
@@ -1561,10 +1563,7 @@ impl Table {
     /// Removes a CF route's entries, found by its key rather than by pointer
     /// (the index keeps an equal copy).
     fn remove_cf_route(&mut self, key: &str, garbage: &mut Garbage) {
-        let (host, path) = match key.find('/') {
-            Some(i) => (&key[..i], &key[i..]),
-            None => (key, ""),
-        };
+        let (host, path) = cf_parts(key);
         let same = |e: &Entry| matches!(&e.route.target, Target::CfPool(k) if **k == *key);
         let (rule, host_key) = host_rule(host);
         self.with_bucket_at(rule.kind(), &host_key, |bucket| {
