@@ -712,34 +712,24 @@ impl Compiled {
         }
     }
 
-    fn methods(&self) -> &[Box<str>] {
-        self.rest.as_ref().map_or(&[], |r| &r.methods)
-    }
-
-    fn headers(&self) -> &[HeaderRule] {
-        self.rest.as_ref().map_or(&[], |r| &r.headers)
-    }
-
-    fn snis(&self) -> &[Box<str>] {
-        self.rest.as_ref().map_or(&[], |r| &r.snis)
-    }
-
     fn category(&self) -> u8 {
         let mut c = 0;
         if !self.hosts.is_empty() {
             c |= HOST;
         }
-        if !self.headers().is_empty() {
-            c |= HEADER;
-        }
         if !self.paths.is_empty() {
             c |= URI;
         }
-        if !self.methods().is_empty() {
-            c |= METHOD;
-        }
-        if !self.snis().is_empty() {
-            c |= SNI;
+        if let Some(rest) = &self.rest {
+            if !rest.headers.is_empty() {
+                c |= HEADER;
+            }
+            if !rest.methods.is_empty() {
+                c |= METHOD;
+            }
+            if !rest.snis.is_empty() {
+                c |= SNI;
+            }
         }
         c
     }
@@ -786,7 +776,11 @@ impl Compiled {
             category: Reverse(category),
             weight: Reverse(weight),
             specificity: Reverse(0),
-            headers: Reverse(self.headers().len().min(255) as u8),
+            headers: Reverse(
+                self.rest
+                    .as_ref()
+                    .map_or(0, |r| r.headers.len().min(255) as u8),
+            ),
             regex_priority: Reverse(if regex { route.regex_priority } else { 0 }),
             uri_len: Reverse(uri_len),
             created_at: route.created_at,
@@ -1254,10 +1248,10 @@ fn path_fits(e: &Entry, path: &str, depth: usize) -> Option<usize> {
     match e.mode {
         Some(mode) => fits(mode, path.as_bytes(), depth).then_some(depth),
         None => {
-            let PathRule::Regex(regex) = &e.route.paths[e.path as usize] else {
+            let PathRule::Regex(rule) = &e.route.paths[e.path as usize] else {
                 return None;
             };
-            regex.regex.find(path).map(|m| m.end())
+            rule.regex.find(path).map(|m| m.end())
         }
     }
 }
